@@ -1,0 +1,331 @@
+"""Typing one layer by the schema: keys folded to lower case, old Celery names mapped, values cast.
+
+The rule for every source is the same: a value of the right type is kept; a string is parsed as the
+setting's type (``"4"`` for an int, ``"false"`` for a bool, ``"a,b"`` or ``'["a","b"]'`` for a list, a JSON
+object for a mapping); a string setting keeps exactly the text it was given; anything else is a problem
+naming the key and the source. Keys the schema does not know keep their values as the source gave them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from configsvc import schema
+from configsvc.errors import Problem
+from configsvc.schema import CELERY_SECTION, Setting
+from configsvc.sources.base import KeyPath, Layer
+from configsvc.sources.files import Plain
+
+MAX_VALUES = 100_000  # guards against YAML alias bombs and runaway inputs
+
+_INT = re.compile(r"[+-]?\d+")
+_TRUE = frozenset({"true", "yes", "on", "1"})
+_FALSE = frozenset({"false", "no", "off", "0"})
+
+
+@dataclass
+class TypedLayer:
+    """A layer's settings after typing, with the problems and warnings found on the way."""
+
+    layer: Layer
+    tree: dict[str, Any]
+    problems: list[Problem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    # final key path -> the path it was written under, where they differ (old Celery names)
+    renamed: dict[KeyPath, KeyPath] = field(default_factory=dict)
+
+    def written_path(self, path: KeyPath) -> KeyPath:
+        """The path a final key was written under in this layer."""
+        for length in range(len(path), 0, -1):
+            written = self.renamed.get(path[:length])
+            if written is not None:
+                return written + path[length:]
+        return path
+
+    def origin(self, path: KeyPath) -> str:
+        """Where the final key's value was written: file and line, variable, or source."""
+        return self.layer.origin(self.written_path(path))
+
+
+class _Mismatch(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def coerce_layer(layer: Layer) -> TypedLayer:
+    """Type a layer by the schema, collecting every problem instead of stopping at the first."""
+    return _Walk(layer).run()
+
+
+class _Walk:
+    def __init__(self, layer: Layer) -> None:
+        self.layer = layer
+        self.typed = TypedLayer(layer, {})
+        self.count = 0
+        self.spelled: dict[KeyPath, str] = {}
+
+    def run(self) -> TypedLayer:
+        for raw_key, value in self.layer.data.items():
+            key = self.key(raw_key, ())
+            if key is None:
+                continue
+            new = schema.old_celery_name_at_top_level(key)
+            if new is not None:
+                self.old_name(str(raw_key), (key,), (CELERY_SECTION, new), value)
+            elif key == CELERY_SECTION:
+                self.celery_section(value)
+            else:
+                self.put((key,), str(raw_key), self.value((key,), value))
+        return self.typed
+
+    def celery_section(self, section: Any) -> None:
+        path = (CELERY_SECTION,)
+        if section is None:
+            return
+        if not isinstance(section, dict):
+            self.problem(path, f"must be a mapping of Celery settings, not {_kind(section)}")
+            return
+        self.typed.tree.setdefault(CELERY_SECTION, {})
+        known = schema.celery_settings()
+        for raw_key, value in section.items():
+            key = self.key(raw_key, path)
+            if key is None:
+                continue
+            new = schema.old_celery_name_in_section(key)
+            if new is not None:
+                self.old_name(f"celery.{raw_key}", (*path, key), (*path, new), value)
+                continue
+            if key not in known:
+                hint = schema.suggest_celery_key(key)
+                self.warn(
+                    (*path, key),
+                    "is not a Celery setting"
+                    + (f"; did you mean celery.{hint}?" if hint else "; Celery will ignore it"),
+                )
+            self.put((*path, key), f"celery.{raw_key}", self.value((*path, key), value))
+
+    def old_name(self, spelled: str, written: KeyPath, path: KeyPath, value: Any) -> None:
+        self.typed.renamed[path] = written
+        new = ".".join(path)
+        variable = "APP_" + "__".join(p.upper() for p in path)
+        self.warn(
+            written,
+            f"is an old Celery setting name; use {new} instead "
+            f"(in a file under 'celery:', in the environment {variable})",
+            spelled,
+        )
+        self.put(path, spelled, self.value(path, value))
+
+    def put(self, path: KeyPath, spelled: str, value: Any) -> None:
+        if value is _SKIP:
+            return
+        earlier = self.spelled.get(path)
+        if earlier is not None:
+            self.problem(
+                path,
+                f"is set twice in one source, as {earlier!r} and as {spelled!r}; "
+                f"keep only {'.'.join(path)}",
+            )
+            return
+        self.spelled[path] = spelled
+        node = self.typed.tree
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+
+    def key(self, raw_key: Any, parent: KeyPath) -> str | None:
+        if not isinstance(raw_key, str) or not raw_key.strip():
+            self.problem(parent, "has a key that is not a non-empty name")
+            return None
+        key = raw_key.lower()
+        if key.startswith("dynaconf"):
+            self.problem((*parent, key), "is reserved (keys starting with 'dynaconf' are not allowed)")
+            return None
+        return key
+
+    def value(self, path: KeyPath, value: Any) -> Any:
+        setting = schema.setting_for(path)
+        try:
+            if setting is None:
+                return self.free(value, path, fold_case=True)
+            return self.cast(setting, value, path)
+        except _Mismatch as mismatch:
+            self.problem(path, mismatch.message)
+            return _SKIP
+
+    def cast(self, setting: Setting, value: Any, path: KeyPath) -> Any:
+        if value is None:
+            return None
+        if setting.type == "str":
+            return _as_str(value)
+        if isinstance(value, Plain):
+            value = value.value
+        if setting.type == "int":
+            number = _as_int(value)
+            _check_range(setting, number)
+            return number
+        if setting.type == "float":
+            return _as_float(value)
+        if setting.type == "bool":
+            return _as_bool(value)
+        if setting.type == "list":
+            return _as_list(value)
+        if setting.type == "dict":
+            if isinstance(value, str):
+                value = _json_object(value)
+            if not isinstance(value, dict):
+                raise _Mismatch(f"expected a mapping, got {_kind(value)}")
+            # keys inside a mapping-valued setting are data (queue names, schedule names): case kept
+            return self.free(value, path, fold_case=False)
+        return self.free(value, path, fold_case=False)
+
+    def free(self, value: Any, path: KeyPath, fold_case: bool) -> Any:
+        """A value the schema does not type: numbers from files unwrapped, everything else as given."""
+        self.count += 1
+        if self.count > MAX_VALUES:
+            raise _Mismatch(f"holds more than {MAX_VALUES} values (YAML aliases expanding?)")
+        if isinstance(value, Plain):
+            return value.value
+        if isinstance(value, dict):
+            out: dict[str, Any] = {}
+            for raw_key, item in value.items():
+                if not isinstance(raw_key, str):
+                    raise _Mismatch("has a key that is not text")
+                key = raw_key.lower() if fold_case else raw_key
+                if key in out:
+                    raise _Mismatch(f"has the key {key!r} twice (keys are case-insensitive)")
+                out[key] = self.free(item, (*path, key), fold_case)
+            return out
+        if isinstance(value, list | tuple):
+            return [self.free(item, path, fold_case) for item in value]
+        return value
+
+    def problem(self, path: KeyPath, message: str) -> None:
+        problem = self.layer.problem(message, self.typed.written_path(path))
+        key = ".".join(path) or None
+        if problem.key != key:  # name the setting as it is now, located where it was written
+            problem = Problem(problem.message, kind=problem.kind, key=key, source=problem.source,
+                              path=problem.path, line=problem.line, variable=problem.variable)
+        self.typed.problems.append(problem)
+
+    def warn(self, written: KeyPath, message: str, spelled: str | None = None) -> None:
+        where = self.layer.origin(written)
+        name = spelled or ".".join(written)
+        self.typed.warnings.append(f"{where}: {name} {message} [source: {self.layer.name}]")
+
+
+_SKIP: Any = object()
+
+
+def _kind(value: Any) -> str:
+    """What a value is, without showing it."""
+    if isinstance(value, Plain):
+        value = value.value
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"a {type(value).__name__}"
+
+
+def _as_str(value: Any) -> str:
+    if isinstance(value, Plain):
+        return value.raw
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    raise _Mismatch(f"expected text, got {_kind(value)}")
+
+
+def _as_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise _Mismatch("expected an integer, got true/false")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and _INT.fullmatch(value.strip()):
+        return int(value.strip())
+    if isinstance(value, str):
+        raise _Mismatch("expected an integer, got text that is not a whole number")
+    raise _Mismatch(f"expected an integer, got {_kind(value)}")
+
+
+def _check_range(setting: Setting, number: int) -> None:
+    low, high = setting.minimum, setting.maximum
+    if (low is not None and number < low) or (high is not None and number > high):
+        bounds = f"from {low}" + (f" to {high}" if high is not None else " up")
+        raise _Mismatch(f"expected an integer {bounds}, got one outside that range")
+
+
+def _as_float(value: Any) -> float:
+    if isinstance(value, bool):
+        raise _Mismatch("expected a number, got true/false")
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            raise _Mismatch("expected a number, got text that is not a number") from None
+    else:
+        raise _Mismatch(f"expected a number, got {_kind(value)}")
+    if not math.isfinite(number):
+        raise _Mismatch("expected a finite number")
+    return number
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in _TRUE:
+            return True
+        if word in _FALSE:
+            return False
+        raise _Mismatch("expected true or false (also yes/no, on/off, 1/0), got other text")
+    raise _Mismatch(f"expected true or false, got {_kind(value)}")
+
+
+def _as_list(value: Any) -> list[str]:
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError:
+                raise _Mismatch("expected a list: text starting with '[' must be a JSON array") from None
+        else:
+            return [item.strip() for item in text.split(",") if item.strip()]
+    if not isinstance(value, list | tuple):
+        raise _Mismatch(f"expected a list, got {_kind(value)}")
+    items = []
+    for item in value:
+        if isinstance(item, Plain):
+            item = item.raw
+        if not isinstance(item, str):
+            raise _Mismatch(f"expected a list of text, found {_kind(item)} in it")
+        items.append(item)
+    return items
+
+
+def _json_object(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise _Mismatch("expected a mapping: give a JSON object ({...})") from None

@@ -1,0 +1,134 @@
+"""The resolved configuration: typed values, secrets wrapped, every value's source known."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from configsvc.coerce import TypedLayer
+from configsvc.layering import Merged, leaves, lookup
+from configsvc.redaction import masked, protect, reveal
+from configsvc.schema import CELERY_SECTION
+from configsvc.sources.base import KeyPath
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One resolved setting: its dotted key, value (secrets wrapped), winning source and where it was set."""
+
+    key: str
+    value: Any
+    source: str
+    origin: str
+
+
+@dataclass(frozen=True)
+class LayerValue:
+    """What one layer says about a key: ``present`` False when the layer does not set it."""
+
+    source: str
+    origin: str | None
+    present: bool
+    value: Any = None
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Every layer's value for one key, lowest precedence first, and which one wins."""
+
+    key: str
+    layers: tuple[LayerValue, ...]
+    winner: str | None
+    value: Any
+    found: bool
+
+
+def parse_key(key: str) -> KeyPath:
+    """A dotted key as a lower-case key path (keys are case-insensitive)."""
+    return tuple(part.lower() for part in key.strip().split("."))
+
+
+class Config:
+    """The outcome of one resolution. Secrets inside it are :class:`configsvc.Secret`; reprs are safe."""
+
+    def __init__(
+        self,
+        env: str,
+        merged: Merged,
+        layers: Sequence[TypedLayer],
+        deployment_file: Path | None,
+        warnings: Sequence[str] = (),
+    ) -> None:
+        self.env = env
+        self.deployment_file = deployment_file
+        self.warnings = tuple(warnings)
+        self._layers = tuple(layers)
+        self._winners = merged.winners
+        self._tree: dict[str, Any] = {k: protect(k, v) for k, v in merged.tree.items()}
+
+    def __repr__(self) -> str:
+        where = f" from {self.deployment_file}" if self.deployment_file else ""
+        return f"<Config env={self.env!r}{where}: {len(self._winners)} settings>"
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value at a dotted key (secrets wrapped), or ``default``."""
+        found, value = lookup(self._tree, parse_key(key))
+        return value if found else default
+
+    def __getitem__(self, key: str) -> Any:
+        found, value = lookup(self._tree, parse_key(key))
+        if not found:
+            raise KeyError(key)
+        return value
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and lookup(self._tree, parse_key(key))[0]
+
+    def reveal(self, key: str, default: Any = None) -> Any:
+        """The real value at a dotted key, secrets included. Hand it to code, never to output."""
+        return reveal(self.get(key, default))
+
+    def as_dict(self, *, reveal_secrets: bool = False) -> dict[str, Any]:
+        """The whole configuration as nested plain data: secrets masked unless ``reveal_secrets``."""
+        result: dict[str, Any] = reveal(self._tree) if reveal_secrets else masked(self._tree)
+        return result
+
+    def entries(self) -> Iterator[Entry]:
+        """Every resolved setting with its source, in key order."""
+        for path, value in sorted(leaves(self._tree)):
+            winner = self._winners.get(path)
+            yield Entry(
+                ".".join(path),
+                value,
+                winner.layer.name if winner else "",
+                winner.origin(path) if winner else "",
+            )
+
+    def explain(self, key: str) -> Explanation:
+        """Each layer's (redacted-by-type) value for a dotted key, and the layer that wins."""
+        path = parse_key(key)
+        dotted = ".".join(path)
+        found, value = lookup(self._tree, path)
+        layers = []
+        for typed in self._layers:
+            present, layer_value = lookup(typed.tree, path)
+            layers.append(LayerValue(
+                typed.layer.name,
+                typed.origin(path) if present else None,
+                present,
+                protect(dotted, layer_value) if present else None,
+            ))
+        winner = self._winners.get(path)
+        return Explanation(dotted, tuple(layers), winner.layer.name if winner else None, value, found)
+
+    def flask_mapping(self) -> dict[str, Any]:
+        """The values for ``app.config``: top-level keys upper-cased, ``CELERY`` a dict, secrets revealed."""
+        return {key.upper(): reveal(value) for key, value in self._tree.items()}
+
+    def celery_settings(self) -> dict[str, Any]:
+        """The ``celery`` section, secrets revealed, for the Celery app's ``conf``."""
+        section = self._tree.get(CELERY_SECTION) or {}
+        result: dict[str, Any] = reveal(section)
+        return result

@@ -1,0 +1,118 @@
+"""A Celery app that is created unconfigured at import and bound to a Flask app by ``init_app``.
+
+Tasks import the placeholder, not the Flask app, so there is no import cycle. Until ``init_app`` binds a
+resolved configuration, anything that would reach a broker or result backend raises
+:class:`configsvc.CeleryNotConfigured` at once instead of falling back to ``amqp://guest@localhost``.
+Binding again (a second ``create_app()``) replaces the configuration, connection pools and backend.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from celery import Celery, Task
+from flask import Flask, current_app, has_app_context
+
+from configsvc.errors import CeleryNotConfigured, Problem
+
+EXTENSION_NAME = "celery"
+
+_NOT_BOUND = (
+    "the Celery app is used before create_app() configured it; call create_app() first "
+    "(workers: celery -A worker_entry.celery worker), so tasks never go to a default broker"
+)
+
+
+class FlaskCelery(Celery):  # type: ignore[misc]
+    """The Celery placeholder: ``celery = FlaskCelery("app")`` at import, ``celery.init_app(app)`` later."""
+
+    def __init__(self, main: str | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("task_cls", f"{__name__}:AppContextTask")
+        super().__init__(main, **kwargs)
+        self._flask_app: Flask | None = None
+
+    @property
+    def flask_app(self) -> Flask:
+        """The Flask app this Celery app is bound to; raises when none is."""
+        if self._flask_app is None:
+            raise CeleryNotConfigured(Problem(_NOT_BOUND, kind="config", source="celery"))
+        return self._flask_app
+
+    @property
+    def is_bound(self) -> bool:
+        """True once ``init_app`` has bound a configuration."""
+        return self._flask_app is not None
+
+    def init_app(self, app: Flask) -> None:
+        """Bind ``app.config["CELERY"]`` into this Celery app; register it as ``app.extensions["celery"]``."""
+        if EXTENSION_NAME in app.extensions:
+            raise RuntimeError(
+                "A Celery app is already registered on this Flask app; create a new Flask app "
+                "(create_app()) to bind a new configuration instead of calling init_app twice."
+            )
+        settings = dict(app.config.get("CELERY") or {})
+        self._reset_connections()
+        self.conf.changes.clear()
+        self.conf.update(settings)
+        self.main = app.import_name
+        _prepare_embedded_folders(settings)
+        self._flask_app = app
+        app.extensions[EXTENSION_NAME] = self
+
+    def _reset_connections(self) -> None:
+        # Nothing from an earlier binding may survive: producer pool, broker pool, result backend.
+        pool: Any = self.__dict__.get("_pool")
+        if pool is not None:
+            pool.force_close_all()
+            self._pool = None
+        amqp = self.__dict__.get("amqp")
+        if amqp is not None:
+            amqp._producer_pool = None
+        self._backend_cache = None
+        self._local = threading.local()
+
+    # Everything that reaches a broker or backend goes through one of these.
+    def connection_for_write(self, url: Any = None, **kwargs: Any) -> Any:
+        self.flask_app  # noqa: B018 - raises when not bound
+        return super().connection_for_write(url, **kwargs)
+
+    def connection_for_read(self, url: Any = None, **kwargs: Any) -> Any:
+        self.flask_app  # noqa: B018
+        return super().connection_for_read(url, **kwargs)
+
+    def send_task(self, *args: Any, **kwargs: Any) -> Any:
+        self.flask_app  # noqa: B018
+        return super().send_task(*args, **kwargs)
+
+    def _get_backend(self) -> Any:
+        self.flask_app  # noqa: B018
+        return super()._get_backend()
+
+
+class AppContextTask(Task):  # type: ignore[misc]
+    """Runs every task inside the bound Flask app's context, reusing one already pushed."""
+
+    abstract = True
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        flask_app = self.app.flask_app if isinstance(self.app, FlaskCelery) else None
+        current = current_app._get_current_object() if has_app_context() else None  # type: ignore[attr-defined]
+        if flask_app is None or current is flask_app:
+            return super().__call__(*args, **kwargs)
+        with flask_app.app_context():
+            return super().__call__(*args, **kwargs)
+
+
+def _prepare_embedded_folders(settings: dict[str, Any]) -> None:
+    """Create the folders kombu's filesystem transport and the file:// backend need."""
+    if str(settings.get("broker_url", "")).startswith("filesystem://"):
+        options = settings.get("broker_transport_options") or {}
+        for name in ("data_folder_in", "data_folder_out", "processed_folder"):
+            if options.get(name):
+                Path(options[name]).mkdir(parents=True, exist_ok=True)
+    backend = settings.get("result_backend")
+    if isinstance(backend, str) and backend.startswith("file://"):
+        Path(urlsplit(backend).path).mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,139 @@
+"""What counts as a secret, and how it is shown: ``***`` everywhere but ``configsvc show --reveal``."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, final
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+MASK = "***"
+
+SECRET_KEY_PATTERN = re.compile(r"secret|password|passwd|token|key|credential", re.IGNORECASE)
+
+
+def is_secret_key(dotted_key: str) -> bool:
+    """True when any part of the dotted key names a secret (``celery.broker_password``, ``api_token``)."""
+    return SECRET_KEY_PATTERN.search(dotted_key) is not None
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password (and secret-named query values) replaced by ``***``.
+
+    kombu's ``sanitize_url`` rebuilds the URL (it drops the query and rewrites ``filesystem://``), so
+    ``configsvc show`` would not show what is configured; this changes nothing but the secret parts.
+    Failover lists (``amqp://a;amqp://b``) are masked part by part.
+    """
+    if ";" in url:
+        return ";".join(mask_url(part) for part in url.split(";"))
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return url
+    netloc = parts.netloc
+    if password is not None:
+        userinfo, _, hostinfo = netloc.rpartition("@")
+        user, _, _ = userinfo.partition(":")
+        netloc = f"{user}:{MASK}@{hostinfo}"
+    query = parts.query
+    if query and SECRET_KEY_PATTERN.search(query):
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode(
+            [(k, MASK if SECRET_KEY_PATTERN.search(k) else v) for k, v in pairs], safe="*"
+        )
+    if netloc == parts.netloc and query == parts.query:
+        return url
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def url_has_secret(value: str) -> bool:
+    """True when the string is a URL whose password or query carries a secret."""
+    return "://" in value and mask_url(value) != value
+
+
+@final
+class Secret:
+    """A configured value that must not be shown: its ``repr`` and ``str`` are masked.
+
+    The real value is only handed out by :meth:`reveal` — to Flask and Celery, and to
+    ``configsvc show --reveal``.
+    """
+
+    __slots__ = ("_masked", "_value")
+
+    def __init__(self, value: Any, masked: str = MASK) -> None:
+        self._value = value
+        self._masked = masked
+
+    def reveal(self) -> Any:
+        """The real value."""
+        return self._value
+
+    @property
+    def masked(self) -> str:
+        """How the value is shown: ``***``, or the URL with its password masked."""
+        return self._masked
+
+    def __repr__(self) -> str:
+        return f"Secret({self._masked!r})"
+
+    def __str__(self) -> str:
+        return self._masked
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(("Secret", repr(self._value)))
+
+    def __reduce__(self) -> Any:  # never pickle a secret into a file or a broker message by accident
+        raise TypeError("configsvc.Secret cannot be pickled; call reveal() deliberately")
+
+
+def protect(dotted_key: str, value: Any) -> Any:
+    """Wrap the secret parts of one resolved value in :class:`Secret`.
+
+    A value under a secret-named key is wrapped whole; elsewhere, URLs with passwords are wrapped one
+    by one, inside lists and mappings too.
+    """
+    if value is None or isinstance(value, Secret):
+        return value
+    if is_secret_key(dotted_key):
+        if isinstance(value, str) and url_has_secret(value):
+            return Secret(value, mask_url(value))
+        return Secret(value)
+    if isinstance(value, str):
+        return Secret(value, mask_url(value)) if url_has_secret(value) else value
+    if isinstance(value, list | tuple):
+        return type(value)(protect(dotted_key, item) for item in value)
+    if isinstance(value, Mapping):
+        return {k: protect(f"{dotted_key}.{k}", v) for k, v in value.items()}
+    return value
+
+
+def reveal(value: Any) -> Any:
+    """The value with every :class:`Secret` inside it replaced by its real value."""
+    if isinstance(value, Secret):
+        return value.reveal()
+    if isinstance(value, dict):
+        return {k: reveal(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(reveal(item) for item in value)
+    return value
+
+
+def masked(value: Any) -> Any:
+    """The value with every :class:`Secret` inside it replaced by its masked text (for display)."""
+    if isinstance(value, Secret):
+        return value.masked
+    if isinstance(value, dict):
+        return {k: masked(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [masked(item) for item in value]
+    return value
+
+
+def redact(dotted_key: str, value: Any) -> Any:
+    """The value as it may be shown under that key: secrets masked, everything else as it is."""
+    return masked(protect(dotted_key, value))

@@ -1,0 +1,146 @@
+"""The type of every known setting: Flask's, configsvc's own, and Celery's from its settings table.
+
+Types come from here, never from how a value looks. Keys are stored lower-case; top-level keys become
+Flask's upper-case config, the ``celery`` section becomes ``app.config["CELERY"]`` and Celery's ``conf``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from functools import cache
+from typing import Literal
+
+TypeName = Literal["str", "int", "float", "bool", "list", "dict", "any", "section"]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One known setting: its type, and for ``int`` an optional inclusive range."""
+
+    type: TypeName
+    minimum: int | None = None
+    maximum: int | None = None
+
+
+CELERY_SECTION = "celery"
+
+# Flask's own settings (flask.Flask.default_config), by their lower-case names.
+FLASK_SETTINGS: dict[str, Setting] = {
+    "debug": Setting("bool"),
+    "testing": Setting("bool"),
+    "propagate_exceptions": Setting("bool"),
+    "secret_key": Setting("str"),
+    "secret_key_fallbacks": Setting("list"),
+    "permanent_session_lifetime": Setting("int", minimum=0),
+    "use_x_sendfile": Setting("bool"),
+    "trusted_hosts": Setting("list"),
+    "server_name": Setting("str"),
+    "application_root": Setting("str"),
+    "session_cookie_name": Setting("str"),
+    "session_cookie_domain": Setting("str"),
+    "session_cookie_path": Setting("str"),
+    "session_cookie_httponly": Setting("bool"),
+    "session_cookie_secure": Setting("bool"),
+    "session_cookie_partitioned": Setting("bool"),
+    "session_cookie_samesite": Setting("str"),
+    "session_refresh_each_request": Setting("bool"),
+    "max_content_length": Setting("int", minimum=0),
+    "max_form_memory_size": Setting("int", minimum=0),
+    "max_form_parts": Setting("int", minimum=0),
+    "send_file_max_age_default": Setting("int", minimum=0),
+    "trap_bad_request_errors": Setting("bool"),
+    "trap_http_exceptions": Setting("bool"),
+    "explain_template_loading": Setting("bool"),
+    "preferred_url_scheme": Setting("str"),
+    "templates_auto_reload": Setting("bool"),
+    "max_cookie_size": Setting("int", minimum=0),
+    "provide_automatic_options": Setting("bool"),
+}
+
+# configsvc's own top-level settings.
+OWN_SETTINGS: dict[str, Setting] = {
+    "port": Setting("int", minimum=1, maximum=65535),
+    "admin_token": Setting("str"),
+    CELERY_SECTION: Setting("section"),
+}
+
+TOP_LEVEL: dict[str, Setting] = {**FLASK_SETTINGS, **OWN_SETTINGS}
+
+_CELERY_TYPES: dict[str, TypeName] = {
+    "string": "str",
+    "str": "str",
+    "bytes": "str",
+    "int": "int",
+    "float": "float",
+    "bool": "bool",
+    "list": "list",
+    "tuple": "list",
+    "dict": "dict",
+    "any": "any",
+}
+
+# Celery declares these "any" (they accept objects too), but from configuration they are numbers.
+_CELERY_TYPE_FIXES: dict[str, TypeName] = {"worker_concurrency": "int"}
+
+
+@cache
+def celery_settings() -> dict[str, Setting]:
+    """Celery's own settings table (``celery.app.defaults.NAMESPACES``) as lower-case name -> type."""
+    from celery.app import defaults
+
+    table: dict[str, Setting] = {}
+    for name, option in defaults.flatten(defaults.NAMESPACES):
+        declared = option.type if isinstance(option.type, str) else option.type.__name__
+        type_name = _CELERY_TYPE_FIXES.get(name, _CELERY_TYPES.get(declared, "any"))
+        table[name] = Setting(type_name)
+    return table
+
+
+@cache
+def celery_old_names() -> dict[str, str]:
+    """Old upper-case Celery names (``CELERY_RESULT_BACKEND``, ``BROKER_URL``) -> new lower-case names.
+
+    Celery's own table of old names, plus ``CELERY_`` + the new name upper-cased, the convention Flask's
+    and Django's Celery guides use (``CELERY_BROKER_URL``).
+    """
+    from celery.app import defaults
+
+    names = {old.upper(): new for old, new in defaults._TO_NEW_KEY.items()}
+    for new in celery_settings():
+        names.setdefault(f"CELERY_{new.upper()}", new)
+    return names
+
+
+def old_celery_name_at_top_level(key: str) -> str | None:
+    """The new ``celery`` key for an old Celery name used at the top level, else None.
+
+    Only names that start with ``CELERY`` or ``BROKER_`` are taken: a top-level ``SERVER_EMAIL`` is the
+    application's own key, not Celery's old name for it.
+    """
+    upper = key.upper()
+    if not upper.startswith(("CELERY", "BROKER_")):
+        return None
+    return celery_old_names().get(upper)
+
+
+def old_celery_name_in_section(key: str) -> str | None:
+    """The new name for an old Celery name used inside the ``celery`` section, else None."""
+    if key in celery_settings():
+        return None
+    return celery_old_names().get(key.upper())
+
+
+def setting_for(path: tuple[str, ...]) -> Setting | None:
+    """The known setting at a key path, or None for keys the schema does not know."""
+    if len(path) == 1:
+        return TOP_LEVEL.get(path[0])
+    if len(path) == 2 and path[0] == CELERY_SECTION:
+        return celery_settings().get(path[1])
+    return None
+
+
+def suggest_celery_key(name: str) -> str | None:
+    """The closest known Celery setting name, for "did you mean" messages."""
+    matches = difflib.get_close_matches(name, celery_settings(), n=1, cutoff=0.8)
+    return matches[0] if matches else None

@@ -1,0 +1,56 @@
+"""The one interface every source of configuration implements, and the layer it produces."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+from configsvc.errors import Problem, ProblemKind
+
+KeyPath = tuple[str, ...]
+
+
+@dataclass
+class Layer:
+    """The raw settings one source contributes, and where each of them was written."""
+
+    name: str
+    data: dict[Any, Any]
+    path: str | None = None
+    lines: dict[KeyPath, int] = field(default_factory=dict)
+    variables: dict[KeyPath, str] = field(default_factory=dict)
+    # Values read from an encrypted file (set by the deployment source) are secret whatever their key.
+    encrypted: frozenset[KeyPath] = frozenset()
+
+    def origin(self, path: KeyPath) -> str:
+        """Where the value at ``path`` was written, for humans: ``file:line``, a variable, or the source."""
+        if self.path is not None:
+            line = self.lines.get(path)
+            return f"{self.path}:{line}" if line is not None else self.path
+        variable = self.variables.get(path)
+        if variable is not None:
+            return variable
+        return self.name
+
+    def problem(self, message: str, path: KeyPath = (), kind: ProblemKind = "validation") -> Problem:
+        """A problem located at ``path`` in this layer."""
+        return Problem(
+            message,
+            kind=kind,
+            key=".".join(path) or None,
+            source=self.name,
+            path=self.path,
+            line=self.lines.get(path) if self.path is not None else None,
+            variable=self.variables.get(path),
+        )
+
+
+class Source(ABC):
+    """Something configuration comes from. ``load`` returns its layer, or None when it has nothing."""
+
+    name: str
+
+    @abstractmethod
+    def load(self) -> Layer | None:
+        """Read the source. Raises :class:`configsvc.ConfigError` when it cannot be read."""

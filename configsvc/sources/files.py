@@ -94,7 +94,8 @@ class _Loader(_Base):  # type: ignore[misc]
 def _plain_scalar(base: Any) -> Any:
     def construct(loader: Any, node: Any) -> Any:
         value = base(loader, node)
-        return Plain(value, node.value) if node.style is None else value
+        # plain (unquoted) style is None from the Python parser and "" from the C parser
+        return Plain(value, node.value) if not node.style else value
 
     return construct
 

@@ -40,7 +40,7 @@ def resolve(
     :class:`ConfigError` listing every problem found. Warnings (old Celery names, unknown Celery keys)
     are issued as :class:`ConfigWarning` unless ``emit_warnings`` is False; they are on the result too.
     """
-    settings = SettingsFile((settings_dir or locations.settings_dir()) / SETTINGS_FILE_NAME)
+    settings = SettingsFile(Path(settings_dir or locations.settings_dir()) / SETTINGS_FILE_NAME)
     env = _environment(environ, settings)
     problems: list[Problem] = []
     typed_layers: list[TypedLayer] = []
@@ -59,7 +59,7 @@ def resolve(
             typed_layers.append(typed)
     if env == DEFAULT_ENV and not _sets_broker(typed_layers):
         typed_layers.insert(0, coerce_layer(embedded_broker_layer(
-            instance_path or locations.instance_dir())))
+            Path(instance_path or locations.instance_dir()))))
 
     merged = merge(typed_layers)
     # Rules across settings are checked even when some values were bad, so that one run reports

@@ -1,0 +1,218 @@
+"""Bad input: every case gets one clear error naming the file, line where known, key and source."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from configsvc import ConfigError, FileError, ValidationError, resolve
+from configsvc.sources.files import MAX_FILE_BYTES
+
+
+def resolve_file(tmp_path: Path, path: Path | str) -> object:
+    return resolve({"FLASK_CONFIG": str(path)}, instance_path=tmp_path)
+
+
+@pytest.mark.parametrize(("name", "content", "line", "message"), [
+    ("empty.yaml", "", None, "the file is empty"),
+    ("blank.yaml", "  \n\n", None, "the file is empty"),
+    ("comments.yaml", "# nothing here\n", None, "holds no settings"),
+    ("null.json", "null", None, "holds no settings"),
+    ("list.yaml", "- a\n- b\n", 1, "top level must be a mapping of settings, not a list"),
+    ("scalar.yaml", "just text\n", 1, "top level must be a mapping of settings, not a single value"),
+    ("list.json", "[1, 2]", 1, "top level must be a mapping of settings, not a list"),
+    ("bad.yaml", "port: 1\ncelery:\n  broker_url: [unclosed\n", 4, "invalid YAML"),
+    ("indent.yaml", "port: 1\n  bad: 2\n", 2, "invalid YAML: mapping values are not allowed in this context"),
+    ("tab.yaml", "port: 1\n\tdebug: true\n", 2, "invalid YAML"),
+    ("bad.json", '{\n  "port": 1,\n  "debug": true,\n}\n', 4, "invalid JSON"),
+    ("nan.json", '{"port": NaN}', None, "NaN is not a valid JSON number"),
+    ("python.yaml", "port: !!python/object/apply:os.system ['echo pwned']\n", 1,
+     "the YAML tag 'tag:yaml.org,2002:python/object/apply:os.system' is not allowed"),
+    ("custom.yaml", "port: !env PORT\n", 1, "the YAML tag '!env' is not allowed"),
+    ("binary.yaml", "secret_key: !!binary aGVsbG8=\n", 1, "is not allowed"),
+    ("set.yaml", "hosts: !!set {a, b}\n", 1, "is not allowed"),
+    ("dup.yaml", "port: 1\ndebug: true\nport: 2\n", 3, "key 'port' appears twice"),
+    ("dup.json", '{"port": 1, "port": 2}', None, "key 'port' appears twice"),
+    ("text.txt", "port: 1\n", None, "unknown file type '.txt'"),
+])
+def test_bad_files(tmp_path: Path, name: str, content: str, line: int | None, message: str) -> None:
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(ConfigError) as caught:
+        resolve_file(tmp_path, path)
+    error = caught.value
+    assert message in str(error)
+    assert error.path == str(path)
+    if line is not None:
+        assert error.problems[0].line == line
+        assert str(error).startswith(f"{path}:{line}: ")
+    assert "Traceback" not in str(error)
+
+
+def test_non_text_key_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "api-config.yaml"
+    path.write_text("port: 1\n? [a, b]\n: x\n")
+    with pytest.raises(FileError, match="a key must be text"):
+        resolve_file(tmp_path, path)
+
+
+def test_yaml_merge_keys_work_and_may_be_overridden(tmp_path: Path) -> None:
+    path = tmp_path / "api-config.yaml"
+    path.write_text("base: &base\n  a: 1\n  b: 2\nderived:\n  <<: *base\n  b: 3\n")
+    config = resolve_file(tmp_path, path)
+    assert config["derived"] == {"a": 1, "b": 3}  # type: ignore[index]
+
+
+def test_alias_bomb_is_refused(tmp_path: Path) -> None:
+    lines = ['a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    lines += [f"a{i}: &a{i} [{', '.join(['*a' + str(i - 1)] * 10)}]" for i in range(1, 9)]
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValidationError, match="holds more than 100000 values"):
+        resolve_file(tmp_path, path)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nope" / "api-config.yaml"
+    with pytest.raises(FileError, match=r"api-config.yaml: the file does not exist") as caught:
+        resolve_file(tmp_path, missing)
+    assert caught.value.path == str(missing)
+    assert caught.value.source == "deployment file"
+
+
+def test_empty_flask_config(tmp_path: Path) -> None:
+    with pytest.raises(FileError, match="FLASK_CONFIG is set but empty"):
+        resolve_file(tmp_path, "  ")
+
+
+def test_folder_instead_of_file(tmp_path: Path) -> None:
+    with pytest.raises(FileError, match="this is a folder, not a file"):
+        resolve_file(tmp_path, tmp_path)
+
+
+def test_path_through_a_file(tmp_path: Path) -> None:
+    (tmp_path / "plain").write_text("x")
+    with pytest.raises(FileError, match=r"the file cannot be read \(Not a directory\)"):
+        resolve_file(tmp_path, tmp_path / "plain" / "api-config.yaml")
+
+
+def test_unreadable_file(tmp_path: Path) -> None:
+    path = tmp_path / "api-config.yaml"
+    path.write_text("port: 1\n")
+    path.chmod(0o000)
+    tmp_path.chmod(0o755)
+    if os.geteuid() != 0:
+        with pytest.raises(FileError, match=r"cannot be read \(permission denied\)"):
+            resolve_file(tmp_path, path)
+        return
+    # root reads anything; without the capability to override file modes it is refused like anyone
+    code = (
+        "import sys\n"
+        "from configsvc import resolve, FileError\n"
+        "try:\n"
+        f"    resolve({{'FLASK_CONFIG': {str(path)!r}}}, instance_path={str(tmp_path)!r})\n"
+        "except FileError as e:\n"
+        "    print(e); sys.exit(3)\n"
+    )
+    done = subprocess.run(
+        ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--", sys.executable, "-c", code],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 3, done.stderr
+    assert f"{path}: the file cannot be read (permission denied)" in done.stdout
+
+
+def test_non_utf8_bytes_name_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "api-config.yaml"
+    path.write_bytes(b"port: 1\nsecret_key: caf\xe9\n")
+    with pytest.raises(FileError, match=r"api-config.yaml:2: the file is not valid UTF-8 \(byte 23\)"):
+        resolve_file(tmp_path, path)
+
+
+def test_utf8_bom_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "api-config.yaml"
+    path.write_bytes(b"\xef\xbb\xbfport: 1234\n")
+    assert resolve_file(tmp_path, path)["port"] == 1234  # type: ignore[index]
+
+
+def test_file_over_the_size_limit(tmp_path: Path) -> None:
+    path = tmp_path / "api-config.yaml"
+    path.write_text("port: 1\n" + "# padding\n" * (MAX_FILE_BYTES // 10 + 1))
+    with pytest.raises(FileError, match=r"over the 1048576 byte limit"):
+        resolve_file(tmp_path, path)
+
+
+def test_unknown_environment_name(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"environment variable APP_ENV: unknown environment 'staging'; "
+                                          r"use one of: development, testing, production"):
+        resolve({"APP_ENV": "staging"}, instance_path=tmp_path)
+
+
+@pytest.mark.parametrize(("variable", "message"), [
+    ("APP_", "has an empty key part"),
+    ("APP_CELERY____BROKER_URL", "has an empty key part"),
+    ("APP_CELERY__", "has an empty key part"),
+])
+def test_malformed_variable_names(tmp_path: Path, variable: str, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        resolve({variable: "x"}, instance_path=tmp_path)
+
+
+def test_variable_setting_inside_a_scalar(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="sets a key inside feature"):
+        resolve({"APP_FEATURE": "on", "APP_FEATURE__LEVEL": "2"}, instance_path=tmp_path)
+
+
+def test_reserved_dynaconf_keys(tmp_path: Path) -> None:
+    path = tmp_path / "api-config.yaml"
+    path.write_text("dynaconf_merge: true\nport: 1\n")
+    with pytest.raises(ValidationError, match=r"dynaconf_merge: is reserved"):
+        resolve_file(tmp_path, path)
+
+
+@pytest.mark.parametrize(("environ", "overrides", "messages"), [
+    ({}, {}, ["secret_key: production needs a secret_key",
+              "celery.broker_url: production needs celery.broker_url"]),
+    ({"APP_SECRET_KEY": "development-only-not-secret"}, {"celery": {"broker_url": "amqp://r//"}},
+     ["secret_key: production must not use the secret_key shipped in settings/"]),
+    ({"APP_SECRET_KEY": ""}, {"celery": {"broker_url": ""}},
+     ["production needs a secret_key", "production needs celery.broker_url"]),
+])
+def test_production_requirements(tmp_path: Path, environ: dict[str, str], overrides: dict[str, object],
+                                 messages: list[str]) -> None:
+    with pytest.raises(ValidationError) as caught:
+        resolve({"APP_ENV": "production", **environ}, overrides, instance_path=tmp_path)
+    text = str(caught.value)
+    for message in messages:
+        assert message in text
+    assert len(caught.value.problems) == len(messages)
+
+
+def test_production_never_falls_back_to_the_embedded_broker(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="production needs celery.broker_url"):
+        resolve({"APP_ENV": "production", "APP_SECRET_KEY": "k" * 32}, instance_path=tmp_path)
+    config = resolve({"APP_ENV": "testing"}, instance_path=tmp_path)
+    assert "celery.broker_url" not in config
+
+
+def test_problems_from_several_sources_come_together(tmp_path: Path) -> None:
+    path = tmp_path / "api-config.yaml"
+    path.write_text("port: [1]\n")
+    with pytest.raises(ConfigError) as caught:
+        resolve({"FLASK_CONFIG": str(path), "APP_DEBUG": "sometimes", "APP_ENV": "production"},
+                {"celery": {"worker_concurrency": "lots"}}, instance_path=tmp_path)
+    assert [p.source for p in caught.value.problems] == [
+        "deployment file", "environment", "overrides", None, None]
+
+
+def test_a_broken_file_and_bad_variables_are_reported_together(tmp_path: Path) -> None:
+    path = tmp_path / "api-config.yaml"
+    path.write_text("port: [unclosed\n")
+    with pytest.raises(ConfigError) as caught:
+        resolve({"FLASK_CONFIG": str(path), "APP_PORT": "x"}, instance_path=tmp_path)
+    assert type(caught.value) is ConfigError  # a file problem and a validation problem: the root class
+    assert [p.kind for p in caught.value.problems] == ["file", "validation"]

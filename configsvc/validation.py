@@ -21,14 +21,11 @@ def validate(merged: Merged, env: str, shipped_secret_keys: list[Any]) -> list[P
                 "APP_SECRET_KEY (generate one with: python -c 'import secrets; "
                 "print(secrets.token_hex(32))')"))
         elif secret_key in shipped_secret_keys:
-            winner = merged.winners.get(("secret_key",))
-            problems.append(Problem(
+            winner = merged.winners[("secret_key",)]
+            problems.append(winner.layer.problem(
                 "production must not use the secret_key shipped in settings/; set your own in the "
                 "deployment file or APP_SECRET_KEY",
-                key="secret_key",
-                source=winner.layer.name if winner else None,
-                path=winner.layer.path if winner else None,
-                line=winner.layer.lines.get(("secret_key",)) if winner else None,
+                winner.written_path(("secret_key",)),
             ))
         _, broker_url = lookup(merged.tree, ("celery", "broker_url"))
         if not broker_url:

@@ -193,7 +193,7 @@ def test_production_requirements(tmp_path: Path, environ: dict[str, str], overri
 
 
 def test_production_never_falls_back_to_the_embedded_broker(tmp_path: Path) -> None:
-    with pytest.raises(ValidationError, match="production needs celery.broker_url"):
+    with pytest.raises(ValidationError, match=r"production needs celery\.broker_url"):
         resolve({"APP_ENV": "production", "APP_SECRET_KEY": "k" * 32}, instance_path=tmp_path)
     config = resolve({"APP_ENV": "testing"}, instance_path=tmp_path)
     assert "celery.broker_url" not in config

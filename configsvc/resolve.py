@@ -67,12 +67,11 @@ def resolve(
     flagged = {problem.key for problem in problems}
     problems.extend(problem for problem in validate(merged, env, settings.shipped_values("secret_key"))
                     if problem.key not in flagged)
-    raise_for(problems)
-
     found = [message for typed in typed_layers for message in typed.warnings]
-    if emit_warnings:
+    if emit_warnings:  # before raising: a warning may explain the error (an old name set twice)
         for message in found:
             warnings.warn(ConfigWarning(message), stacklevel=2)
+    raise_for(problems)
     return Config(env, merged, typed_layers, deployment_file, found)
 
 

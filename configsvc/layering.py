@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dynaconf import Dynaconf
+from dynaconf.base import Settings as DynaconfSettings
 
 from configsvc.coerce import TypedLayer
 from configsvc.sources.base import KeyPath
@@ -32,9 +33,23 @@ class _Leaf:
         self.value = value
 
 
+class _NoEnvironSettings(DynaconfSettings):  # type: ignore[misc]
+    """Dynaconf settings that see an empty environment.
+
+    Dynaconf's first loader re-reads every ``*_FOR_DYNACONF`` variable from ``environ`` after the
+    keyword arguments, so arguments alone cannot stop ``VAULT_ENABLED_FOR_DYNACONF=true`` or
+    ``SETTINGS_FILE_FOR_DYNACONF=...`` in the process environment from taking effect.
+    """
+
+    @property
+    def environ(self) -> dict[str, str]:
+        return {}
+
+
 def _isolated_dynaconf() -> Any:
     # Every setting that dynaconf would otherwise take from the process environment is given here.
     return Dynaconf(
+        _wrapper_class=_NoEnvironSettings,
         settings_files=[],
         preload=[],
         includes=[],

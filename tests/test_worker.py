@@ -1,0 +1,66 @@
+"""End to end with a real worker process, started as a user starts it, from another directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app import create_app
+from app.tasks import echo, sleep_then_now
+from tests.workers import celery_worker, rabbitmq_account, redis_account
+
+
+def round_trip(config_path: Path) -> None:
+    create_app(environ={"FLASK_CONFIG": str(config_path)})
+    assert echo.delay({"hello": ["world", 1]}).get(timeout=30) == {"hello": ["world", 1]}
+    assert sleep_then_now.delay(0).get(timeout=30).startswith("20")
+
+
+def test_worker_on_the_embedded_default(tmp_path: Path) -> None:
+    """No broker server: kombu's filesystem transport and a file:// backend, as `make run` uses."""
+    queue = tmp_path / "queue"
+    path = tmp_path / "api-config.yaml"
+    path.write_text(
+        "celery:\n  broker_url: filesystem://\n"
+        f"  broker_transport_options:\n    data_folder_in: {queue}\n    data_folder_out: {queue}\n"
+        f"    processed_folder: {tmp_path / 'done'}\n"
+        f"  result_backend: file://{tmp_path / 'results'}\n"
+    )
+    with celery_worker({"FLASK_CONFIG": str(path)}, cwd=Path("/"), log=tmp_path / "worker.log"):
+        round_trip(path)
+    assert "filesystem" in (tmp_path / "worker.log").read_text()
+
+
+@pytest.mark.brokers
+def test_worker_on_rabbitmq_and_redis(tmp_path: Path) -> None:
+    """The seed's pairing, with an account and vhost of this run only; no secret in the worker log."""
+    with rabbitmq_account() as (user, password, vhost), redis_account() as (r_user, r_password):
+        path = tmp_path / "api-config.yaml"
+        path.write_text(
+            "celery:\n"
+            f"  broker_url: amqp://{user}:{password}@127.0.0.1:5672/{vhost}\n"
+            f"  result_backend: redis://{r_user}:{r_password}@127.0.0.1:6379/13\n"
+        )
+        log = tmp_path / "worker.log"
+        with celery_worker({"FLASK_CONFIG": str(path)}, cwd=Path("/"), log=log):
+            round_trip(path)
+        text = log.read_text()
+        assert f"{user}:**@127.0.0.1:5672/{vhost}" in text  # Celery's banner shows the masked URL
+        assert password not in text
+        assert r_password not in text
+
+
+@pytest.mark.brokers
+def test_worker_on_redis_alone(tmp_path: Path) -> None:
+    with redis_account() as (user, password):
+        path = tmp_path / "api-config.yaml"
+        path.write_text(
+            "celery:\n"
+            f"  broker_url: redis://{user}:{password}@127.0.0.1:6379/14\n"
+            f"  result_backend: redis://{user}:{password}@127.0.0.1:6379/14\n"
+        )
+        log = tmp_path / "worker.log"
+        with celery_worker({"FLASK_CONFIG": str(path)}, cwd=Path("/"), log=log):
+            round_trip(path)
+        assert password not in log.read_text()

@@ -97,18 +97,30 @@ def protect(dotted_key: str, value: Any) -> Any:
     A value under a secret-named key is wrapped whole; elsewhere, URLs with passwords are wrapped one
     by one, inside lists and mappings too.
     """
+    if is_secret_key(dotted_key):
+        return _wrap_whole(value)
+    return _protect_inside(value)
+
+
+def _wrap_whole(value: Any) -> Any:
     if value is None or isinstance(value, Secret):
         return value
-    if is_secret_key(dotted_key):
-        if isinstance(value, str) and url_has_secret(value):
-            return Secret(value, mask_url(value))
-        return Secret(value)
+    if isinstance(value, str) and url_has_secret(value):
+        return Secret(value, mask_url(value))
+    return Secret(value)
+
+
+def _protect_inside(value: Any) -> Any:
+    # Only the new key segment is checked at each level: a secret-named parent was wrapped whole.
     if isinstance(value, str):
         return Secret(value, mask_url(value)) if url_has_secret(value) else value
+    if isinstance(value, dict):
+        return {
+            key: _wrap_whole(item) if SECRET_KEY_PATTERN.search(key) else _protect_inside(item)
+            for key, item in value.items()
+        }
     if isinstance(value, list | tuple):
-        return type(value)(protect(dotted_key, item) for item in value)
-    if isinstance(value, Mapping):
-        return {k: protect(f"{dotted_key}.{k}", v) for k, v in value.items()}
+        return type(value)(_protect_inside(item) for item in value)
     return value
 
 

@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	@PATH="$(CURDIR)/$(BIN):$$PATH" ./scripts/run-dev
+	$(BIN)/python scripts/run_dev.py
 
 test: $(STAMP)
 	$(BIN)/ruff check .

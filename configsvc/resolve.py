@@ -64,9 +64,11 @@ def resolve(
     merged = merge(typed_layers)
     # Rules across settings are checked even when some values were bad, so that one run reports
     # everything; a key that already has a problem is not reported again as missing.
-    flagged = {problem.key for problem in problems}
-    problems.extend(problem for problem in validate(merged, env, settings.shipped_values("secret_key"))
-                    if problem.key not in flagged)
+    # A file that could not be read may hold the missing values, so the rules wait for it.
+    if not any(problem.kind == "file" for problem in problems):
+        flagged = {problem.key for problem in problems}
+        problems.extend(problem for problem in validate(merged, env, settings.shipped_values("secret_key"))
+                        if problem.key not in flagged)
     found = [message for typed in typed_layers for message in typed.warnings]
     if emit_warnings:  # before raising: a warning may explain the error (an old name set twice)
         for message in found:

@@ -1,0 +1,63 @@
+"""``make run``: a Celery worker and the Flask development server together; Ctrl-C stops both.
+
+With no broker configured (development), both use the embedded ``filesystem://`` broker under the Flask
+instance folder, so nothing else needs to run.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from configsvc import ConfigError, resolve
+
+BIN = Path(sys.executable).parent
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            config = resolve()
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    port = config.get("port") or 5000
+    broker = str(config.get("celery.broker_url") or "")
+    processes = [
+        subprocess.Popen([str(BIN / "celery"), "-A", "worker_entry.celery", "worker",
+                          "--loglevel=info", "--concurrency=2"]),
+        subprocess.Popen([str(BIN / "flask"), "--app", "app", "run", "--host", "127.0.0.1",
+                          "--port", str(port)]),
+    ]
+    print(f"\nconfigsvc: worker and web app on broker {broker.split(':', 1)[0]}:// "
+          f"(env {config.env}); Ctrl-C stops both\n  open: http://127.0.0.1:{port}/healthz\n",
+          flush=True)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        while all(process.poll() is None for process in processes):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    deadline = time.monotonic() + 15
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -32,6 +32,8 @@ def _reports_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except ConfigError as error:
+            for message in error.warnings:
+                click.echo(f"warning: {message}", err=True)
             click.echo(f"error: {error}", err=True)
             sys.exit(1)
 

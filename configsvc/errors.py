@@ -55,6 +55,7 @@ class ConfigError(Exception):
         elif isinstance(problems, Problem):
             problems = [problems]
         self.problems: Sequence[Problem] = tuple(problems)
+        self.warnings: Sequence[str] = ()  # warnings from the same resolution, which may explain it
         super().__init__(self._render())
 
     def _render(self) -> str:

@@ -73,7 +73,11 @@ def resolve(
     if emit_warnings:  # before raising: a warning may explain the error (an old name set twice)
         for message in found:
             warnings.warn(ConfigWarning(message), stacklevel=2)
-    raise_for(problems)
+    try:
+        raise_for(problems)
+    except ConfigError as error:
+        error.warnings = tuple(found)
+        raise
     return Config(env, merged, typed_layers, deployment_file, found)
 
 

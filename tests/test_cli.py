@@ -172,3 +172,13 @@ def test_cli_resolves_the_same_from_any_working_directory(planted: dict[str, str
     root = run_cli("show", "--json", env=planted, cwd=Path("/"))
     assert here.returncode == root.returncode == 0
     assert json.loads(here.stdout) == json.loads(root.stdout)
+
+
+def test_warnings_are_printed_when_the_resolution_fails(tmp_path: Path) -> None:
+    path = tmp_path / "api-config.yaml"
+    path.write_text("CELERY_BROKER_URL: amqp://a//\ncelery:\n  broker_url: amqp://b//\n")
+    done = run_cli("check", env={"FLASK_CONFIG": str(path)})
+    assert done.returncode == 1
+    warning, error = done.stderr.splitlines()
+    assert warning.startswith(f"warning: {path}:1: CELERY_BROKER_URL is an old Celery setting name")
+    assert error.startswith(f"error: {path}:1: celery.broker_url: is set twice in one source")

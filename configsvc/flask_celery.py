@@ -74,6 +74,17 @@ class FlaskCelery(Celery):  # type: ignore[misc]
         self._backend_cache = None
         self._local = threading.local()
 
+    def broker_reachable(self, timeout: float = 1.5) -> bool:
+        """True when the bound broker accepts a connection within ``timeout`` seconds (one attempt)."""
+        try:
+            with self.connection_for_write(connect_timeout=timeout) as connection:
+                connection.ensure_connection(max_retries=0, timeout=timeout)
+        except CeleryNotConfigured:
+            raise
+        except Exception:  # any transport's failure to connect means "not reachable"
+            return False
+        return True
+
     # Everything that reaches a broker or backend goes through one of these.
     def connection_for_write(self, url: Any = None, **kwargs: Any) -> Any:
         self.flask_app  # noqa: B018 - raises when not bound

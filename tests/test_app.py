@@ -32,7 +32,16 @@ def test_config_lands_in_app_config(app: Flask, tmp_path: Path) -> None:
 def test_healthz(client) -> None:  # type: ignore[no-untyped-def]
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json == {"status": "ok", "config": "ok", "env": "testing"}
+    assert response.json == {"status": "ok", "broker": "ok", "config": "ok"}
+
+
+def test_healthz_with_the_broker_down() -> None:
+    flask_app = create_app({"celery": {"broker_url": "amqp://nobody:x@127.0.0.1:9//"}},
+                           environ={"APP_ENV": "testing"})
+    response = flask_app.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.json == {"status": "error", "broker": "unreachable", "config": "ok"}
+    assert b"nobody:x" not in response.data
 
 
 def test_secrets_reach_flask_in_clear_and_stay_wrapped_in_the_config(tmp_path: Path) -> None:

@@ -12,7 +12,8 @@ from tests.workers import celery_worker, rabbitmq_account, redis_account
 
 
 def round_trip(config_path: Path) -> None:
-    create_app(environ={"FLASK_CONFIG": str(config_path)})
+    flask_app = create_app(environ={"FLASK_CONFIG": str(config_path)})
+    assert flask_app.test_client().get("/healthz").json == {"status": "ok", "broker": "ok", "config": "ok"}
     assert echo.delay({"hello": ["world", 1]}).get(timeout=30) == {"hello": ["world", 1]}
     assert sleep_then_now.delay(0).get(timeout=30).startswith("20")
 

@@ -20,8 +20,6 @@ class Layer:
     path: str | None = None
     lines: dict[KeyPath, int] = field(default_factory=dict)
     variables: dict[KeyPath, str] = field(default_factory=dict)
-    # Values read from an encrypted file (set by the deployment source) are secret whatever their key.
-    encrypted: frozenset[KeyPath] = frozenset()
 
     def origin(self, path: KeyPath) -> str:
         """Where the value at ``path`` was written, for humans: ``file:line``, a variable, or the source."""

@@ -9,7 +9,7 @@ from typing import Any
 
 from configsvc.coerce import TypedLayer
 from configsvc.layering import Merged, leaves, lookup
-from configsvc.redaction import masked, protect, reveal
+from configsvc.redaction import Secret, mask_url, masked, protect, reveal, url_has_secret
 from configsvc.schema import CELERY_SECTION
 from configsvc.sources.base import KeyPath
 
@@ -67,6 +67,9 @@ class Config:
         self._layers = tuple(layers)
         self._winners = merged.winners
         self._tree: dict[str, Any] = {k: protect(k, v) for k, v in merged.tree.items()}
+        for path, typed in merged.winners.items():
+            if typed.written_path(path) in typed.layer.secret_paths:
+                _wrap_leaf(self._tree, path)
 
     def __repr__(self) -> str:
         where = f" from {self.deployment_file}" if self.deployment_file else ""
@@ -118,7 +121,7 @@ class Config:
                 typed.layer.name,
                 typed.origin(path) if present else None,
                 present,
-                protect(dotted, layer_value) if present else None,
+                _protect_layer_value(typed, path, layer_value) if present else None,
             ))
         winner = self._winners.get(path)
         return Explanation(dotted, tuple(layers), winner.layer.name if winner else None, value, found)
@@ -132,3 +135,30 @@ class Config:
         section = self._tree.get(CELERY_SECTION) or {}
         result: dict[str, Any] = reveal(section)
         return result
+
+
+def _protect_layer_value(typed: TypedLayer, path: KeyPath, value: Any) -> Any:
+    """One layer's value for display: secret by name or URL, and wherever it was encrypted at rest."""
+    protected = {"v": protect(".".join(path), value)}
+    for secret in typed.layer.secret_paths:
+        written = typed.written_path(path)
+        if secret[: len(written)] == written:
+            inner = ("v", *secret[len(written):])
+            found, _ = lookup(protected, inner)
+            if found:
+                _wrap_leaf(protected, inner)
+    return protected["v"]
+
+
+def _wrap_leaf(tree: dict[str, Any], path: KeyPath) -> None:
+    """Wrap the value at ``path`` as a secret (it was encrypted at rest)."""
+    node = tree
+    for part in path[:-1]:
+        node = node[part]
+    value = node[path[-1]]
+    if value is None or isinstance(value, Secret):
+        return
+    if isinstance(value, str) and url_has_secret(value):
+        node[path[-1]] = Secret(value, mask_url(value))
+    else:
+        node[path[-1]] = Secret(reveal(value))

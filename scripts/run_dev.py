@@ -30,8 +30,8 @@ def main() -> int:
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    port = config.get("port") or 5000
-    broker = str(config.get("celery.broker_url") or "")
+    port = config.reveal("port") or 5000
+    broker = str(config.reveal("celery.broker_url") or "")
     processes = [
         subprocess.Popen([str(BIN / "celery"), "-A", "worker_entry.celery", "worker",
                           "--loglevel=info", "--concurrency=2"]),

@@ -26,7 +26,7 @@ def standard_sources(
     return [
         SettingsSection(settings, DEFAULT_SECTION),
         SettingsSection(settings, env),
-        DeploymentFile(deployment_path(environ, cwd)),
+        DeploymentFile(deployment_path(environ, cwd), environ),
         EnvironmentVariables(environ),
         Overrides(overrides),
     ]

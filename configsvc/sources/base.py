@@ -20,6 +20,8 @@ class Layer:
     path: str | None = None
     lines: dict[KeyPath, int] = field(default_factory=dict)
     variables: dict[KeyPath, str] = field(default_factory=dict)
+    # Keys whose values were encrypted at rest: secret whatever their name.
+    secret_paths: frozenset[KeyPath] = frozenset()
 
     def origin(self, path: KeyPath) -> str:
         """Where the value at ``path`` was written, for humans: ``file:line``, a variable, or the source."""

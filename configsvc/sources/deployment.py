@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from configsvc import encryption, keys
 from configsvc.errors import FileError, Problem
-from configsvc.sources.base import Layer, Source
+from configsvc.sources.base import KeyPath, Layer, Source
 from configsvc.sources.files import FileProblem, parse, read_text
 
 DEFAULT_DEPLOYMENT_FILE = Path("secrets") / "api-config.yaml"
@@ -36,8 +37,9 @@ class DeploymentFile(Source):
 
     name = SOURCE_NAME
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, environ: Mapping[str, str] | None = None) -> None:
         self.path = path
+        self.environ = environ or {}
 
     def load(self) -> Layer | None:
         """The file's settings with their lines; None when there is no deployment file."""
@@ -50,4 +52,14 @@ class DeploymentFile(Source):
                 Problem(problem.message, kind="file", source=self.name, path=str(self.path),
                         line=problem.line, key=problem.key)
             ) from None
-        return Layer(self.name, parsed.data, path=str(self.path), lines=parsed.lines)
+        if not encryption.is_encrypted(parsed.data):
+            return Layer(self.name, parsed.data, path=str(self.path), lines=parsed.lines)
+        master_keys = keys.load(self.environ, self.path)
+        opened = encryption.open_document(parsed.data, master_keys, str(self.path),
+                                          json_format=self.path.suffix.lower() == ".json")
+        secret: set[KeyPath] = {
+            tuple(str(part).lower() for part in path if isinstance(part, str))
+            for path in opened.encrypted
+        }
+        return Layer(self.name, opened.tree, path=str(self.path), lines=parsed.lines,
+                     secret_paths=frozenset(secret))

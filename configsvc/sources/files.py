@@ -236,3 +236,49 @@ def _collect_lines(data: dict[Any, Any], key_lines: dict[int, dict[Any, int]]) -
             if isinstance(value, dict):
                 stack.append((path, value))
     return lines
+
+
+def parse_scalar(text: str, json_format: bool) -> Any:
+    """One scalar's text read back the way its file format reads it (``0123`` in YAML is 83, kept raw)."""
+    if json_format:
+        return parse_json(f'{{"v": {text}}}').data["v"]
+    return parse_yaml(f"v: {text}\n").data["v"]
+
+
+class _Dumper(yaml.SafeDumper):
+    """Writes numbers and booleans exactly as they were read (:class:`Plain`)."""
+
+
+def _represent_plain(dumper: yaml.SafeDumper, plain: Plain) -> yaml.ScalarNode:
+    kind = "bool" if isinstance(plain.value, bool) else type(plain.value).__name__
+    return dumper.represent_scalar(f"tag:yaml.org,2002:{kind}", plain.raw)
+
+
+_Dumper.add_representer(Plain, _represent_plain)
+
+
+def dump_yaml(data: dict[str, Any]) -> str:
+    """YAML text for a mapping read by :func:`parse_yaml`, numbers kept as written. Comments are lost."""
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False)
+
+
+def dump_json(data: Any, indent: int = 0) -> str:
+    """JSON text for a mapping read by :func:`parse_json`, numbers kept as written."""
+    pad, inner = "  " * indent, "  " * (indent + 1)
+    if isinstance(data, Plain):
+        return data.raw
+    if isinstance(data, dict):
+        if not data:
+            return "{}"
+        items = [f"{inner}{json.dumps(k)}: {dump_json(v, indent + 1)}" for k, v in data.items()]
+        return "{\n" + ",\n".join(items) + f"\n{pad}}}"
+    if isinstance(data, list):
+        if not data:
+            return "[]"
+        return "[\n" + ",\n".join(f"{inner}{dump_json(v, indent + 1)}" for v in data) + f"\n{pad}]"
+    return json.dumps(data, ensure_ascii=False)
+
+
+def dump(path: Path, data: dict[str, Any]) -> str:
+    """Text for ``data`` in the format of ``path`` (by extension, as :func:`parse` reads it)."""
+    return dump_json(data) + "\n" if path.suffix.lower() == ".json" else dump_yaml(data)

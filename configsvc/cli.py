@@ -12,10 +12,12 @@ import sys
 import warnings
 from collections.abc import Callable, Mapping
 from functools import wraps
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
+from configsvc import file_commands, keys
 from configsvc.config import Config
 from configsvc.errors import ConfigError
 from configsvc.redaction import masked, reveal
@@ -123,3 +125,96 @@ def check() -> None:
     count = sum(1 for _ in config.entries())
     click.echo(f"ok: {count} settings for env {config.env!r} "
                f"(deployment file: {config.deployment_file or 'none'})")
+
+
+_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+@main.command()
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the key to this new file (mode 0600; never overwritten).")
+@_reports_errors
+def keygen(out: Path | None) -> None:
+    """A new master key: printed, or written to a new 0600 file."""
+    if out is None:
+        click.echo(keys.generate())
+        return
+    try:
+        keys.write_new_key_file(out)
+    except FileExistsError:
+        click.echo(f"error: {out} already exists; a key file is never overwritten", err=True)
+        sys.exit(1)
+    click.echo(f"wrote a new master key to {out} (mode 0600)")
+
+
+@main.command()
+@click.argument("path", type=_FILE)
+@click.option("--only", metavar="REGEX", help="Encrypt only values whose dotted key matches.")
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the encrypted file here instead of replacing PATH.")
+@_reports_errors
+def encrypt(path: Path, only: str | None, out: Path | None) -> None:
+    """Encrypt the values of a plaintext deployment file (in place unless -o)."""
+    file_commands.encrypt_file(path, os.environ, only, out)
+    click.echo(f"encrypted {out or path}", err=True)
+
+
+@main.command()
+@click.argument("path", type=_FILE)
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the plaintext to this file (mode 0600) instead of stdout.")
+@_reports_errors
+def decrypt(path: Path, out: Path | None) -> None:
+    """Print the plaintext of an encrypted file, or write it to a 0600 file."""
+    text = file_commands.decrypt_file(path, os.environ)
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        file_commands.write_plaintext(out, text)
+        click.echo(f"wrote the plaintext to {out} (mode 0600)", err=True)
+
+
+@main.command(name="set")
+@click.argument("path", type=_FILE)
+@click.argument("key")
+@click.argument("value", required=False)
+@_reports_errors
+def set_command(path: Path, key: str, value: str | None) -> None:
+    """Set one dotted KEY to VALUE (or '-' or nothing: read it from stdin), encrypted if the file is."""
+    if value is None or value == "-":
+        value = sys.stdin.read()
+        value = value[:-1] if value.endswith("\n") else value
+    file_commands.set_value(path, os.environ, key, value)
+    click.echo(f"set {key} in {path}", err=True)
+
+
+@main.command(name="rotate-key")
+@click.argument("path", type=_FILE)
+@click.option("--data-key", is_flag=True, help="Also make a new data key and re-encrypt every value.")
+@_reports_errors
+def rotate_key(path: Path, data_key: bool) -> None:
+    """Re-wrap the file for the primary master key (the first in CONFIGSVC_KEY) only."""
+    file_commands.rotate_file(path, os.environ, data_key)
+    click.echo(f"rotated {path}" + (" (new data key)" if data_key else ""), err=True)
+
+
+@main.command()
+@click.argument("path", type=_FILE)
+@_reports_errors
+def edit(path: Path) -> None:
+    """Open $EDITOR on a private plaintext copy, check it, re-encrypt, replace the file atomically."""
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+
+    def reopen(problems: list[str]) -> bool:
+        for problem in problems:
+            click.echo(f"error: {problem}", err=True)
+        try:
+            return click.confirm("re-open the editor to fix it?", default=True, err=True)
+        except click.Abort:  # no answer (stdin closed): leave the file as it was
+            return False
+
+    try:
+        file_commands.edit_file(path, os.environ, editor, reopen, lambda text: click.echo(text, err=True))
+    except KeyboardInterrupt:
+        click.echo(f"interrupted; {path} is unchanged and the plaintext copy was removed", err=True)
+        sys.exit(130)

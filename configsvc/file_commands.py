@@ -1,0 +1,211 @@
+"""What the file commands do: encrypt, decrypt, set, rotate-key and edit a deployment file.
+
+Every write is atomic and keeps the file's mode and owner. Plaintext never touches disk except in
+``edit``, and there only in a private 0700 folder that is removed on every way out.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from configsvc import encryption, keys
+from configsvc.atomic import write_atomic
+from configsvc.coerce import coerce_layer
+from configsvc.errors import ConfigError, FileError, Problem
+from configsvc.sources.base import Layer
+from configsvc.sources.files import FileProblem, ParsedFile, dump, parse, read_text
+
+
+def _read(path: Path) -> ParsedFile:
+    try:
+        return parse(path, read_text(path))
+    except FileProblem as problem:
+        raise FileError(Problem(problem.message, kind="file", source="deployment file", path=str(path),
+                                line=problem.line)) from None
+
+
+def _is_json(path: Path) -> bool:
+    return path.suffix.lower() == ".json"
+
+
+def _open(path: Path, environ: Mapping[str, str]) -> tuple[ParsedFile, encryption.Opened]:
+    parsed = _read(path)
+    if not encryption.is_encrypted(parsed.data):
+        raise ConfigError(Problem("the file is not encrypted; encrypt it with: configsvc encrypt PATH",
+                                  kind="config", path=str(path)))
+    opened = encryption.open_document(parsed.data, keys.load(environ, path), str(path), _is_json(path))
+    return parsed, opened
+
+
+def _write(path: Path, document: dict[str, Any], mode: int | None = None) -> None:
+    write_atomic(path, dump(path, document).encode("utf-8"), mode)
+
+
+def _reseal(path: Path, opened: encryption.Opened, tree: dict[str, Any], environ: Mapping[str, str],
+            also_encrypt: set[encryption.Path_] | None = None) -> dict[str, Any]:
+    """Encrypt ``tree`` again with the file's data key; its wrapped keys stay as they were."""
+    primary = keys.load(environ, path)[0]
+    still = {p for p in opened.encrypted if _exists(tree, p)} | (also_encrypt or set())
+    document = encryption.seal(tree, primary, only=opened.only, data_key=opened.data_key, encrypted=still)
+    original = _read(path).data[encryption.METADATA_KEY]["keys"]
+    document[encryption.METADATA_KEY]["keys"] = original
+    return document
+
+
+def _exists(tree: Any, path: encryption.Path_) -> bool:
+    node = tree
+    for part in path:
+        if isinstance(part, int):
+            if not isinstance(node, list) or part >= len(node):
+                return False
+        elif not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return not isinstance(node, dict | list)
+
+
+def encrypt_file(path: Path, environ: Mapping[str, str], only: str | None, out: Path | None) -> None:
+    """Encrypt a plaintext file's values (those whose dotted key matches ``only``, or all)."""
+    if only is not None:
+        try:
+            re.compile(only)
+        except re.error as error:
+            raise ConfigError(Problem(f"--only is not a valid regular expression ({error.msg})",
+                                      kind="config")) from None
+    parsed = _read(path)
+    if encryption.is_encrypted(parsed.data):
+        raise ConfigError(Problem("the file is already encrypted; use configsvc edit, set or rotate-key",
+                                  kind="config", path=str(path)))
+    document = encryption.seal(parsed.data, keys.load(environ, out or path)[0], only=only)
+    _write(out or path, document, path.stat().st_mode & 0o777)
+
+
+def decrypt_file(path: Path, environ: Mapping[str, str]) -> str:
+    """The file's plaintext, in its own format."""
+    _, opened = _open(path, environ)
+    return dump(path, opened.tree)
+
+
+def write_plaintext(out: Path, text: str) -> None:
+    """Write decrypted text to a file that only its owner may read (0600, whatever it was before)."""
+    write_atomic(out, text.encode("utf-8"), 0o600)
+    out.chmod(0o600)
+
+
+def set_value(path: Path, environ: Mapping[str, str], key: str, value: str) -> None:
+    """Set one dotted key to a text value; in an encrypted file the value is encrypted."""
+    parsed = _read(path)
+    encrypted = encryption.is_encrypted(parsed.data)
+    opened = None
+    if encrypted:
+        _, opened = _open(path, environ)
+        tree = opened.tree
+    else:
+        tree = parsed.data
+    written = _assign(tree, key, value, str(path))
+    if opened is None:
+        _write(path, tree)
+    else:
+        _write(path, _reseal(path, opened, tree, environ, also_encrypt={written}))
+
+
+def _assign(tree: dict[str, Any], key: str, value: str, where: str) -> tuple[str, ...]:
+    parts = [part for part in key.split(".")]
+    if not all(part.strip() for part in parts) or parts[0].lower() == encryption.METADATA_KEY:
+        raise ConfigError(Problem("not a settable dotted key", kind="config", key=key, path=where))
+    node = tree
+    written: list[str] = []
+    for index, part in enumerate(parts):
+        # keys are case-insensitive: reuse the spelling already in the file
+        existing = next((k for k in node if isinstance(k, str) and k.lower() == part.lower()), part)
+        written.append(existing)
+        if index == len(parts) - 1:
+            node[existing] = value
+            break
+        child = node.setdefault(existing, {})
+        if not isinstance(child, dict):
+            raise ConfigError(Problem(f"{'.'.join(written)} holds a single value, not a mapping",
+                                      kind="config", key=key, path=where))
+        node = child
+    return tuple(written)
+
+
+def rotate_file(path: Path, environ: Mapping[str, str], new_data_key: bool) -> None:
+    """Wrap the data key for the primary master key only; or re-encrypt everything under a new one."""
+    parsed, opened = _open(path, environ)  # the whole file is verified before anything changes
+    master_keys = keys.load(environ, path)
+    if new_data_key:
+        document = encryption.seal(opened.tree, master_keys[0], only=opened.only, encrypted=opened.encrypted)
+    else:
+        document = encryption.rewrap(parsed.data, master_keys, master_keys[0], str(path))
+    _write(path, document)
+
+
+@contextmanager
+def _private_folder() -> Iterator[Path]:
+    """A 0700 temporary folder, removed on every way out: return, error, Ctrl-C, SIGTERM or SIGHUP."""
+    folder = Path(tempfile.mkdtemp(prefix="configsvc-edit-"))
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _check(path: Path, text: str) -> list[str]:
+    """Problems with edited text: it must parse, and fit the schema's types."""
+    try:
+        parsed = parse(path, text) if text.strip() else None
+    except FileProblem as problem:
+        return [f"line {problem.line}: {problem.message}" if problem.line else problem.message]
+    if parsed is None:
+        return ["the file is empty"]
+    if encryption.METADATA_KEY in parsed.data:
+        return [f"{encryption.METADATA_KEY} is reserved for the encryption metadata; remove it"]
+    typed = coerce_layer(Layer("edited file", parsed.data, lines=parsed.lines))
+    return [f"line {p.line}: {p.key}: {p.message}" if p.line else f"{p.key}: {p.message}"
+            for p in typed.problems]
+
+
+def edit_file(path: Path, environ: Mapping[str, str], editor: str,
+              reopen: Callable[[list[str]], bool], say: Callable[[str], None]) -> bool:
+    """Edit an encrypted file through a private plaintext copy; True when the file was changed."""
+    _, opened = _open(path, environ)
+    original = dump(path, opened.tree)
+    with _private_folder() as folder:
+        plaintext = folder / f"plaintext{path.suffix}"
+        write_atomic(plaintext, original.encode("utf-8"), 0o600)
+        while True:
+            done = subprocess.run([*shlex.split(editor), str(plaintext)], check=False)
+            if done.returncode != 0:
+                raise ConfigError(Problem(f"the editor exited with status {done.returncode}; "
+                                          "the file is unchanged", kind="config", path=str(path)))
+            text = plaintext.read_text(encoding="utf-8")
+            if text == original:
+                say(f"no changes; {path} is unchanged")
+                return False
+            problems = _check(path, text)
+            if not problems:
+                break
+            if not reopen(problems):
+                raise ConfigError(Problem("the edit was not saved (it did not pass the check); the file "
+                                          "is unchanged", kind="config", path=str(path)))
+        tree = parse(path, text).data
+        _write(path, _reseal(path, opened, tree, environ))
+    say(f"{path} re-encrypted")
+    return True

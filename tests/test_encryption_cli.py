@@ -258,3 +258,13 @@ def test_leak_sweep(workspace: dict[str, Path | str]) -> None:
         assert secret not in text
     assert "Traceback" not in text
     assert text.count("error: ") >= 6
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a file to another owner")
+def test_writes_keep_the_owner(workspace: dict[str, Path | str]) -> None:
+    config = Path(str(workspace["config"]))
+    cli(workspace, "encrypt", str(config))
+    os.chown(config, 65534, 65534)
+    assert cli(workspace, "set", str(config), "port", "9000").returncode == 0
+    assert (config.stat().st_uid, config.stat().st_gid) == (65534, 65534)
+    assert stat.S_IMODE(config.stat().st_mode) == 0o640

@@ -1,21 +1,137 @@
-"""HTTP routes."""
+"""HTTP routes: the JSON task API, the small HTML pages, health and configuration.
+
+Every call that reaches the broker or the result backend is bounded (see settings/settings.yaml), so a
+broker that is down gets 503 within 2 s, never a hung request.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+import hmac
+import re
+from typing import Any
+
+from celery.result import AsyncResult
+from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import HTTPException
 
 from app.extensions import celery
+from app.tasks import echo, sleep_then_now
+from configsvc.redaction import masked
 
 bp = Blueprint("views", __name__)
 
-BROKER_CHECK_SECONDS = 1.5  # /healthz answers within 2 s even when the broker is down
+BROKER_CHECK_SECONDS = 1.5
+MAX_SECONDS = 60
+TASK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+# One quick retry on a stale pooled connection; connection timeouts come from the Celery settings.
+PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+
+
+class BrokerUnavailable(Exception):
+    """The broker or result backend did not answer in time."""
+
+
+def _error(status: int, message: str) -> ResponseReturnValue:
+    return jsonify(error=message), status
+
+
+@bp.errorhandler(BrokerUnavailable)
+def broker_unavailable(error: BrokerUnavailable) -> ResponseReturnValue:
+    return _error(503, str(error) or "the task broker is unavailable; try again shortly")
+
+
+def _publish(task: Any, *args: Any) -> AsyncResult:
+    try:
+        return task.apply_async(args=args, retry=True, retry_policy=PUBLISH_RETRY)
+    except Exception as error:  # kombu raises a different error per transport; none may hang or leak
+        current_app.logger.warning("publishing %s failed: %s", task.name, type(error).__name__)
+        raise BrokerUnavailable("the task broker is unavailable; try again shortly") from None
+
+
+def _state(task_id: str) -> dict[str, Any]:
+    result = celery.AsyncResult(task_id)
+    try:
+        state = result.state
+        value = result.result if state in ("SUCCESS", "FAILURE") else None
+    except Exception as error:
+        current_app.logger.warning("reading task state failed: %s", type(error).__name__)
+        raise BrokerUnavailable("the result backend is unavailable; try again shortly") from None
+    body: dict[str, Any] = {"task_id": task_id, "state": state, "result": None}
+    if state == "SUCCESS":
+        body["result"] = value
+    elif state == "FAILURE":
+        body["error"] = f"{type(value).__name__}: {value}" if isinstance(value, BaseException) else str(value)
+    return body
+
+
+@bp.post("/task/")
+def submit_task() -> ResponseReturnValue:
+    """Start ``sleep_then_now``: JSON body optional, ``{"seconds": N}`` with N from 0 to 60 (default 5)."""
+    seconds: Any = 5
+    if request.get_data():
+        try:
+            body = request.get_json(force=True)
+        except HTTPException:
+            return _error(400, "the body is not valid JSON")
+        if not isinstance(body, dict):
+            return _error(400, 'the body must be a JSON object like {"seconds": 5}')
+        seconds = body.get("seconds", 5)
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 <= seconds <= MAX_SECONDS:
+        return _error(400, f"seconds must be a number from 0 to {MAX_SECONDS}")
+    result = _publish(sleep_then_now, seconds)
+    location = url_for(".task_status", task_id=result.id)
+    return jsonify(task_id=result.id, state="PENDING"), 202, {"Location": location}
+
+
+@bp.get("/task/<task_id>")
+def task_status(task_id: str) -> ResponseReturnValue:
+    """A task's state, and its result (or error, without traceback) once finished."""
+    if not TASK_ID.fullmatch(task_id):
+        return _error(400, "not a task id")
+    return jsonify(_state(task_id))
+
+
+@bp.route("/", methods=["GET", "POST"])
+def index() -> ResponseReturnValue:
+    """A form that sends a message through the ``echo`` task, then shows its result page."""
+    if request.method == "POST":
+        message = request.form.get("message", "")
+        if not message.strip() or len(message) > 1000:
+            return render_template("index.html", error="Type a message of up to 1000 characters."), 400
+        result = _publish(echo, message)
+        return redirect(url_for(".result_page", task_id=result.id), code=303)
+    return render_template("index.html", error=None)
+
+
+@bp.get("/result/<task_id>")
+def result_page(task_id: str) -> ResponseReturnValue:
+    """The task's state, updated in place by polling ``GET /task/<id>``."""
+    if not TASK_ID.fullmatch(task_id):
+        abort(404)
+    return render_template("result.html", task_id=task_id)
 
 
 @bp.get("/healthz")
 def healthz() -> ResponseReturnValue:
     """200 when the broker accepts a connection; 503 (within 2 s) when it does not."""
     broker_ok = celery.broker_reachable(timeout=BROKER_CHECK_SECONDS)
+    config_state = current_app.extensions.get("configsvc.state", "ok")
     body = {"status": "ok" if broker_ok else "error", "broker": "ok" if broker_ok else "unreachable",
-            "config": "ok"}
+            "config": config_state}
     return jsonify(body), 200 if broker_ok else 503
+
+
+@bp.get("/config")
+def show_config() -> ResponseReturnValue:
+    """The resolved configuration, redacted, with sources; needs ``Authorization: Bearer <admin_token>``."""
+    config = current_app.extensions["configsvc"]
+    token = config.reveal("admin_token")
+    if not token:
+        abort(404)
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), str(token).encode()):
+        return _error(401, "a valid admin token is required (Authorization: Bearer <admin_token>)")
+    settings = {e.key: {"value": masked(e.value), "source": e.source, "origin": e.origin}
+                for e in config.entries()}
+    return jsonify(env=config.env, settings=settings)

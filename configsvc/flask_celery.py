@@ -8,13 +8,14 @@ Binding again (a second ``create_app()``) replaces the configuration, connection
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from celery import Celery, Task
-from flask import Flask, current_app, has_app_context
+from flask import Flask, current_app, has_app_context, has_request_context, request
 
 from configsvc.errors import CeleryNotConfigured, Problem
 
@@ -62,6 +63,13 @@ class FlaskCelery(Celery):  # type: ignore[misc]
         self._flask_app = app
         app.extensions[EXTENSION_NAME] = self
 
+    def _task_from_fun(self, fun: Any, name: Any = None, base: Any = None, bind: bool = False,
+                       **options: Any) -> Any:
+        # A custom base class gets the app context too: mix AppContextTask in front of it.
+        if base is not None and not issubclass(base, AppContextTask):
+            base = type(base.__name__, (AppContextTask, base), {"__module__": base.__module__})
+        return super()._task_from_fun(fun, name=name, base=base, bind=bind, **options)
+
     def _reset_connections(self) -> None:
         # Nothing from an earlier binding may survive: producer pool, broker pool, result backend.
         pool: Any = self.__dict__.get("_pool")
@@ -103,18 +111,80 @@ class FlaskCelery(Celery):  # type: ignore[misc]
         return super()._get_backend()
 
 
+# Request headers a request-context task may carry; never Authorization or Cookie, whatever is asked.
+DEFAULT_REQUEST_HEADERS = ("Accept", "Accept-Language", "User-Agent", "X-Request-Id", "X-Forwarded-For")
+NEVER_FORWARDED = frozenset({"authorization", "cookie", "proxy-authorization", "set-cookie"})
+REQUEST_HEADER = "configsvc_request"
+
+
 class AppContextTask(Task):  # type: ignore[misc]
-    """Runs every task inside the bound Flask app's context, reusing one already pushed."""
+    """Runs every task inside the bound Flask app's context, reusing one already pushed.
+
+    In a worker, the whole execution is wrapped (Celery calls ``task.__trace__``), so the task signal
+    handlers (``task_prerun``, ``task_success``, ``task_failure``, ``task_postrun``) run in the same
+    fresh app context as the task. Called directly or eagerly, the task body gets a context.
+    ``request_context = True`` on a task also rebuilds the originating request (see
+    :meth:`apply_async`).
+    """
 
     abstract = True
+    request_context = False
+    _traced: Any = None
+
+    @property
+    def __trace__(self) -> Any:
+        return self._traced
+
+    @__trace__.setter
+    def __trace__(self, tracer: Any) -> None:
+        if tracer is None:
+            self._traced = None
+            return
+
+        def traced(*args: Any, **kwargs: Any) -> Any:
+            with self._flask().app_context():
+                return tracer(*args, **kwargs)
+
+        self._traced = traced
+
+    def _flask(self) -> Flask:
+        if isinstance(self.app, FlaskCelery):
+            return self.app.flask_app
+        raise CeleryNotConfigured(Problem(_NOT_BOUND, kind="config", source="celery"))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        flask_app = self.app.flask_app if isinstance(self.app, FlaskCelery) else None
+        flask_app = self._flask()
+        snapshot = self.request.get(REQUEST_HEADER) if self.request_context else None
         current = current_app._get_current_object() if has_app_context() else None  # type: ignore[attr-defined]
-        if flask_app is None or current is flask_app:
+        with contextlib.ExitStack() as stack:
+            if current is not flask_app:
+                stack.enter_context(flask_app.app_context())
+            if snapshot:
+                stack.enter_context(flask_app.test_request_context(
+                    snapshot.get("path", "/"), method=snapshot.get("method", "GET"),
+                    query_string=snapshot.get("query_string", ""), headers=snapshot.get("headers", {})))
             return super().__call__(*args, **kwargs)
-        with flask_app.app_context():
-            return super().__call__(*args, **kwargs)
+
+    def apply_async(self, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
+        """Publish; a request-context task takes the current request's path, method, query string and
+        allowed headers along (never ``Authorization`` or ``Cookie``)."""
+        if self.request_context and has_request_context():
+            headers = dict(options.pop("headers", None) or {})
+            headers[REQUEST_HEADER] = request_snapshot(self._flask())
+            options["headers"] = headers
+        return super().apply_async(args, kwargs, **options)
+
+
+def request_snapshot(flask_app: Flask) -> dict[str, Any]:
+    """What a request-context task may know of the current request."""
+    allowed = flask_app.config.get("TASK_REQUEST_HEADERS") or DEFAULT_REQUEST_HEADERS
+    names = {name.lower() for name in allowed} - NEVER_FORWARDED
+    return {
+        "path": request.path,
+        "method": request.method,
+        "query_string": request.query_string.decode("latin-1"),
+        "headers": {k: v for k, v in request.headers.items() if k.lower() in names},
+    }
 
 
 def _prepare_embedded_folders(settings: dict[str, Any]) -> None:

@@ -62,6 +62,7 @@ FLASK_SETTINGS: dict[str, Setting] = {
 OWN_SETTINGS: dict[str, Setting] = {
     "port": Setting("int", minimum=1, maximum=65535),
     "admin_token": Setting("str"),
+    "task_request_headers": Setting("list"),
     CELERY_SECTION: Setting("section"),
 }
 

@@ -45,7 +45,7 @@ def rabbitmq_account() -> Iterator[tuple[str, str, str]]:
     """A RabbitMQ user and vhost of this run only: (user, password, vhost); removed afterwards."""
     require_port(5672, "RabbitMQ")
     tag = f"configsvc-test-{os.getpid()}-{secrets.token_hex(3)}"
-    password = secrets.token_urlsafe(16)
+    password = "p" + secrets.token_hex(16)
     _run("rabbitmqctl", "-q", "add_vhost", tag)
     try:
         _run("rabbitmqctl", "-q", "add_user", tag, password)
@@ -63,7 +63,7 @@ def redis_account() -> Iterator[tuple[str, str]]:
     """A Redis ACL user of this run only: (user, password); removed afterwards."""
     require_port(6379, "Redis")
     user = f"configsvc-test-{os.getpid()}-{secrets.token_hex(3)}"
-    password = secrets.token_urlsafe(16)
+    password = "p" + secrets.token_hex(16)
     _run("redis-cli", "ACL", "SETUSER", user, "on", f">{password}", "~*", "&*", "+@all")
     try:
         yield user, password

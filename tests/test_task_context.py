@@ -1,0 +1,94 @@
+"""App and request context in a real worker process: tasks, custom bases, signal handlers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app import create_app
+from tests.conftest import PROJECT
+from tests.workers import celery_worker, rabbitmq_account, redis_account
+
+
+def embedded_config(tmp_path: Path) -> Path:
+    queue = tmp_path / "queue"
+    path = tmp_path / "api-config.yaml"
+    path.write_text(
+        f"probe_name: probe-{tmp_path.name}\nprobe_log: {tmp_path / 'probe.log'}\n"
+        "celery:\n  broker_url: filesystem://\n  imports: [tests.probes]\n"
+        f"  broker_transport_options:\n    data_folder_in: {queue}\n    data_folder_out: {queue}\n"
+        f"  result_backend: file://{tmp_path / 'results'}\n"
+    )
+    return path
+
+
+def test_tasks_custom_bases_and_signal_handlers_run_in_the_app_context(tmp_path: Path) -> None:
+    path = embedded_config(tmp_path)
+    env = {"FLASK_CONFIG": str(path), "PYTHONPATH": str(PROJECT)}
+    with celery_worker(env, cwd=Path("/"), log=tmp_path / "worker.log"):
+        create_app(environ={"FLASK_CONFIG": str(path)})
+        from tests.probes import config_value, fail, fresh_g
+
+        assert config_value.delay().get(timeout=30) == f"probe-{tmp_path.name}"
+        assert fresh_g.delay().get(timeout=30) is True  # g from the previous task did not leak
+        with pytest.raises(ValueError, match="probe failure"):
+            fail.delay().get(timeout=30)
+    lines = (tmp_path / "probe.log").read_text().splitlines()
+    name = f"probe-{tmp_path.name}"
+    assert lines == [
+        f"prerun probes.config_value {name}", f"on_success {name}", "success probes.config_value",
+        "postrun probes.config_value",
+        f"prerun probes.fresh_g {name}", "success probes.fresh_g", "postrun probes.fresh_g",
+        f"prerun probes.fail {name}", "failure probes.fail", "postrun probes.fail",
+    ]
+
+
+def test_request_context_task_in_a_worker(tmp_path: Path) -> None:
+    path = embedded_config(tmp_path)
+    with celery_worker({"FLASK_CONFIG": str(path), "PYTHONPATH": str(PROJECT)}, cwd=Path("/"),
+                       log=tmp_path / "worker.log"):
+        flask_app = create_app(environ={"FLASK_CONFIG": str(path)})
+        from tests.probes import request_info
+
+        with flask_app.test_request_context(
+                "/reports/7", method="POST", query_string="lang=de&x=1",
+                headers={"Authorization": "Bearer sentinel-auth", "Cookie": "session=sentinel-cookie",
+                         "Accept-Language": "de", "X-Request-Id": "req-42", "X-Internal": "no"}):
+            result = request_info.delay()
+        info = result.get(timeout=30)
+    assert info["path"] == "/reports/7"
+    assert info["method"] == "POST"
+    assert info["query"] == "lang=de&x=1"
+    assert info["headers"]["Accept-Language"] == "de"
+    assert info["headers"]["X-Request-Id"] == "req-42"
+    for absent in ("Authorization", "Cookie", "X-Internal"):
+        assert absent not in info["headers"]
+    assert request_info.apply().get() == {}  # outside a request: no request context invented
+
+
+@pytest.mark.brokers
+def test_authorization_and_cookie_never_enter_the_broker_message(tmp_path: Path) -> None:
+    """Publish with no worker running, then read the raw message from RabbitMQ."""
+    from kombu import Connection
+
+    with rabbitmq_account() as (user, password, vhost), redis_account() as (r_user, r_password):
+        broker = f"amqp://{user}:{password}@127.0.0.1:5672/{vhost}"
+        flask_app = create_app({"celery": {
+            "broker_url": broker, "result_backend": f"redis://{r_user}:{r_password}@127.0.0.1:6379/13",
+            "imports": ["tests.probes"]}}, environ={"APP_ENV": "testing"})
+        from tests.probes import request_info
+
+        with flask_app.test_request_context(
+                "/x", headers={"Authorization": "Bearer sentinel-auth", "Cookie": "s=sentinel-cookie",
+                               "User-Agent": "probe-agent"}):
+            request_info.apply_async(queue="probe-raw")
+        with Connection(broker) as connection:
+            queue = connection.SimpleQueue("probe-raw")
+            message = queue.get(timeout=10)
+            raw = repr(message.headers) + repr(message.body) + repr(message.properties)
+            message.ack()
+            queue.close()
+    assert "probe-agent" in raw  # the allowlisted header is there ...
+    assert "sentinel-auth" not in raw and "sentinel-cookie" not in raw  # ... the credentials are not
+    assert "Authorization" not in raw and "Cookie" not in raw

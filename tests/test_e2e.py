@@ -1,0 +1,148 @@
+"""End to end as a user runs it: the web app and a worker as separate processes, real HTTP.
+
+The worker is started from another working directory than the web app; both read the same
+deployment file named by FLASK_CONFIG.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.workers import celery_worker, http, rabbitmq_account, redis_account, web_server
+
+
+def run_two_tasks(url: str) -> None:
+    status, body, headers = http("POST", url + "/task/", {"seconds": 0})
+    assert status == 202, body
+    assert headers["Location"] == f"/task/{body['task_id']}"
+    second, body2, _ = http("POST", url + "/task/", {"seconds": 1})
+    assert second == 202
+    for task_id in (body["task_id"], body2["task_id"]):
+        deadline = time.monotonic() + 40
+        while True:
+            status, state, _ = http("GET", f"{url}/task/{task_id}")
+            assert status == 200
+            if state["state"] == "SUCCESS":
+                assert state["result"].startswith("20") and "T" in state["result"]
+                break
+            assert state["state"] in ("PENDING", "STARTED", "RECEIVED"), state
+            assert time.monotonic() < deadline, state
+            time.sleep(0.2)
+    assert http("GET", url + "/healthz")[1] == {"status": "ok", "broker": "ok", "config": "ok"}
+
+
+def assert_no_secret_in_logs(tmp_path: Path, *secrets: str) -> None:
+    for log in tmp_path.glob("*.log"):
+        text = log.read_text()
+        for secret in secrets:
+            assert secret not in text, f"{secret[:4]}… in {log.name}"
+
+
+def deployment(tmp_path: Path, celery_lines: str, secret_key: str = "e2e-secret-key-sentinel") -> Path:
+    path = tmp_path / "api-config.yaml"
+    path.write_text(f"secret_key: {secret_key}\nadmin_token: e2e-admin-sentinel\ncelery:\n{celery_lines}")
+    return path
+
+
+def test_end_to_end_on_the_embedded_default(tmp_path: Path) -> None:
+    queue = tmp_path / "queue"
+    path = deployment(tmp_path, (
+        f"  broker_url: filesystem://\n  broker_transport_options:\n    data_folder_in: {queue}\n"
+        f"    data_folder_out: {queue}\n  result_backend: file://{tmp_path / 'results'}\n"))
+    (tmp_path / "web").mkdir()
+    env = {"FLASK_CONFIG": str(path)}
+    with celery_worker(env, cwd=Path("/"), log=tmp_path / "worker.log"), \
+            web_server(env, cwd=tmp_path / "web", log=tmp_path / "web.log", kind="flask") as url:
+        run_two_tasks(url)
+    assert_no_secret_in_logs(tmp_path, "e2e-secret-key-sentinel", "e2e-admin-sentinel")
+
+
+@pytest.mark.brokers
+def test_end_to_end_on_rabbitmq_and_redis_with_gunicorn(tmp_path: Path) -> None:
+    with rabbitmq_account() as (user, password, vhost), redis_account() as (r_user, r_password):
+        path = deployment(tmp_path, (
+            f"  broker_url: amqp://{user}:{password}@127.0.0.1:5672/{vhost}\n"
+            f"  result_backend: redis://{r_user}:{r_password}@127.0.0.1:6379/13\n"))
+        env = {"FLASK_CONFIG": str(path)}
+        with celery_worker(env, cwd=Path("/"), log=tmp_path / "worker.log"), \
+                web_server(env, cwd=tmp_path, log=tmp_path / "web.log", kind="gunicorn") as url:
+            run_two_tasks(url)
+            status, body, _ = http("GET", url + "/config")
+            assert status == 401
+        assert_no_secret_in_logs(tmp_path, password, r_password, "e2e-secret-key-sentinel",
+                                 "e2e-admin-sentinel")
+
+
+@pytest.mark.brokers
+def test_end_to_end_on_redis_alone(tmp_path: Path) -> None:
+    with redis_account() as (user, password):
+        url_ = f"redis://{user}:{password}@127.0.0.1:6379/14"
+        path = deployment(tmp_path, f"  broker_url: {url_}\n  result_backend: {url_}\n")
+        env = {"FLASK_CONFIG": str(path)}
+        with celery_worker(env, cwd=Path("/"), log=tmp_path / "worker.log"), \
+                web_server(env, cwd=tmp_path, log=tmp_path / "web.log", kind="flask") as url:
+            run_two_tasks(url)
+        assert_no_secret_in_logs(tmp_path, password, "e2e-secret-key-sentinel")
+
+
+@pytest.mark.brokers
+def test_broker_down_gets_503_and_the_service_recovers(tmp_path: Path) -> None:
+    from tests.workers import Forwarder
+
+    with rabbitmq_account() as (user, password, vhost), redis_account() as (r_user, r_password):
+        proxy = Forwarder(5672)
+        proxy.start()
+        path = deployment(tmp_path, (
+            f"  broker_url: amqp://{user}:{password}@127.0.0.1:{proxy.port}/{vhost}\n"
+            f"  result_backend: redis://{r_user}:{r_password}@127.0.0.1:6379/13\n"))
+        env = {"FLASK_CONFIG": str(path)}
+        try:
+            with celery_worker(env, cwd=Path("/"), log=tmp_path / "worker.log"), \
+                    web_server(env, cwd=tmp_path, log=tmp_path / "web.log", kind="flask") as url:
+                run_two_tasks(url)
+                proxy.stop()
+                status, body, _ = http("POST", url + "/task/", {"seconds": 0}, timeout=10)
+                assert status == 503, body
+                assert body == {"error": "the task broker is unavailable; try again shortly"}
+                assert http("GET", url + "/healthz", timeout=10)[0] == 503
+                proxy.start()
+                deadline = time.monotonic() + 60  # the worker reconnects on its own, with backoff
+                while http("GET", url + "/healthz")[0] != 200:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.5)
+                run_two_tasks(url)
+        finally:
+            proxy.stop()
+        assert_no_secret_in_logs(tmp_path, password, r_password)
+
+
+@pytest.mark.brokers
+def test_a_worker_killed_mid_task_loses_nothing(tmp_path: Path) -> None:
+    """Late acks + reject on worker lost: SIGKILL the worker during a task; a new worker completes it."""
+    import os
+    import signal
+
+    from app import create_app
+    from app.tasks import sleep_then_now
+
+    with rabbitmq_account() as (user, password, vhost), redis_account() as (r_user, r_password):
+        path = deployment(tmp_path, (
+            f"  broker_url: amqp://{user}:{password}@127.0.0.1:5672/{vhost}\n"
+            f"  result_backend: redis://{r_user}:{r_password}@127.0.0.1:6379/13\n"
+            "  task_track_started: true\n"))
+        env = {"FLASK_CONFIG": str(path)}
+        create_app(environ=env)
+        with celery_worker(env, cwd=Path("/"), log=tmp_path / "worker1.log") as first:
+            result = sleep_then_now.delay(4)
+            deadline = time.monotonic() + 30
+            while result.state != "STARTED":
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            os.killpg(first.pid, signal.SIGKILL)
+            first.wait()
+        with celery_worker(env, cwd=Path("/"), log=tmp_path / "worker2.log"):
+            assert result.get(timeout=60).startswith("20")
+        assert f"Task app.tasks.sleep_then_now[{result.id}] succeeded" in (tmp_path / "worker2.log").read_text()

@@ -70,7 +70,7 @@ def test_end_to_end_on_rabbitmq_and_redis_with_gunicorn(tmp_path: Path) -> None:
         with celery_worker(env, cwd=Path("/"), log=tmp_path / "worker.log"), \
                 web_server(env, cwd=tmp_path, log=tmp_path / "web.log", kind="gunicorn") as url:
             run_two_tasks(url)
-            status, body, _ = http("GET", url + "/config")
+            status, _body, _ = http("GET", url + "/config")
             assert status == 401
         assert_no_secret_in_logs(tmp_path, password, r_password, "e2e-secret-key-sentinel",
                                  "e2e-admin-sentinel")
@@ -145,4 +145,5 @@ def test_a_worker_killed_mid_task_loses_nothing(tmp_path: Path) -> None:
             first.wait()
         with celery_worker(env, cwd=Path("/"), log=tmp_path / "worker2.log"):
             assert result.get(timeout=60).startswith("20")
-        assert f"Task app.tasks.sleep_then_now[{result.id}] succeeded" in (tmp_path / "worker2.log").read_text()
+        completed = f"Task app.tasks.sleep_then_now[{result.id}] succeeded"
+        assert completed in (tmp_path / "worker2.log").read_text()

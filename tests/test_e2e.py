@@ -147,3 +147,54 @@ def test_a_worker_killed_mid_task_loses_nothing(tmp_path: Path) -> None:
             assert result.get(timeout=60).startswith("20")
         completed = f"Task app.tasks.sleep_then_now[{result.id}] succeeded"
         assert completed in (tmp_path / "worker2.log").read_text()
+
+
+def test_python_m_app_serves_on_the_configured_port(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    from tests.workers import free_port
+
+    port = free_port()
+    path = deployment(tmp_path, "  broker_url: memory://\n")
+    path.write_text(path.read_text() + f"port: {port}\n")
+    server = subprocess.Popen([sys.executable, "-m", "app"], env={**os.environ, "FLASK_CONFIG": str(path)},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+                    assert b"<form" in response.read()
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline
+                time.sleep(0.1)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=20)
+
+
+def test_beat_schedule_comes_from_the_configuration(tmp_path: Path) -> None:
+    from tests.conftest import PROJECT
+
+    queue = tmp_path / "queue"
+    path = tmp_path / "api-config.yaml"
+    path.write_text(
+        f"probe_name: beat\nprobe_log: {tmp_path / 'probe.log'}\n"
+        "celery:\n  broker_url: filesystem://\n  imports: [tests.probes]\n"
+        f"  broker_transport_options:\n    data_folder_in: {queue}\n    data_folder_out: {queue}\n"
+        f"  result_backend: file://{tmp_path / 'results'}\n"
+        f"  beat_schedule_filename: {tmp_path / 'beat-schedule'}\n"
+        "  beat_schedule:\n    probe-every-second:\n      task: probes.config_value\n      schedule: 1.0\n"
+    )
+    env = {"FLASK_CONFIG": str(path), "PYTHONPATH": str(PROJECT)}
+    with celery_worker(env, cwd=Path("/"), log=tmp_path / "worker.log", extra=("-B",)):
+        deadline = time.monotonic() + 40
+        log = tmp_path / "probe.log"
+        while not log.exists() or log.read_text().count("success probes.config_value") < 2:
+            assert time.monotonic() < deadline, (tmp_path / "worker.log").read_text()[-2000:]
+            time.sleep(0.2)

@@ -72,7 +72,8 @@ def redis_account() -> Iterator[tuple[str, str]]:
 
 
 @contextmanager
-def celery_worker(environ: Mapping[str, str], cwd: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def celery_worker(environ: Mapping[str, str], cwd: Path, log: Path,
+                  extra: tuple[str, ...] = ()) -> Iterator[subprocess.Popen[bytes]]:
     """``celery -A worker_entry.celery worker`` as a user starts it, from ``cwd``; stopped afterwards."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("APP_", "FLASK_CONFIG", "CONFIGSVC_"))}
@@ -81,7 +82,7 @@ def celery_worker(environ: Mapping[str, str], cwd: Path, log: Path) -> Iterator[
         worker = subprocess.Popen(
             [str(VENV_BIN / "celery"), "-A", "worker_entry.celery", "worker", "--pool=solo",
              "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "info",
-             "-n", f"test-{os.getpid()}@%h"],
+             "-n", f"test-{os.getpid()}@%h", *extra],
             env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
     try:

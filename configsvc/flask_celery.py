@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from celery import Celery, Task
 from flask import Flask, current_app, has_app_context, has_request_context, request
+from kombu import pools as kombu_pools
 
 from configsvc.errors import CeleryNotConfigured, Problem
 
@@ -71,10 +72,16 @@ class FlaskCelery(Celery):  # type: ignore[misc]
         return super()._task_from_fun(fun, name=name, base=base, bind=bind, **options)
 
     def _reset_connections(self) -> None:
-        # Nothing from an earlier binding may survive: producer pool, broker pool, result backend.
-        pool: Any = self.__dict__.get("_pool")
-        if pool is not None:
-            pool.force_close_all()
+        # Nothing from an earlier binding may survive: broker pool, producer pool, result backend.
+        # app.pool is kombu's global pool for the broker URL: take it (and the producer pool built on it)
+        # out of kombu's registries before closing it, or the next binding to that URL gets a closed pool.
+        old: Any = self.__dict__.get("_pool")
+        if old is not None:
+            for group in (kombu_pools.connections, kombu_pools.producers):
+                for key, pool in list(group.items()):  # keys are stored already hashed
+                    if pool is old or getattr(pool, "connections", None) is old:
+                        dict.__delitem__(group, key)
+            old.force_close_all()
             self._pool = None
         amqp = self.__dict__.get("amqp")
         if amqp is not None:
@@ -154,16 +161,24 @@ class AppContextTask(Task):  # type: ignore[misc]
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         flask_app = self._flask()
-        snapshot = self.request.get(REQUEST_HEADER) if self.request_context else None
-        current = current_app._get_current_object() if has_app_context() else None  # type: ignore[attr-defined]
-        with contextlib.ExitStack() as stack:
-            if current is not flask_app:
-                stack.enter_context(flask_app.app_context())
-            if snapshot:
+        traced_request = self.request_stack.top
+        # Inside Celery's tracer the request is already pushed: run the body directly (Task.__call__
+        # would push a second request that hides the task id). Called as a plain function: Celery's way.
+        body = self.run if traced_request is not None else super().__call__
+        snapshot = traced_request.get(REQUEST_HEADER) if traced_request is not None and \
+            self.request_context else None
+        if snapshot:
+            with contextlib.ExitStack() as stack:
+                if not _is_current(flask_app):
+                    stack.enter_context(flask_app.app_context())
                 stack.enter_context(flask_app.test_request_context(
                     snapshot.get("path", "/"), method=snapshot.get("method", "GET"),
                     query_string=snapshot.get("query_string", ""), headers=snapshot.get("headers", {})))
-            return super().__call__(*args, **kwargs)
+                return body(*args, **kwargs)
+        if _is_current(flask_app):
+            return body(*args, **kwargs)
+        with flask_app.app_context():
+            return body(*args, **kwargs)
 
     def apply_async(self, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
         """Publish; a request-context task takes the current request's path, method, query string and
@@ -173,6 +188,10 @@ class AppContextTask(Task):  # type: ignore[misc]
             headers[REQUEST_HEADER] = request_snapshot(self._flask())
             options["headers"] = headers
         return super().apply_async(args, kwargs, **options)
+
+
+def _is_current(flask_app: Flask) -> bool:
+    return has_app_context() and current_app._get_current_object() is flask_app  # type: ignore[attr-defined]
 
 
 def request_snapshot(flask_app: Flask) -> dict[str, Any]:

@@ -137,3 +137,27 @@ def test_worker_entry_reports_a_bad_config_without_traceback(tmp_path: Path) -> 
     assert done.returncode == 1
     assert done.stderr == ("error: environment variable APP_PORT: port: expected an integer, got text "
                            "that is not a whole number [source: environment]\n")
+
+
+def test_a_task_sees_its_own_request(app: Flask) -> None:
+    @celery.task(name="tests.my_id", bind=True)
+    def my_id(self) -> str:  # type: ignore[no-untyped-def]
+        return str(self.request.id)
+
+    result = my_id.apply(task_id="known-id-123")
+    assert result.get() == "known-id-123"
+    assert my_id() == "None"  # called as a plain function: no task request, as with Celery's own Task
+
+
+@pytest.mark.brokers
+def test_rebinding_to_the_same_broker_keeps_publishing(tmp_path: Path) -> None:
+    from tests.workers import rabbitmq_account
+
+    with rabbitmq_account() as (user, password, vhost):
+        overrides = {"celery": {"broker_url": f"amqp://{user}:{password}@127.0.0.1:5672/{vhost}",
+                                "result_backend": f"file://{tmp_path}"}}
+        from app.tasks import echo
+
+        for _ in range(3):
+            create_app(overrides, environ={"APP_ENV": "testing"})
+            echo.apply_async(("x",), queue="rebind-probe")

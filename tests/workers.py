@@ -72,15 +72,16 @@ def redis_account() -> Iterator[tuple[str, str]]:
 
 
 @contextmanager
-def celery_worker(environ: Mapping[str, str], cwd: Path, log: Path,
-                  extra: tuple[str, ...] = ()) -> Iterator[subprocess.Popen[bytes]]:
+def celery_worker(environ: Mapping[str, str], cwd: Path, log: Path, extra: tuple[str, ...] = (),
+                  target: str = "worker_entry.celery",
+                  pool: tuple[str, ...] = ("--pool=solo",)) -> Iterator[subprocess.Popen[bytes]]:
     """``celery -A worker_entry.celery worker`` as a user starts it, from ``cwd``; stopped afterwards."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("APP_", "FLASK_CONFIG", "CONFIGSVC_"))}
     env.update(environ)
     with open(log, "wb") as out:
         worker = subprocess.Popen(
-            [str(VENV_BIN / "celery"), "-A", "worker_entry.celery", "worker", "--pool=solo",
+            [str(VENV_BIN / "celery"), "-A", target, "worker", *pool,
              "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "info",
              "-n", f"test-{os.getpid()}@%h", *extra],
             env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
@@ -112,7 +113,7 @@ def free_port() -> int:
 
 @contextmanager
 def web_server(environ: Mapping[str, str], cwd: Path, log: Path, kind: str = "flask",
-               workers: int = 2) -> Iterator[str]:
+               workers: int = 2, app_spec: str = "app:create_app()") -> Iterator[str]:
     """The web app as a user starts it (``flask run`` or gunicorn); yields its base URL."""
     import urllib.error
     import urllib.request
@@ -122,7 +123,7 @@ def web_server(environ: Mapping[str, str], cwd: Path, log: Path, kind: str = "fl
         command = [str(VENV_BIN / "flask"), "--app", "app", "run", "--host", "127.0.0.1", "--port", str(port)]
     else:
         command = [str(VENV_BIN / "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}",
-                   "app:create_app()"]
+                   app_spec]
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("APP_", "FLASK_CONFIG", "CONFIGSVC_"))}
     env.update(environ)

@@ -15,7 +15,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from celery import Celery, Task
-from flask import Flask, current_app, has_app_context, has_request_context, request
+from flask import Flask, has_request_context, request
+from flask.globals import _cv_app
 from kombu import pools as kombu_pools
 
 from configsvc.errors import CeleryNotConfigured, Problem
@@ -148,36 +149,43 @@ class AppContextTask(Task):  # type: ignore[misc]
             self._traced = None
             return
 
-        def traced(*args: Any, **kwargs: Any) -> Any:
+        def traced(uuid: str, args: Any, kwargs: Any, request: Any = None) -> Any:
             with self._flask().app_context():
-                return tracer(*args, **kwargs)
+                return tracer(uuid, args, kwargs, request)
 
         self._traced = traced
 
     def _flask(self) -> Flask:
-        if isinstance(self.app, FlaskCelery):
-            return self.app.flask_app
-        raise CeleryNotConfigured(Problem(_NOT_BOUND, kind="config", source="celery"))
+        flask_app: Flask | None = getattr(self.app, "_flask_app", None)
+        if flask_app is None:
+            raise CeleryNotConfigured(Problem(_NOT_BOUND, kind="config", source="celery"))
+        return flask_app
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        context = _cv_app.get(None)
+        if (context is not None and not self.request_context
+                and context.app is getattr(self.app, "_flask_app", None)):
+            # The common case, kept short: in a worker the app context is already pushed around the
+            # trace. Inside Celery's tracer the request is pushed too, so run the body directly
+            # (Task.__call__ would push a second request that hides the task id).
+            if self.request_stack.top is not None:
+                return self.run(*args, **kwargs)
+            return super().__call__(*args, **kwargs)
+        return self._call_in_context(*args, **kwargs)
+
+    def _call_in_context(self, *args: Any, **kwargs: Any) -> Any:
         flask_app = self._flask()
         traced_request = self.request_stack.top
-        # Inside Celery's tracer the request is already pushed: run the body directly (Task.__call__
-        # would push a second request that hides the task id). Called as a plain function: Celery's way.
         body = self.run if traced_request is not None else super().__call__
         snapshot = traced_request.get(REQUEST_HEADER) if traced_request is not None and \
             self.request_context else None
-        if snapshot:
-            with contextlib.ExitStack() as stack:
-                if not _is_current(flask_app):
-                    stack.enter_context(flask_app.app_context())
+        with contextlib.ExitStack() as stack:
+            if not _is_current(flask_app):
+                stack.enter_context(flask_app.app_context())
+            if snapshot:
                 stack.enter_context(flask_app.test_request_context(
                     snapshot.get("path", "/"), method=snapshot.get("method", "GET"),
                     query_string=snapshot.get("query_string", ""), headers=snapshot.get("headers", {})))
-                return body(*args, **kwargs)
-        if _is_current(flask_app):
-            return body(*args, **kwargs)
-        with flask_app.app_context():
             return body(*args, **kwargs)
 
     def apply_async(self, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
@@ -191,7 +199,9 @@ class AppContextTask(Task):  # type: ignore[misc]
 
 
 def _is_current(flask_app: Flask) -> bool:
-    return has_app_context() and current_app._get_current_object() is flask_app  # type: ignore[attr-defined]
+    # One context-variable lookup: this runs for every task.
+    context = _cv_app.get(None)
+    return context is not None and context.app is flask_app
 
 
 def request_snapshot(flask_app: Flask) -> dict[str, Any]:

@@ -97,7 +97,7 @@ def test_explain_shows_each_layer_and_the_winner(planted: dict[str, str]) -> Non
 def test_explain_a_mapping_and_an_unknown_key(planted: dict[str, str]) -> None:
     done = run_cli("explain", "CELERY.broker_transport_options", env=planted)
     assert done.returncode == 0, done.stderr
-    assert "merged key by key from: deployment file" in done.stdout
+    assert "merged key by key from: defaults, deployment file" in done.stdout
     assert_no_secret(done.stdout)
     done = run_cli("explain", "celery.nothing_here", env=planted)
     assert done.returncode == 1

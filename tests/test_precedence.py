@@ -78,7 +78,9 @@ def test_mappings_merge_at_every_depth(tmp_path: Path, write_file) -> None:  # t
         instance_path=tmp_path,
     )
     # broker_transport_options is a mapping whose contents the schema does not type: env text stays text
-    assert config["celery.broker_transport_options"] == {"visibility_timeout": "99", "max_retries": 3}
+    assert config["celery.broker_transport_options"] == {
+        "visibility_timeout": "99", "max_retries": 3,  # file and environment ...
+        "socket_timeout": 0.5, "socket_connect_timeout": 0.5}  # ... merged over the shipped defaults
 
 
 def test_lists_replace_rather_than_append(tmp_path: Path, write_file) -> None:  # type: ignore[no-untyped-def]

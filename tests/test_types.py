@@ -73,6 +73,8 @@ def test_env_values_are_cast_by_the_schema(tmp_path: Path, variable: str, text: 
                                            expected: Any) -> None:
     config = resolve_env(tmp_path, **{variable: text, "APP_CELERY__BROKER_URL": "redis://x/0"})
     value = config.reveal(key)
+    if isinstance(expected, dict):  # a mapping merges over the shipped defaults
+        value = {k: v for k, v in value.items() if k in expected}
     assert value == expected
     assert type(value) is type(expected)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,21 @@ from flask import Flask
 import configsvc
 
 CONFIG_EXTENSION = "configsvc"
+
+
+def _print_config_errors(previous: object) -> object:
+    """An excepthook: a ConfigError that reaches the top (``flask run``) prints as a message, exit 1."""
+
+    def hook(kind: type[BaseException], error: BaseException, traceback: object) -> None:
+        if isinstance(error, configsvc.ConfigError):
+            print(f"error: {error}", file=sys.stderr)
+        else:
+            previous(kind, error, traceback)  # type: ignore[operator]
+
+    return hook
+
+
+sys.excepthook = _print_config_errors(sys.excepthook)  # type: ignore[assignment]
 
 
 def create_app(

@@ -198,3 +198,18 @@ def test_beat_schedule_comes_from_the_configuration(tmp_path: Path) -> None:
         while not log.exists() or log.read_text().count("success probes.config_value") < 2:
             assert time.monotonic() < deadline, (tmp_path / "worker.log").read_text()[-2000:]
             time.sleep(0.2)
+
+
+def test_flask_run_reports_a_bad_configuration_without_traceback(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    from tests.workers import VENV_BIN
+
+    done = subprocess.run([str(VENV_BIN / "flask"), "--app", "app", "run", "--port", "1"], cwd=tmp_path,
+                          env={**os.environ, "APP_PORT": "x"}, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        "error: environment variable APP_PORT: port: expected an integer, got text that is not a whole "
+        "number [source: environment]")
+    assert "Traceback" not in done.stderr

@@ -123,6 +123,7 @@ class FlaskCelery(Celery):  # type: ignore[misc]
 DEFAULT_REQUEST_HEADERS = ("Accept", "Accept-Language", "User-Agent", "X-Request-Id", "X-Forwarded-For")
 NEVER_FORWARDED = frozenset({"authorization", "cookie", "proxy-authorization", "set-cookie"})
 REQUEST_HEADER = "configsvc_request"
+_TRACE_MARK = "configsvc_trace"
 
 
 class AppContextTask(Task):  # type: ignore[misc]
@@ -150,7 +151,10 @@ class AppContextTask(Task):  # type: ignore[misc]
             return
 
         def traced(uuid: str, args: Any, kwargs: Any, request: Any = None) -> Any:
-            with self._flask().app_context():
+            flask_app: Flask = getattr(self.app, "_flask_app", None) or self._flask()
+            context = flask_app.app_context()
+            setattr(context, _TRACE_MARK, True)  # tells __call__ it runs inside this wrapper
+            with context:
                 return tracer(uuid, args, kwargs, request)
 
         self._traced = traced
@@ -162,15 +166,11 @@ class AppContextTask(Task):  # type: ignore[misc]
         return flask_app
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        context = _cv_app.get(None)
-        if (context is not None and not self.request_context
-                and context.app is getattr(self.app, "_flask_app", None)):
-            # The common case, kept short: in a worker the app context is already pushed around the
-            # trace. Inside Celery's tracer the request is pushed too, so run the body directly
-            # (Task.__call__ would push a second request that hides the task id).
-            if self.request_stack.top is not None:
-                return self.run(*args, **kwargs)
-            return super().__call__(*args, **kwargs)
+        # The common case, kept short: in a worker, __trace__ pushed a fresh app context around Celery's
+        # tracer, which has pushed the task request too: run the body directly (Task.__call__ would
+        # push a second request that hides the task id).
+        if getattr(_cv_app.get(None), _TRACE_MARK, False) and not self.request_context:
+            return self.run(*args, **kwargs)
         return self._call_in_context(*args, **kwargs)
 
     def _call_in_context(self, *args: Any, **kwargs: Any) -> Any:

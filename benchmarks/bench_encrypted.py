@@ -9,15 +9,14 @@ Target (issue 3): encrypted at most 2x plaintext. Prints medians and the ratio; 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
-import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import yaml
+from timing import median_ms
 
 from configsvc import keys, resolve
 from configsvc.encryption import seal
@@ -29,16 +28,6 @@ def document() -> dict[str, object]:
                                  "timeout": 30 + i, "enabled": i % 2 == 0, "retries": 3}
                 for i in range(20)}  # 100 values
     return {"secret_key": "k" * 32, "celery": {"broker_url": "amqp://app:pw@rabbit//"}, **services}
-
-
-def median_ms(run: Callable[[], object], runs: int) -> float:
-    run()
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        run()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples) * 1000
 
 
 def main() -> int:

@@ -14,17 +14,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
-import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 from dynaconf import Dynaconf
 from flask import Flask
+from timing import median_ms
 
 from configsvc import resolve
 
@@ -67,16 +65,6 @@ ENVIRONMENT = {
     "APP_CELERY__TASK_DEFAULT_QUEUE": "bench",
     **{f"APP_SERVICE_{i}__TIMEOUT": str(90 + i) for i in range(0, 120, 10)},
 }
-
-
-def median_ms(run: Callable[[], object], runs: int) -> float:
-    run()  # warm caches and imports
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        run()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples) * 1000
 
 
 def main() -> int:

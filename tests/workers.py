@@ -71,6 +71,18 @@ def redis_account() -> Iterator[tuple[str, str]]:
         _run("redis-cli", "ACL", "DELUSER", user)
 
 
+def stop_process_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the process's group (a warm shutdown), SIGKILL it after 20 s."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
 @contextmanager
 def celery_worker(environ: Mapping[str, str], cwd: Path, log: Path, extra: tuple[str, ...] = (),
                   target: str = "worker_entry.celery",
@@ -96,13 +108,7 @@ def celery_worker(environ: Mapping[str, str], cwd: Path, log: Path, extra: tuple
             time.sleep(0.1)
         yield worker
     finally:
-        if worker.poll() is None:
-            os.killpg(worker.pid, signal.SIGTERM)
-            try:
-                worker.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(worker.pid, signal.SIGKILL)
-                worker.wait()
+        stop_process_group(worker)
 
 
 def free_port() -> int:
@@ -145,13 +151,7 @@ def web_server(environ: Mapping[str, str], cwd: Path, log: Path, kind: str = "fl
                 time.sleep(0.1)
         yield url
     finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait()
+        stop_process_group(server)
 
 
 def http(method: str, url: str, body: object | None = None, timeout: float = 10) -> tuple[int, dict, dict]:  # type: ignore[type-arg]

@@ -24,6 +24,8 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -60,21 +62,27 @@ def per_task_overhead(calls: int) -> tuple[float, float]:
     return measure(echo), measure(noop)
 
 
-def throughput(tasks: int, folder: Path) -> tuple[float, float]:
-    """No-op tasks per second end to end: (configsvc, baseline)."""
-    from celery.result import ResultSet
-
-    results = {}
+@contextmanager
+def _brokers(folder: Path) -> Iterator[tuple[Path, dict[str, str]]]:
+    """Accounts of this run on RabbitMQ and Redis, a deployment file using them, and the environment
+    both apps read them from: (deployment file, environment)."""
     with rabbitmq_account() as (user, password, vhost), redis_account() as (r_user, r_password):
         broker = f"amqp://{user}:{password}@127.0.0.1:5672/{vhost}"
         backend = f"redis://{r_user}:{r_password}@127.0.0.1:6379/12"
         config = folder / "api-config.yaml"
         config.write_text(f"celery:\n  broker_url: {broker}\n  result_backend: {backend}\n")
+        yield config, {"FLASK_CONFIG": str(config), "BASELINE_BROKER": broker, "BASELINE_BACKEND": backend,
+                       "PYTHONPATH": f"{PROJECT}:{PROJECT / 'benchmarks'}"}
+
+
+def throughput(tasks: int, folder: Path) -> tuple[float, float]:
+    """No-op tasks per second end to end: (configsvc, baseline)."""
+    from celery.result import ResultSet
+
+    with _brokers(folder) as (config, env):
         runs: dict[str, list[float]] = {"configsvc": [], "baseline": []}
         for _round in range(2):
             for name in ("configsvc", "baseline"):
-                env = {"FLASK_CONFIG": str(config), "BASELINE_BROKER": broker, "BASELINE_BACKEND": backend,
-                       "PYTHONPATH": f"{PROJECT}:{PROJECT / 'benchmarks'}"}
                 target = "worker_entry.celery" if name == "configsvc" else "baseline_app.celery_app"
                 with celery_worker(env, cwd=folder, log=folder / f"{name}.log", target=target,
                                    pool=("--pool=prefork", "--concurrency=2")):
@@ -83,7 +91,8 @@ def throughput(tasks: int, folder: Path) -> tuple[float, float]:
                         from app.tasks import echo as task
                         create_app(environ={"FLASK_CONFIG": str(config)})
                     else:
-                        os.environ.update(BASELINE_BROKER=broker, BASELINE_BACKEND=backend)
+                        os.environ.update(BASELINE_BROKER=env["BASELINE_BROKER"],
+                                          BASELINE_BACKEND=env["BASELINE_BACKEND"])
                         import importlib
 
                         import baseline_app
@@ -101,13 +110,7 @@ def throughput(tasks: int, folder: Path) -> tuple[float, float]:
 def post_rate(seconds: float, folder: Path) -> tuple[float, float]:
     """POST /task/ per second under gunicorn: (configsvc, baseline)."""
     rates = {}
-    with rabbitmq_account() as (user, password, vhost), redis_account() as (r_user, r_password):
-        broker = f"amqp://{user}:{password}@127.0.0.1:5672/{vhost}"
-        backend = f"redis://{r_user}:{r_password}@127.0.0.1:6379/12"
-        config = folder / "api-config.yaml"
-        config.write_text(f"celery:\n  broker_url: {broker}\n  result_backend: {backend}\n")
-        env = {"FLASK_CONFIG": str(config), "BASELINE_BROKER": broker, "BASELINE_BACKEND": backend,
-               "PYTHONPATH": f"{PROJECT}:{PROJECT / 'benchmarks'}"}
+    with _brokers(folder) as (_config, env):
         for name, spec in (("configsvc", "app:create_app()"), ("baseline", "baseline_app:flask_app")):
             with web_server(env, cwd=folder, log=folder / f"web-{name}.log", kind="gunicorn", workers=2,
                             app_spec=spec) as url:

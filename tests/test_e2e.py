@@ -151,12 +151,11 @@ def test_a_worker_killed_mid_task_loses_nothing(tmp_path: Path) -> None:
 
 def test_python_m_app_serves_on_the_configured_port(tmp_path: Path) -> None:
     import os
-    import signal
     import subprocess
     import sys
     import urllib.request
 
-    from tests.workers import free_port
+    from tests.workers import free_port, stop_process_group
 
     port = free_port()
     path = deployment(tmp_path, "  broker_url: memory://\n")
@@ -174,23 +173,16 @@ def test_python_m_app_serves_on_the_configured_port(tmp_path: Path) -> None:
                 assert server.poll() is None and time.monotonic() < deadline
                 time.sleep(0.1)
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=20)
+        stop_process_group(server)
 
 
 def test_beat_schedule_comes_from_the_configuration(tmp_path: Path) -> None:
     from tests.conftest import PROJECT
+    from tests.workers import probe_config
 
-    queue = tmp_path / "queue"
-    path = tmp_path / "api-config.yaml"
-    path.write_text(
-        f"probe_name: beat\nprobe_log: {tmp_path / 'probe.log'}\n"
-        "celery:\n  broker_url: filesystem://\n  imports: [tests.probes]\n"
-        f"  broker_transport_options:\n    data_folder_in: {queue}\n    data_folder_out: {queue}\n"
-        f"  result_backend: file://{tmp_path / 'results'}\n"
+    path = probe_config(tmp_path, (
         f"  beat_schedule_filename: {tmp_path / 'beat-schedule'}\n"
-        "  beat_schedule:\n    probe-every-second:\n      task: probes.config_value\n      schedule: 1.0\n"
-    )
+        "  beat_schedule:\n    probe-every-second:\n      task: probes.config_value\n      schedule: 1.0\n"))
     env = {"FLASK_CONFIG": str(path), "PYTHONPATH": str(PROJECT)}
     with celery_worker(env, cwd=Path("/"), log=tmp_path / "worker.log", extra=("-B",)):
         deadline = time.monotonic() + 40

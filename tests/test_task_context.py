@@ -8,23 +8,11 @@ import pytest
 
 from app import create_app
 from tests.conftest import PROJECT
-from tests.workers import celery_worker, rabbitmq_account, redis_account
-
-
-def embedded_config(tmp_path: Path) -> Path:
-    queue = tmp_path / "queue"
-    path = tmp_path / "api-config.yaml"
-    path.write_text(
-        f"probe_name: probe-{tmp_path.name}\nprobe_log: {tmp_path / 'probe.log'}\n"
-        "celery:\n  broker_url: filesystem://\n  imports: [tests.probes]\n"
-        f"  broker_transport_options:\n    data_folder_in: {queue}\n    data_folder_out: {queue}\n"
-        f"  result_backend: file://{tmp_path / 'results'}\n"
-    )
-    return path
+from tests.workers import celery_worker, probe_config, rabbitmq_account, redis_account
 
 
 def test_tasks_custom_bases_and_signal_handlers_run_in_the_app_context(tmp_path: Path) -> None:
-    path = embedded_config(tmp_path)
+    path = probe_config(tmp_path)
     env = {"FLASK_CONFIG": str(path), "PYTHONPATH": str(PROJECT)}
     with celery_worker(env, cwd=Path("/"), log=tmp_path / "worker.log"):
         create_app(environ={"FLASK_CONFIG": str(path)})
@@ -45,7 +33,7 @@ def test_tasks_custom_bases_and_signal_handlers_run_in_the_app_context(tmp_path:
 
 
 def test_request_context_task_in_a_worker(tmp_path: Path) -> None:
-    path = embedded_config(tmp_path)
+    path = probe_config(tmp_path)
     with celery_worker({"FLASK_CONFIG": str(path), "PYTHONPATH": str(PROJECT)}, cwd=Path("/"),
                        log=tmp_path / "worker.log"):
         flask_app = create_app(environ={"FLASK_CONFIG": str(path)})

@@ -230,3 +230,16 @@ class Forwarder:
             for end in (source, sink):
                 with suppress(OSError):
                     end.shutdown(socket.SHUT_RDWR)
+
+
+def probe_config(tmp_path: Path, extra_celery: str = "") -> Path:
+    """A deployment file on the embedded broker whose worker imports tests.probes (probe log in tmp_path)."""
+    queue = tmp_path / "queue"
+    path = tmp_path / "api-config.yaml"
+    path.write_text(
+        f"probe_name: probe-{tmp_path.name}\nprobe_log: {tmp_path / 'probe.log'}\n"
+        "celery:\n  broker_url: filesystem://\n  imports: [tests.probes]\n"
+        f"  broker_transport_options:\n    data_folder_in: {queue}\n    data_folder_out: {queue}\n"
+        f"  result_backend: file://{tmp_path / 'results'}\n" + extra_celery
+    )
+    return path

@@ -11,8 +11,7 @@ from typing import Any
 from flask import Flask
 
 import configsvc
-
-CONFIG_EXTENSION = "configsvc"
+from configsvc.flask_config import LiveConfig
 
 
 def _print_config_errors(previous: object) -> object:
@@ -33,19 +32,21 @@ sys.excepthook = _print_config_errors(sys.excepthook)  # type: ignore[assignment
 def create_app(
     overrides: Mapping[str, Any] | None = None, *, environ: Mapping[str, str] | None = None
 ) -> Flask:
-    """Build the app: resolve the configuration once, put it in ``app.config``, bind Celery.
+    """Build the app: resolve the configuration, put it in ``app.config``, bind Celery, and keep both
+    current while the deployment file changes (a bad change is refused; see ``configsvc.reload``).
 
     ``overrides`` is the highest-precedence layer (for tests and embedding); ``environ`` defaults to
     the process environment. Raises :class:`configsvc.ConfigError` listing every problem.
     """
     app = Flask(__name__)
-    config = configsvc.resolve(
-        os.environ if environ is None else environ,
-        overrides,
-        instance_path=Path(app.instance_path),
-    )
-    app.config.from_mapping(config.flask_mapping())
-    app.extensions[CONFIG_EXTENSION] = config
+    environ = os.environ if environ is None else environ
+    instance_path = Path(app.instance_path)
+
+    def resolve(emit_warnings: bool = True) -> configsvc.Config:
+        return configsvc.resolve(environ, overrides, instance_path=instance_path, emit_warnings=emit_warnings)
+
+    # Resolves now (raising ConfigError), then keeps app.config and Celery current as the file changes.
+    LiveConfig(resolve, app, key_environ=environ)
 
     from app import tasks  # noqa: F401 - registers the tasks on the placeholder
     from app.extensions import celery

@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 
 from app.extensions import celery
 from app.tasks import echo, sleep_then_now
+from configsvc.flask_celery import is_auth_failure
 from configsvc.redaction import masked
 
 bp = Blueprint("views", __name__)
@@ -41,22 +42,42 @@ def broker_unavailable(error: BrokerUnavailable) -> ResponseReturnValue:
     return _error(503, str(error) or "the task broker is unavailable; try again shortly")
 
 
+def _reload_after_refusal(error: Exception) -> bool:
+    """Credentials refused: re-read the configuration now (it may have just changed); True to retry once."""
+    if not is_auth_failure(error):
+        return False
+    reloader = current_app.extensions.get("configsvc.reloader")
+    if reloader is not None:
+        reloader.check(force=True)
+    return True
+
+
 def _publish(task: Any, *args: Any) -> AsyncResult:
-    try:
-        return task.apply_async(args=args, retry=True, retry_policy=PUBLISH_RETRY)
-    except Exception as error:  # kombu raises a different error per transport; none may hang or leak
-        current_app.logger.warning("publishing %s failed: %s", task.name, type(error).__name__)
-        raise BrokerUnavailable("the task broker is unavailable; try again shortly") from None
+    for attempt in (1, 2):
+        try:
+            return task.apply_async(args=args, retry=True, retry_policy=PUBLISH_RETRY)
+        except Exception as error:  # kombu raises a different error per transport; none may hang or leak
+            if attempt == 1 and _reload_after_refusal(error):
+                continue
+            current_app.logger.warning("publishing %s failed: %s", task.name, type(error).__name__)
+    raise BrokerUnavailable("the task broker is unavailable; try again shortly")
+
+
+def _read_state(task_id: str) -> tuple[str, Any]:
+    for attempt in (1, 2):
+        result = celery.AsyncResult(task_id)
+        try:
+            state = result.state
+            return state, result.result if state in ("SUCCESS", "FAILURE") else None
+        except Exception as error:
+            if attempt == 1 and _reload_after_refusal(error):
+                continue
+            current_app.logger.warning("reading task state failed: %s", type(error).__name__)
+    raise BrokerUnavailable("the result backend is unavailable; try again shortly")
 
 
 def _state(task_id: str) -> dict[str, Any]:
-    result = celery.AsyncResult(task_id)
-    try:
-        state = result.state
-        value = result.result if state in ("SUCCESS", "FAILURE") else None
-    except Exception as error:
-        current_app.logger.warning("reading task state failed: %s", type(error).__name__)
-        raise BrokerUnavailable("the result backend is unavailable; try again shortly") from None
+    state, value = _read_state(task_id)
     body: dict[str, Any] = {"task_id": task_id, "state": state, "result": None}
     if state == "SUCCESS":
         body["result"] = value
@@ -114,9 +135,11 @@ def result_page(task_id: str) -> ResponseReturnValue:
 
 @bp.get("/healthz")
 def healthz() -> ResponseReturnValue:
-    """200 when the broker accepts a connection; 503 (within 2 s) when it does not."""
+    """200 when the broker accepts a connection; 503 (within 2 s) when it does not. ``config`` is
+    ``"stale"`` while a changed deployment file is refused (the last good configuration is in use)."""
     broker_ok = celery.broker_reachable(timeout=BROKER_CHECK_SECONDS)
-    config_state = current_app.extensions.get("configsvc.state", "ok")
+    reloader = current_app.extensions.get("configsvc.reloader")
+    config_state = reloader.state if reloader is not None else "ok"
     body = {"status": "ok" if broker_ok else "error", "broker": "ok" if broker_ok else "unreachable",
             "config": config_state}
     return jsonify(body), 200 if broker_ok else 503

@@ -9,7 +9,11 @@ Binding again (a second ``create_app()``) replaces the configuration, connection
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
+import time
+import weakref
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,9 +23,17 @@ from flask import Flask, has_request_context, request
 from flask.globals import _cv_app
 from kombu import pools as kombu_pools
 
-from configsvc.errors import CeleryNotConfigured, Problem
+from configsvc.errors import CeleryNotConfigured, ConfigError, Problem
+from configsvc.redaction import mask_url
 
 EXTENSION_NAME = "celery"
+WORKER_CONSUMER = "configsvc.celery_worker:Consumer"
+# How long a retired connection pool may keep connections that are in use (an in-flight publish)
+# before they are closed, and how long a retired result backend keeps its connections.
+RETIRE_GRACE_SECONDS = 30.0
+BACKEND_GRACE_SECONDS = 5.0
+
+logger = logging.getLogger("configsvc.celery")
 
 _NOT_BOUND = (
     "the Celery app is used before create_app() configured it; call create_app() first "
@@ -36,6 +48,12 @@ class FlaskCelery(Celery):  # type: ignore[misc]
         kwargs.setdefault("task_cls", f"{__name__}:AppContextTask")
         super().__init__(main, **kwargs)
         self._flask_app: Flask | None = None
+        #: Counts changes of the broker settings since binding; the worker's consumer follows it.
+        self.broker_generation = 0
+        self._issued_backends: weakref.WeakSet[Any] = weakref.WeakSet()
+        from configsvc.celery_worker import RotationStep
+
+        self.steps["consumer"].add(RotationStep)
 
     @property
     def flask_app(self) -> Flask:
@@ -57,13 +75,94 @@ class FlaskCelery(Celery):  # type: ignore[misc]
                 "(create_app()) to bind a new configuration instead of calling init_app twice."
             )
         settings = dict(app.config.get("CELERY") or {})
+        settings.setdefault("worker_consumer", WORKER_CONSUMER)
         self._reset_connections()
         self.conf.changes.clear()
         self.conf.update(settings)
         self.main = app.import_name
+        self.broker_generation = 0
         _prepare_embedded_folders(settings)
         self._flask_app = app
         app.extensions[EXTENSION_NAME] = self
+
+    def reconfigure(self, settings: Mapping[str, Any]) -> tuple[bool, bool]:
+        """Switch a bound app to new Celery settings without cutting anything in flight.
+
+        The next publish uses the new broker settings: the connection pool is retired (idle connections
+        close now, the ones in use when they come back). A changed result backend is replaced the same
+        way. A worker's consumer follows :attr:`broker_generation` (see ``configsvc.celery_worker``).
+        Returns whether the broker and the result backend settings changed.
+        """
+        new = dict(settings)
+        new.setdefault("worker_consumer", self.conf.get("worker_consumer") or WORKER_CONSUMER)
+        old = dict(self.conf.changes)
+        broker_changed = _section(old, _BROKER_KEYS) != _section(new, _BROKER_KEYS)
+        backend_changed = _section(old, _BACKEND_KEYS) != _section(new, _BACKEND_KEYS)
+        for key in set(old) - set(new):
+            self.conf.changes.pop(key, None)
+        self.conf.update(new)
+        _prepare_embedded_folders(new)
+        if broker_changed:
+            self._retire_pool()
+            self.broker_generation += 1
+        if backend_changed:
+            self._retire_backend()
+        return broker_changed, backend_changed
+
+    def preflight(self, settings: Mapping[str, Any], timeout: float = 2.0) -> None:
+        """Raise :class:`ConfigError` when the broker or a Redis result backend refuses the credentials
+        in ``settings``. A server that cannot be reached is not a refusal: nothing is raised then."""
+        problems = []
+        broker_url = settings.get("broker_url")
+        if broker_url and _section(settings, _BROKER_KEYS) != _section(self.conf.changes, _BROKER_KEYS):
+            connection = self.connection_for_write(url=broker_url, connect_timeout=timeout)
+            connection.transport_options = dict(settings.get("broker_transport_options") or {})
+            try:
+                connection.ensure_connection(max_retries=0, timeout=timeout)
+            except Exception as error:
+                if is_auth_failure(error):
+                    problems.append(Problem(
+                        f"the broker refused the new credentials ({mask_url(str(broker_url))})",
+                        kind="config", key="celery.broker_url", source="broker"))
+            finally:
+                with contextlib.suppress(Exception):
+                    connection.release()
+        backend = settings.get("result_backend")
+        if isinstance(backend, str) and backend.startswith(("redis://", "rediss://")) and \
+                _section(settings, _BACKEND_KEYS) != _section(self.conf.changes, _BACKEND_KEYS):
+            import redis
+
+            try:
+                client = redis.Redis.from_url(backend, socket_connect_timeout=timeout, socket_timeout=timeout)
+                try:
+                    client.ping()
+                finally:
+                    client.close()
+            except Exception as error:
+                if is_auth_failure(error):
+                    problems.append(Problem(
+                        f"the result backend refused the new credentials ({mask_url(backend)})",
+                        kind="config", key="celery.result_backend", source="result backend"))
+        if problems:
+            raise ConfigError(problems)
+
+    def _retire_pool(self) -> None:
+        old: Any = self.__dict__.get("_pool")
+        self._pool = None
+        amqp = self.__dict__.get("amqp")
+        if amqp is not None:
+            amqp._producer_pool = None
+        if old is not None:
+            _forget_pool(old)
+            _in_background(_close_when_idle, old, RETIRE_GRACE_SECONDS)
+
+    def _retire_backend(self) -> None:
+        # A backend that is not thread-safe lives in a thread-local: every thread's copy is retired.
+        old, self._issued_backends = list(self._issued_backends), weakref.WeakSet()
+        self._backend_cache = None
+        self._local = threading.local()
+        for backend in old:
+            _in_background(_close_backend, backend, BACKEND_GRACE_SECONDS)
 
     def _task_from_fun(self, fun: Any, name: Any = None, base: Any = None, bind: bool = False,
                        **options: Any) -> Any:
@@ -78,10 +177,7 @@ class FlaskCelery(Celery):  # type: ignore[misc]
         # out of kombu's registries before closing it, or the next binding to that URL gets a closed pool.
         old: Any = self.__dict__.get("_pool")
         if old is not None:
-            for group in (kombu_pools.connections, kombu_pools.producers):
-                for key, pool in list(group.items()):  # keys are stored already hashed
-                    if pool is old or getattr(pool, "connections", None) is old:
-                        dict.__delitem__(group, key)
+            _forget_pool(old)
             old.force_close_all()
             self._pool = None
         amqp = self.__dict__.get("amqp")
@@ -116,7 +212,76 @@ class FlaskCelery(Celery):  # type: ignore[misc]
 
     def _get_backend(self) -> Any:
         self.flask_app  # noqa: B018
-        return super()._get_backend()
+        backend = super()._get_backend()
+        self._issued_backends.add(backend)
+        return backend
+
+
+# Settings that decide how a connection to the broker, or to the result backend, is made.
+_BROKER_KEYS = ("broker_",)
+_BACKEND_KEYS = ("result_backend", "redis_", "result_backend_transport_options", "database_",
+                 "mongodb_", "cassandra_", "s3_", "azureblockblob_", "elasticsearch_", "couchbase_")
+
+
+def _section(settings: Mapping[str, Any], prefixes: tuple[str, ...]) -> dict[str, Any]:
+    return {key: value for key, value in settings.items() if key.startswith(prefixes)}
+
+
+def _forget_pool(pool: Any) -> None:
+    # app.pool is kombu's global pool for the broker URL: take it (and the producer pool built on it)
+    # out of kombu's registries, or the next binding to that URL gets a closed pool.
+    for group in (kombu_pools.connections, kombu_pools.producers):
+        for key, registered in list(group.items()):  # keys are stored already hashed
+            if registered is pool or getattr(registered, "connections", None) is pool:
+                dict.__delitem__(group, key)
+
+
+def _in_background(function: Any, *args: Any) -> None:
+    threading.Thread(target=function, args=args, name="configsvc-retire", daemon=True).start()
+
+
+def _close_when_idle(pool: Any, grace: float) -> None:
+    """Close a retired pool's connections once none is in use (or after ``grace`` seconds)."""
+    deadline = time.monotonic() + grace
+    while getattr(pool, "_dirty", None) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        pool.force_close_all()
+    except Exception as error:  # closing a connection the broker already dropped
+        logger.debug("closing a retired broker pool: %s", type(error).__name__)
+
+
+def _close_backend(backend: Any, grace: float) -> None:
+    """Close a retired result backend's connections: idle ones now, the rest after ``grace`` seconds."""
+    client = backend.__dict__.get("client")
+    connection_pool = getattr(client, "connection_pool", None)
+    if connection_pool is None:
+        return
+    try:
+        connection_pool.disconnect(inuse_connections=False)
+        time.sleep(grace)
+        result_consumer = backend.__dict__.get("result_consumer")
+        if result_consumer is not None and hasattr(result_consumer, "stop"):
+            result_consumer.stop()  # its subscription connection
+        connection_pool.disconnect()
+    except Exception as error:
+        logger.debug("closing a retired result backend: %s", type(error).__name__)
+
+
+_AUTH_FAILURES = frozenset({"AccessRefused", "AuthenticationError", "AuthenticationWrongNumberOfArgsError"})
+_AUTH_MARKERS = ("ACCESS_REFUSED", "WRONGPASS", "NOAUTH", "invalid username-password")
+
+
+def is_auth_failure(error: BaseException) -> bool:
+    """True when the broker or backend refused the credentials (anywhere in the exception chain)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if type(current).__name__ in _AUTH_FAILURES or any(m in str(current) for m in _AUTH_MARKERS):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 # Request headers a request-context task may carry; never Authorization or Cookie, whatever is asked.

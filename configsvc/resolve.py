@@ -111,6 +111,7 @@ def embedded_broker_layer(instance_path: Path) -> Layer:
                 "data_folder_in": queue,
                 "data_folder_out": queue,
                 "processed_folder": str(root / "processed"),
+                "control_folder": str(root / "control"),
                 "store_processed": False,
             },
             "result_backend": f"file://{root / 'results'}",

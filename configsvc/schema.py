@@ -63,6 +63,7 @@ OWN_SETTINGS: dict[str, Setting] = {
     "port": Setting("int", minimum=1, maximum=65535),
     "admin_token": Setting("str"),
     "task_request_headers": Setting("list"),
+    "config_reload_interval": Setting("float"),
     CELERY_SECTION: Setting("section"),
 }
 
@@ -83,6 +84,8 @@ _CELERY_TYPES: dict[str, TypeName] = {
 
 # Celery declares these "any" (they accept objects too), but from configuration they are numbers.
 _CELERY_TYPE_FIXES: dict[str, TypeName] = {"worker_concurrency": "int"}
+# Settings Celery reads that its table does not declare.
+_CELERY_UNDECLARED: dict[str, TypeName] = {"redis_client_name": "str"}
 
 
 @cache
@@ -95,6 +98,8 @@ def celery_settings() -> dict[str, Setting]:
         declared = option.type if isinstance(option.type, str) else option.type.__name__
         type_name = _CELERY_TYPE_FIXES.get(name, _CELERY_TYPES.get(declared, "any"))
         table[name] = Setting(type_name)
+    for name, type_name in _CELERY_UNDECLARED.items():
+        table.setdefault(name, Setting(type_name))
     return table
 
 

@@ -121,6 +121,14 @@ def free_port() -> int:
 def web_server(environ: Mapping[str, str], cwd: Path, log: Path, kind: str = "flask",
                workers: int = 2, app_spec: str = "app:create_app()") -> Iterator[str]:
     """The web app as a user starts it (``flask run`` or gunicorn); yields its base URL."""
+    with web_process(environ, cwd, log, kind, workers, app_spec) as (url, _):
+        yield url
+
+
+@contextmanager
+def web_process(environ: Mapping[str, str], cwd: Path, log: Path, kind: str = "flask", workers: int = 2,
+                app_spec: str = "app:create_app()") -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Like :func:`web_server`, yielding (base URL, server process)."""
     import urllib.error
     import urllib.request
 
@@ -149,7 +157,7 @@ def web_server(environ: Mapping[str, str], cwd: Path, log: Path, kind: str = "fl
                 if server.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"web server did not start: {log.read_text()[-2000:]}") from None
                 time.sleep(0.1)
-        yield url
+        yield url, server
     finally:
         stop_process_group(server)
 
@@ -243,3 +251,77 @@ def probe_config(tmp_path: Path, extra_celery: str = "") -> Path:
         f"  result_backend: file://{tmp_path / 'results'}\n" + extra_celery
     )
     return path
+
+
+@contextmanager
+def rabbitmq_vhost() -> Iterator[str]:
+    """A RabbitMQ vhost of this run only; removed afterwards (with its queues)."""
+    require_port(5672, "RabbitMQ")
+    vhost = f"configsvc-test-{os.getpid()}-{secrets.token_hex(3)}"
+    _run("rabbitmqctl", "-q", "add_vhost", vhost)
+    try:
+        yield vhost
+    finally:
+        _run("rabbitmqctl", "-q", "delete_vhost", vhost)
+
+
+@contextmanager
+def rabbitmq_user(vhost: str) -> Iterator[tuple[str, str]]:
+    """A RabbitMQ user of this run with full rights on ``vhost``: (user, password); removed afterwards
+    unless the test already deleted it."""
+    user = f"configsvc-test-{os.getpid()}-{secrets.token_hex(3)}"
+    password = "p" + secrets.token_hex(16)
+    _run("rabbitmqctl", "-q", "add_user", user, password)
+    try:
+        _run("rabbitmqctl", "-q", "set_permissions", "-p", vhost, user, ".*", ".*", ".*")
+        yield user, password
+    finally:
+        if user in rabbitmq_users():
+            _run("rabbitmqctl", "-q", "delete_user", user)
+
+
+def rabbitmq_users() -> set[str]:
+    return {line.split("\t")[0] for line in _run("rabbitmqctl", "-q", "list_users", "--no-table-headers")
+            .splitlines() if line.strip()}
+
+
+def delete_rabbitmq_user(user: str) -> None:
+    """Revoke a user: RabbitMQ closes its connections."""
+    _run("rabbitmqctl", "-q", "delete_user", user)
+
+
+def rabbitmq_connection_users(vhost: str) -> list[str]:
+    """The user name of every open connection to ``vhost``."""
+    lines = _run("rabbitmqctl", "-q", "list_connections", "user", "vhost", "--no-table-headers").splitlines()
+    return [user for user, _, where in (line.partition("\t") for line in lines if line.strip())
+            if where.strip() == vhost]
+
+
+def redis_cli(*args: str) -> str:
+    return _run("redis-cli", *args)
+
+
+def redis_clients(user: str) -> list[dict[str, str]]:
+    """Every open Redis connection of ``user``, as CLIENT LIST fields."""
+    clients = []
+    for line in redis_cli("CLIENT", "LIST").splitlines():
+        fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
+        if fields.get("user") == user:
+            clients.append(fields)
+    return clients
+
+
+def process_group(leader: subprocess.Popen[bytes]) -> set[int]:
+    """The PIDs of every process in ``leader``'s process group (server and its workers)."""
+    output = _run("ps", "-e", "-o", "pid=,pgid=")
+    return {int(pid) for pid, pgid in (line.split() for line in output.splitlines())
+            if int(pgid) == leader.pid}
+
+
+def wait_for(predicate: object, timeout: float, what: str, interval: float = 0.1) -> None:
+    """Poll ``predicate()`` until true; fail the test with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)

@@ -1,0 +1,230 @@
+"""Live reload: watch the deployment file (and its key file), switch only to a configuration that resolves.
+
+A :class:`Reloader` polls the files it watches with ``os.stat`` (a few microseconds per file), and on a
+change resolves and validates the whole configuration again. Only a configuration without problems is
+handed to ``apply``; anything else (a half-written file, a parse error, a wrong key, a tampered value, an
+invalid setting) is refused: the last good configuration stays, one log line names the file and the
+problem (never a value), and :attr:`Reloader.state` is ``"stale"`` until a good version arrives.
+
+``SIGHUP`` forces a reload in processes where :meth:`Reloader.install_sighup` could take the signal.
+Each process watches for itself: after ``fork()`` (gunicorn and Celery prefork workers) the child gets
+its own watching thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import weakref
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from configsvc.config import Config
+from configsvc.errors import ConfigError
+
+logger = logging.getLogger("configsvc.reload")
+
+State = Literal["ok", "stale"]
+DEFAULT_INTERVAL = 0.25
+Signature = tuple[tuple[int, int, int, int, int] | None, ...]
+
+_live: weakref.WeakSet[Reloader] = weakref.WeakSet()
+
+
+class Reloader:
+    """Keeps one process on its last good configuration and moves it to a new one when that resolves.
+
+    ``resolve`` builds a fresh :class:`Config` (raising :class:`ConfigError`); ``apply(old, new)`` switches
+    the process over. ``alive`` returning False ends the watching thread (its owner is gone).
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        resolve: Callable[[], Config],
+        apply: Callable[[Config, Config], None],
+        *,
+        watched: Sequence[Path] = (),
+        interval: float = DEFAULT_INTERVAL,
+        alive: Callable[[], bool] = lambda: True,
+    ) -> None:
+        self.config = config
+        self.state: State = "ok"
+        self.problem: str | None = None
+        self.generation = 0
+        self.interval = interval
+        self.watched = tuple(watched)
+        self._resolve = resolve
+        self._apply = apply
+        self._alive = alive
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._wake = threading.Event()
+        self._force = False
+        self._thread: threading.Thread | None = None
+        self._seen = self._signature()
+        _live.add(self)
+
+    def __repr__(self) -> str:
+        files = ", ".join(str(path) for path in self.watched) or "nothing"
+        return f"<Reloader watching {files}: {self.state}, generation {self.generation}>"
+
+    @property
+    def watching(self) -> bool:
+        """True while this process has a thread polling the watched files."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def check(self, force: bool = False) -> bool:
+        """Reload when a watched file changed (or ``force``); True when a new configuration was applied."""
+        with self._lock:
+            seen = self._signature()
+            if seen == self._seen and not force:
+                return False
+            self._seen = seen
+            try:
+                new = self._resolve()
+            except ConfigError as error:
+                self._refuse(_one_line(error))
+                return False
+            except Exception as error:  # a bug must not take the process down, nor print a value
+                self._refuse(f"unexpected {type(error).__name__} while resolving")
+                return False
+            old = self.config
+            if new.flask_mapping() == old.flask_mapping():
+                self._recover(old, changed=False)
+                return False
+            try:
+                self._apply(old, new)
+            except ConfigError as error:  # e.g. the broker refuses the new credentials
+                self._refuse(_one_line(error))
+                return False
+            except Exception as error:
+                logger.debug("applying the new configuration failed", exc_info=True)
+                self._refuse(f"applying it failed ({type(error).__name__})")
+                return False
+            self.config = new
+            self.generation += 1
+            self._recover(new, changed=True)
+            self._changed.notify_all()
+            return True
+
+    def wait_for_change(self, generation: int, timeout: float) -> bool:
+        """Wait until a configuration newer than ``generation`` is applied; False on timeout."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.generation > generation, timeout)
+
+    def request(self) -> None:
+        """Ask the watching thread to reload now, changed or not (safe in a signal handler)."""
+        self._force = True
+        self._wake.set()
+
+    def start(self) -> None:
+        """Start polling the watched files in a daemon thread (nothing to do when nothing is watched)."""
+        if not self.watched or self.interval <= 0 or self.watching:
+            return
+        thread = threading.Thread(target=self._run, name="configsvc-reload", daemon=True)
+        self._thread = thread
+        thread.start()
+
+    def stop(self) -> None:
+        """Stop the watching thread (it ends at its next poll)."""
+        thread, self._thread = self._thread, None
+        self._wake.set()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
+
+    def install_sighup(self) -> bool:
+        """Make SIGHUP force a reload, unless another handler owns the signal or this is not the main
+        thread. True when installed."""
+        if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGHUP"):
+            return False
+        current = signal.getsignal(signal.SIGHUP)
+        if current not in (signal.SIG_DFL, None) and not getattr(current, "configsvc_reload", False):
+            return False
+        signal.signal(signal.SIGHUP, self.sighup_handler())
+        return True
+
+    def sighup_handler(self) -> Callable[..., None]:
+        """A signal handler that asks for a reload; for frameworks that own signal installation."""
+
+        def on_sighup(*_: Any) -> None:
+            if self.watching:
+                self.request()
+            else:  # no thread (nothing watched): the handler runs between bytecodes, reload here
+                threading.Thread(target=self.check, args=(True,), daemon=True).start()
+
+        on_sighup.configsvc_reload = True  # type: ignore[attr-defined]
+        return on_sighup
+
+    # -- internals --------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        me = threading.current_thread()
+        while self._thread is me:
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            if self._thread is not me or not self._alive():
+                return
+            force, self._force = self._force, False
+            try:
+                self.check(force)
+            except Exception as error:  # keep watching whatever happens
+                logger.error("configsvc: reload check failed (%s)", type(error).__name__)
+
+    def _signature(self) -> Signature:
+        return tuple(_stat(path) for path in self.watched)
+
+    def _where(self) -> str:
+        return str(self.config.deployment_file or (self.watched[0] if self.watched else "configuration"))
+
+    def _refuse(self, problem: str) -> None:
+        self.state = "stale"
+        self.problem = problem
+        logger.error("configsvc: refused the new configuration in %s: %s; keeping the last good one",
+                     self._where(), problem)
+
+    def _recover(self, config: Config, *, changed: bool) -> None:
+        was_stale = self.state == "stale"
+        self.state = "ok"
+        self.problem = None
+        if changed:
+            logger.warning("configsvc: reloaded the configuration from %s", self._where())
+            for message in config.warnings:
+                logger.warning("configsvc: %s", message)
+        elif was_stale:
+            logger.warning("configsvc: %s is good again (unchanged from the configuration in use)",
+                           self._where())
+
+    def _after_fork(self) -> None:
+        # The parent's lock may have been held by its watching thread at fork time; the thread is gone.
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._wake = threading.Event()
+        was_watching = self._thread is not None
+        self._thread = None
+        if was_watching:
+            self.start()
+
+
+def _stat(path: Path) -> tuple[int, int, int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _one_line(error: ConfigError) -> str:
+    return "; ".join(str(problem) for problem in error.problems)
+
+
+def _reinit_after_fork() -> None:
+    for reloader in list(_live):
+        reloader._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reinit_after_fork)

@@ -1,0 +1,210 @@
+"""Live rotation as a user does it: gunicorn and a prefork worker keep running while the deployment file
+changes under a continuous stream of ``POST /task/``; every task is accepted and completes exactly once.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.workers import (
+    VENV_BIN,
+    celery_worker,
+    delete_rabbitmq_user,
+    http,
+    process_group,
+    rabbitmq_connection_users,
+    rabbitmq_user,
+    rabbitmq_vhost,
+    redis_account,
+    redis_cli,
+    redis_clients,
+    wait_for,
+    web_process,
+)
+
+pytestmark = pytest.mark.brokers
+
+SUCCEEDED = re.compile(r"Task app\.tasks\.sleep_then_now\[([0-9a-f-]+)\] succeeded")
+PREFORK = ("--concurrency=2",)
+
+
+class Load:
+    """Posts ``{"seconds": 0}`` to ``POST /task/`` continuously from a thread; keeps every answer."""
+
+    def __init__(self, url: str, per_second: float = 80) -> None:
+        self.url = url
+        self.pause = 1 / per_second
+        self.answers: list[tuple[int, str | None]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Load:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                status, body, _ = http("POST", self.url + "/task/", {"seconds": 0}, timeout=10)
+                self.answers.append((status, body.get("task_id")))
+            except OSError as error:  # a refused or reset request counts as not accepted
+                self.answers.append((0, type(error).__name__))
+            time.sleep(self.pause)
+
+    @property
+    def accepted(self) -> list[str]:
+        return [task_id for status, task_id in self.answers if status == 202 and task_id]
+
+    @property
+    def refused(self) -> list[tuple[int, str | None]]:
+        return [answer for answer in self.answers if answer[0] != 202]
+
+
+def configsvc(*args: str, env: dict[str, str] | None = None) -> None:
+    done = subprocess.run([str(VENV_BIN / "configsvc"), *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
+def write_deployment(path: Path, broker_url: str, result_backend: str, extra: str = "") -> None:
+    path.write_text(
+        "secret_key: rotation-secret-key-sentinel\n"
+        "celery:\n"
+        f"  broker_url: {broker_url}\n"
+        f"  result_backend: {result_backend}\n" + extra)
+
+
+def assert_every_task_ran_once(load: Load, worker_log: Path, label: str) -> None:
+    """Every accepted task succeeds exactly once (worker log), none is refused; prints the counts."""
+    accepted = load.accepted
+
+    def ran() -> Counter[str]:
+        return Counter(SUCCEEDED.findall(worker_log.read_text()))
+
+    wait_for(lambda: set(accepted) <= set(ran()), 90, "every accepted task to succeed", interval=0.5)
+    time.sleep(1.0)  # a duplicate delivery would show up here
+    runs = ran()
+    twice = [task_id for task_id, count in runs.items() if count > 1]
+    unknown = set(runs) - set(accepted)
+    print(f"\n{label}: posted {len(load.answers)}, accepted {len(accepted)}, refused {len(load.refused)}, "
+          f"completed {len(set(accepted) & set(runs))}, ran twice {len(twice)}")
+    assert len(accepted) >= 300, "the load must be several hundred tasks"
+    assert not load.refused, load.refused[:5]
+    assert not twice, twice[:5]
+    assert not unknown, list(unknown)[:5]
+
+
+def test_rabbitmq_two_user_rotation_under_load(tmp_path: Path) -> None:
+    with rabbitmq_vhost() as vhost, rabbitmq_user(vhost) as (old_user, old_password), \
+            rabbitmq_user(vhost) as (new_user, new_password), redis_account() as (r_user, r_password):
+        path = tmp_path / "api-config.yaml"
+        backend = f"redis://{r_user}:{r_password}@127.0.0.1:6379/12"
+        write_deployment(path, f"amqp://{old_user}:{old_password}@127.0.0.1:5672/{vhost}", backend)
+        env = {"FLASK_CONFIG": str(path), "APP_ENV": "production"}
+        worker_log, web_log = tmp_path / "worker.log", tmp_path / "web.log"
+        with celery_worker(env, cwd=Path("/"), log=worker_log, pool=PREFORK) as worker, \
+                web_process(env, cwd=tmp_path, log=web_log, kind="gunicorn") as (url, web):
+            processes = process_group(worker) | process_group(web)
+            with Load(url) as load:
+                time.sleep(2)
+                assert set(rabbitmq_connection_users(vhost)) == {old_user}
+                # The runbook: the new user exists; point the file at it; wait; revoke the old user.
+                configsvc("set", str(path), "celery.broker_url",
+                          f"amqp://{new_user}:{new_password}@127.0.0.1:5672/{vhost}")
+                wait_for(lambda: old_user not in rabbitmq_connection_users(vhost), 20,
+                         "no connection left under the old user", interval=0.3)
+                delete_rabbitmq_user(old_user)
+                time.sleep(2)
+            assert set(rabbitmq_connection_users(vhost)) == {new_user}
+            assert_every_task_ran_once(load, worker_log, "RabbitMQ two-user rotation")
+            assert process_group(worker) | process_group(web) == processes
+            assert http("GET", url + "/healthz")[1]["config"] == "ok"
+        for log in (worker_log, web_log):
+            text = log.read_text()
+            assert old_password not in text and new_password not in text and r_password not in text
+
+
+def test_redis_password_rotation_under_load(tmp_path: Path) -> None:
+    """Redis alone (broker and results): a second password, the file replaced atomically, the old
+    password removed and the clients still using it killed (there must be none)."""
+    with redis_account() as (user, old_password):
+        new_password = "p" + os.urandom(16).hex()
+        path = tmp_path / "api-config.yaml"
+
+        def redis_file(password: str, generation: str) -> str:
+            # A client name per credential generation shows which connections use which password.
+            return (f"redis://{user}:{password}@127.0.0.1:6379/10", f"redis://{user}:{password}@127.0.0.1:6379/11",
+                    f"  broker_transport_options: {{client_name: {generation}}}\n"
+                    f"  redis_client_name: {generation}\n")
+
+        write_deployment(path, *redis_file(old_password, "gen-old"))
+        env = {"FLASK_CONFIG": str(path), "APP_ENV": "production"}
+        worker_log, web_log = tmp_path / "worker.log", tmp_path / "web.log"
+        with celery_worker(env, cwd=Path("/"), log=worker_log, pool=PREFORK) as worker, \
+                web_process(env, cwd=tmp_path, log=web_log, kind="gunicorn") as (url, web):
+            processes = process_group(worker) | process_group(web)
+            with Load(url) as load:
+                time.sleep(2)
+                assert {c["name"] for c in redis_clients(user)} >= {"gen-old"}
+                redis_cli("ACL", "SETUSER", user, f">{new_password}")
+                replacement = tmp_path / "api-config.yaml.new"
+                write_deployment(replacement, *redis_file(new_password, "gen-new"))
+                os.replace(replacement, path)
+                wait_for(lambda: not [c for c in redis_clients(user) if c["name"] == "gen-old"], 20,
+                         "no connection left under the old password", interval=0.3)
+                redis_cli("ACL", "SETUSER", user, f"<{old_password}")
+                for client in redis_clients(user):  # the runbook's kill: clients of the old password
+                    if client["name"] == "gen-old":
+                        redis_cli("CLIENT", "KILL", "ID", client["id"])
+                time.sleep(2)
+            assert {c["name"] for c in redis_clients(user)} == {"gen-new"}
+            assert_every_task_ran_once(load, worker_log, "Redis ACL password rotation")
+            assert process_group(worker) | process_group(web) == processes
+
+
+def test_result_backend_rotation_under_load(tmp_path: Path) -> None:
+    """RabbitMQ stays; the Redis result backend's password changes, the file edited in place."""
+    with rabbitmq_vhost() as vhost, rabbitmq_user(vhost) as (b_user, b_password), \
+            redis_account() as (user, old_password):
+        new_password = "p" + os.urandom(16).hex()
+        path = tmp_path / "api-config.yaml"
+        broker = f"amqp://{b_user}:{b_password}@127.0.0.1:5672/{vhost}"
+
+        def backend(password: str) -> str:
+            return f"redis://{user}:{password}@127.0.0.1:6379/9"
+
+        write_deployment(path, broker, backend(old_password), "  redis_client_name: gen-old\n")
+        env = {"FLASK_CONFIG": str(path), "APP_ENV": "production"}
+        worker_log, web_log = tmp_path / "worker.log", tmp_path / "web.log"
+        with celery_worker(env, cwd=Path("/"), log=worker_log, pool=PREFORK) as worker, \
+                web_process(env, cwd=tmp_path, log=web_log, kind="gunicorn") as (url, web):
+            processes = process_group(worker) | process_group(web)
+            with Load(url) as load:
+                time.sleep(2)
+                redis_cli("ACL", "SETUSER", user, f">{new_password}")
+                with open(path, "r+") as file:  # an editor writing in place
+                    text = file.read().replace(old_password, new_password).replace("gen-old", "gen-new")
+                    file.seek(0)
+                    file.truncate()
+                    file.write(text)
+                wait_for(lambda: not [c for c in redis_clients(user) if c["name"] == "gen-old"], 20,
+                         "no result-backend connection left under the old password", interval=0.3)
+                redis_cli("ACL", "SETUSER", user, f"<{old_password}")
+                time.sleep(2)
+            assert {c["name"] for c in redis_clients(user)} <= {"gen-new"}
+            assert_every_task_ran_once(load, worker_log, "result backend rotation")
+            assert process_group(worker) | process_group(web) == processes
+            states = [http("GET", f"{url}/task/{task_id}")[1]["state"] for task_id in load.accepted[-20:]]
+            assert states == ["SUCCESS"] * len(states)

@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from celery.result import AsyncResult
-from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
@@ -115,14 +115,18 @@ def task_status(task_id: str) -> ResponseReturnValue:
 
 @bp.route("/", methods=["GET", "POST"])
 def index() -> ResponseReturnValue:
-    """A form that sends a message through the ``echo`` task, then shows its result page."""
+    """A form that sends a message through the ``echo`` task, then shows its result page. The session
+    (signed with ``secret_key``) remembers the last task, so the page can link back to it."""
+    last_task = session.get("last_task")
     if request.method == "POST":
         message = request.form.get("message", "")
         if not message.strip() or len(message) > 1000:
-            return render_template("index.html", error="Type a message of up to 1000 characters."), 400
+            return render_template("index.html", error="Type a message of up to 1000 characters.",
+                                   last_task=last_task), 400
         result = _publish(echo, message)
+        session["last_task"] = result.id
         return redirect(url_for(".result_page", task_id=result.id), code=303)
-    return render_template("index.html", error=None)
+    return render_template("index.html", error=None, last_task=last_task)
 
 
 @bp.get("/result/<task_id>")

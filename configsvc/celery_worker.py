@@ -64,7 +64,7 @@ class Consumer(CeleryConsumer):  # type: ignore[misc]
             connection = make()
             try:
                 connection.ensure_connection(max_retries=0, reraise_as_library_errors=False)
-            except (*connection.connection_errors, *connection.channel_errors) as error:
+            except Exception as error:  # refused, unreachable, or a URL that cannot work: all retried
                 _release(connection)
                 if not retry:
                     raise

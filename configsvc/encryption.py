@@ -44,6 +44,23 @@ def is_encrypted(document: dict[str, Any]) -> bool:
     return METADATA_KEY in document
 
 
+def first_token_path(node: Any, path: Path_ = ()) -> Path_ | None:
+    """Where the first value that looks like an ``ENC[...]`` token is, or None (for files without metadata:
+    a truncated or hand-assembled file must not hand a token to the application as if it were a value)."""
+    if isinstance(node, dict):
+        items: Iterator[tuple[str | int, Any]] = iter(node.items())
+    elif isinstance(node, list):
+        items = iter(enumerate(node))
+    else:
+        text = str(node.raw if isinstance(node, Plain) else node)
+        return path if text.startswith("ENC[") else None
+    for key, value in items:
+        found = first_token_path(value, (*path, key))
+        if found is not None:
+            return found
+    return None
+
+
 def dotted(path: Path_) -> str:
     """The user-facing dotted key of a value path (list positions left out): ``celery.accept_content``."""
     return ".".join(str(part) for part in path if isinstance(part, str))

@@ -115,18 +115,24 @@ class FlaskCelery(Celery):  # type: ignore[misc]
         problems = []
         broker_url = settings.get("broker_url")
         if broker_url and _section(settings, _BROKER_KEYS) != _section(self.conf.changes, _BROKER_KEYS):
-            connection = self.connection_for_write(url=broker_url, connect_timeout=timeout)
-            connection.transport_options = dict(settings.get("broker_transport_options") or {})
+            connection: Any = None
             try:
+                connection = self.connection_for_write(url=broker_url, connect_timeout=timeout)
+                connection.transport_options = dict(settings.get("broker_transport_options") or {})
                 connection.ensure_connection(max_retries=0, timeout=timeout)
             except Exception as error:
                 if is_auth_failure(error):
                     problems.append(Problem(
                         f"the broker refused the new credentials ({mask_url(str(broker_url))})",
                         kind="config", key="celery.broker_url", source="broker"))
+                elif isinstance(error, _UNUSABLE) and not isinstance(error, OSError):
+                    problems.append(Problem(
+                        f"the new broker URL cannot be used ({type(error).__name__})",
+                        kind="config", key="celery.broker_url", source="broker"))
             finally:
-                with contextlib.suppress(Exception):
-                    connection.release()
+                if connection is not None:
+                    with contextlib.suppress(Exception):
+                        connection.release()
         backend = settings.get("result_backend")
         if isinstance(backend, str) and backend.startswith(("redis://", "rediss://")) and \
                 _section(settings, _BACKEND_KEYS) != _section(self.conf.changes, _BACKEND_KEYS):
@@ -268,6 +274,8 @@ def _close_backend(backend: Any, grace: float) -> None:
         logger.debug("closing a retired result backend: %s", type(error).__name__)
 
 
+# Errors that mean the URL itself is wrong (bad host name, unknown transport), not that the server is down.
+_UNUSABLE = (ValueError, LookupError, ImportError, TypeError)
 _AUTH_FAILURES = frozenset({"AccessRefused", "AuthenticationError", "AuthenticationWrongNumberOfArgsError"})
 _AUTH_MARKERS = ("ACCESS_REFUSED", "WRONGPASS", "NOAUTH", "invalid username-password")
 

@@ -319,3 +319,12 @@ def test_key_material_never_in_reprs() -> None:
     key = master_keys.parse(KEY, "CONFIGSVC_KEY")
     assert KEY.split(":")[1] not in repr(key)
     assert key.id in repr(key)
+
+
+def test_a_file_cut_before_its_metadata_is_refused(tmp_path: Path) -> None:
+    text = encrypted_text()
+    cut = text[: text.index(METADATA_KEY)]  # half-written: the tokens are there, the metadata is not
+    with pytest.raises(DecryptError) as caught:
+        resolve_file(tmp_path, cut)
+    assert "no configsvc_encryption block" in str(caught.value)
+    assert caught.value.key is not None and "ENC[" not in str(caught.value)

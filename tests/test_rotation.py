@@ -208,3 +208,102 @@ def test_result_backend_rotation_under_load(tmp_path: Path) -> None:
             assert process_group(worker) | process_group(web) == processes
             states = [http("GET", f"{url}/task/{task_id}")[1]["state"] for task_id in load.accepted[-20:]]
             assert states == ["SUCCESS"] * len(states)
+
+
+def roundtrip(url: str) -> None:
+    """One task through the running web app and worker, to SUCCESS."""
+    status, body, _ = http("POST", url + "/task/", {"seconds": 0})
+    assert status == 202, body
+    wait_for(lambda: http("GET", f"{url}/task/{body['task_id']}")[1]["state"] == "SUCCESS", 30,
+             "the task to succeed", interval=0.2)
+
+
+def healthz_config_is(url: str, expected: str) -> bool:
+    """True when several /healthz answers in a row (every gunicorn worker) report ``expected``."""
+    return all(http("GET", url + "/healthz")[1].get("config") == expected for _ in range(6))
+
+
+def test_bad_rotations_are_refused_and_the_service_keeps_running(tmp_path: Path) -> None:
+    with rabbitmq_vhost() as vhost, rabbitmq_user(vhost) as (user, password), \
+            redis_account() as (r_user, r_password):
+        path = tmp_path / "api-config.yaml"
+        broker = f"amqp://{user}:{password}@127.0.0.1:5672/{vhost}"
+        write_deployment(path, broker, f"redis://{r_user}:{r_password}@127.0.0.1:6379/8")
+        configsvc("keygen", "--out", str(tmp_path / "master.key"))
+        configsvc("encrypt", str(path), "--only", r"secret_key|celery\..*")
+        good = path.read_text()
+        good_key = (tmp_path / "master.key").read_bytes()
+        env = {"FLASK_CONFIG": str(path), "APP_ENV": "production"}
+        worker_log, web_log = tmp_path / "worker.log", tmp_path / "web.log"
+
+        def half_written() -> None:
+            path.write_text(good[: len(good) // 2])
+
+        def wrong_key() -> None:
+            configsvc("keygen", "--out", str(tmp_path / "other.key"))
+            os.replace(tmp_path / "other.key", tmp_path / "master.key")
+
+        def tampered() -> None:
+            at = good.index("ENC[AES256_GCM,") + 20
+            path.write_text(good[:at] + ("A" if good[at] != "A" else "B") + good[at + 1:])
+
+        def invalid_value() -> None:
+            path.write_text(good + "port: 99999\n")
+
+        def refused_credentials() -> None:
+            configsvc("set", str(path), "celery.broker_url",
+                      f"amqp://{user}:wrong-password-sentinel@127.0.0.1:5672/{vhost}")
+
+        with celery_worker(env, cwd=Path("/"), log=worker_log, pool=PREFORK) as worker, \
+                web_process(env, cwd=tmp_path, log=web_log, kind="gunicorn") as (url, web):
+            processes = process_group(worker) | process_group(web)
+            roundtrip(url)
+            for spoil in (half_written, wrong_key, tampered, invalid_value, refused_credentials):
+                spoil()
+                wait_for(lambda: healthz_config_is(url, "stale"), 10,
+                         f"/healthz to say stale ({spoil.__name__})")
+                roundtrip(url)  # still serving on the last good configuration
+                (tmp_path / "master.key").write_bytes(good_key)
+                path.write_text(good)
+                wait_for(lambda: healthz_config_is(url, "ok"), 10, f"/healthz to recover ({spoil.__name__})")
+                roundtrip(url)
+            assert process_group(worker) | process_group(web) == processes
+        for log in (worker_log, web_log):
+            text = log.read_text()
+            refusals = [line for line in text.splitlines() if "refused the new configuration" in line]
+            assert refusals and all(str(path) in line for line in refusals)
+            for secret in (password, r_password, "wrong-password-sentinel", "rotation-secret-key-sentinel"):
+                assert secret not in text
+            assert "Traceback" not in text
+
+
+def test_a_worker_refused_by_the_broker_keeps_retrying_and_recovers_when_the_file_is_fixed(
+        tmp_path: Path) -> None:
+    """The old user is revoked before the file names the new one: the worker must not exit."""
+    with rabbitmq_vhost() as vhost, rabbitmq_user(vhost) as (old_user, old_password), \
+            rabbitmq_user(vhost) as (new_user, new_password), redis_account() as (r_user, r_password):
+        path = tmp_path / "api-config.yaml"
+        write_deployment(path, f"amqp://{old_user}:{old_password}@127.0.0.1:5672/{vhost}",
+                         f"redis://{r_user}:{r_password}@127.0.0.1:6379/7")
+        env = {"FLASK_CONFIG": str(path), "APP_ENV": "production"}
+        worker_log, web_log = tmp_path / "worker.log", tmp_path / "web.log"
+        with celery_worker(env, cwd=Path("/"), log=worker_log, pool=PREFORK) as worker, \
+                web_process(env, cwd=tmp_path, log=web_log, kind="gunicorn") as (url, web):
+            roundtrip(url)
+            processes = process_group(worker)
+            delete_rabbitmq_user(old_user)
+            wait_for(lambda: worker_log.read_text().count("cannot connect to the broker") >= 2, 20,
+                     "the worker to retry")
+            assert worker.poll() is None
+            started = time.monotonic()
+            status, body, _ = http("POST", url + "/task/", {"seconds": 0})
+            assert status == 503 and time.monotonic() - started < 2.5, body
+            configsvc("set", str(path), "celery.broker_url",
+                      f"amqp://{new_user}:{new_password}@127.0.0.1:5672/{vhost}")
+            fixed = time.monotonic()
+            wait_for(lambda: new_user in rabbitmq_connection_users(vhost), 10, "the worker to reconnect",
+                     interval=0.2)
+            print(f"\nworker reconnected {time.monotonic() - fixed:.2f} s after the file was fixed")
+            roundtrip(url)
+            assert process_group(worker) == processes
+            assert process_group(web)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from configsvc import encryption, keys
-from configsvc.errors import FileError, Problem
+from configsvc.errors import DecryptError, FileError, Problem
 from configsvc.sources.base import KeyPath, Layer, Source
 from configsvc.sources.files import FileProblem, parse, read_text
 
@@ -53,6 +53,15 @@ class DeploymentFile(Source):
                         line=problem.line, key=problem.key)
             ) from None
         if not encryption.is_encrypted(parsed.data):
+            token = encryption.first_token_path(parsed.data)
+            if token is not None:
+                key = encryption.dotted(token)
+                keys_only = tuple(str(part) for part in token if isinstance(part, str))
+                raise DecryptError(Problem(
+                    f"holds an encrypted value but no {encryption.METADATA_KEY} block: the file is "
+                    "incomplete (half-written?) or was assembled by hand; write it with configsvc "
+                    "encrypt, set or edit", kind="decrypt", key=key, source=self.name,
+                    path=str(self.path), line=parsed.lines.get(keys_only)))
             return Layer(self.name, parsed.data, path=str(self.path), lines=parsed.lines)
         master_keys = keys.load(self.environ, self.path)
         opened = encryption.open_document(parsed.data, master_keys, str(self.path),

@@ -1,0 +1,270 @@
+"""Reloading a changed deployment file in a running app: good changes switch, bad ones are refused."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from app import create_app
+from configsvc.reload import Reloader
+from tests.conftest import run_cli
+from tests.workers import rabbitmq_account
+
+GOOD = """\
+port: 8080
+secret_key: first-secret-key
+admin_token: token-one-sentinel
+config_reload_interval: {interval}
+celery:
+  broker_url: filesystem://
+  broker_transport_options: {{data_folder_in: {queue}, data_folder_out: {queue}}}
+  result_backend: file://{results}
+"""
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "api-config.yaml"
+    path.write_text(GOOD.format(interval=0, queue=tmp_path / "q", results=tmp_path / "results"))
+    return path
+
+
+@pytest.fixture
+def live_app(config_file: Path) -> Iterator[Flask]:
+    """An app built from ``config_file`` that only reloads when asked (interval 0: no thread)."""
+    yield create_app(environ={"FLASK_CONFIG": str(config_file)})
+
+
+def reloader_of(app: Flask) -> Reloader:
+    reloader: Reloader = app.extensions["configsvc.reloader"]
+    return reloader
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    """Change the file in place, as an editor without atomic saves does."""
+    path.write_text(path.read_text().replace(old, new))
+
+
+def replace(path: Path, old: str, new: str) -> None:
+    """Write a changed copy beside the file and rename it over the file."""
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(path.read_text().replace(old, new))
+    os.replace(temporary, path)
+
+
+def set_with_cli(path: Path, old: str, new: str) -> None:
+    assert old == "token-one-sentinel"
+    done = run_cli("set", str(path), "admin_token", new)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("change", [edit, replace, set_with_cli],
+                         ids=["in place", "replaced", "configsvc set"])
+def test_a_changed_file_is_picked_up(live_app: Flask, config_file: Path,
+                                     change: Callable[[Path, str, str], None]) -> None:
+    reloader = reloader_of(live_app)
+    assert reloader.check() is False  # nothing changed yet
+    change(config_file, "token-one-sentinel", "token-two-sentinel")
+    assert reloader.check() is True
+    assert live_app.config["ADMIN_TOKEN"] == "token-two-sentinel"
+    assert live_app.extensions["configsvc"].reveal("admin_token") == "token-two-sentinel"
+    assert reloader.state == "ok" and reloader.generation == 1
+
+
+def test_the_watching_thread_picks_up_a_change_on_its_own(tmp_path: Path, config_file: Path) -> None:
+    edit(config_file, "config_reload_interval: 0", "config_reload_interval: 0.05")
+    app = create_app(environ={"FLASK_CONFIG": str(config_file)})
+    reloader = reloader_of(app)
+    assert reloader.watching
+    replace(config_file, "token-one-sentinel", "token-two-sentinel")
+    assert reloader.wait_for_change(0, timeout=5)
+    assert app.config["ADMIN_TOKEN"] == "token-two-sentinel"
+    reloader.stop()
+    assert not reloader.watching
+
+
+def test_a_new_broker_retires_the_old_pool_and_rebinds_celery(live_app: Flask, config_file: Path,
+                                                                tmp_path: Path) -> None:
+    celery = live_app.extensions["celery"]
+    old_pool = celery.pool
+    edit(config_file, f"data_folder_in: {tmp_path / 'q'}", f"data_folder_in: {tmp_path / 'q2'}")
+    assert reloader_of(live_app).check()
+    assert celery.conf.broker_transport_options["data_folder_in"] == str(tmp_path / "q2")
+    assert celery.pool is not old_pool
+    assert celery.broker_generation == 1
+
+
+BAD_CHANGES: list[tuple[str, Callable[[Path], None], str]] = [
+    ("half-written", lambda p: p.write_text(p.read_text()[: len(p.read_text()) // 2 + 7]), "api-config.yaml"),
+    ("malformed YAML", lambda p: p.write_text(p.read_text() + "celery: [\n"), "api-config.yaml:"),
+    ("invalid value", lambda p: edit(p, "port: 8080", "port: 99999"), "port"),
+    ("wrong type", lambda p: edit(p, "secret_key: first-secret-key", "secret_key: [a, b]"), "secret_key"),
+    ("removed", lambda p: p.unlink(), "api-config.yaml"),
+    ("empty", lambda p: p.write_text(""), "api-config.yaml"),
+]
+
+
+@pytest.mark.parametrize(("label", "spoil", "named"), BAD_CHANGES, ids=[c[0] for c in BAD_CHANGES])
+def test_a_bad_change_is_refused_and_the_last_good_configuration_stays(
+        live_app: Flask, config_file: Path, caplog: pytest.LogCaptureFixture,
+        label: str, spoil: Callable[[Path], None], named: str) -> None:
+    edit(config_file, "token-one-sentinel", "token-two-sentinel")
+    reloader = reloader_of(live_app)
+    assert reloader.check()
+    good = config_file.read_text()
+    caplog.clear()
+    spoil(config_file)
+    with caplog.at_level(logging.WARNING, logger="configsvc.reload"):
+        assert reloader.check() is False
+    assert reloader.state == "stale"
+    assert live_app.config["ADMIN_TOKEN"] == "token-two-sentinel"  # the last good one
+    lines = [record.getMessage() for record in caplog.records if record.name == "configsvc.reload"]
+    assert len(lines) == 1, lines
+    assert str(config_file) in lines[0] and named in lines[0] and "\n" not in lines[0]
+    assert "sentinel" not in lines[0] and "first-secret-key" not in lines[0]
+    client = live_app.test_client()
+    assert client.get("/healthz").get_json()["config"] == "stale"
+    assert reloader.check() is False  # unchanged bad file: refused once, not logged again
+    assert len([r for r in caplog.records if r.name == "configsvc.reload"]) == 1
+
+    config_file.write_text(good)  # fixed
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="configsvc.reload"):
+        reloader.check()
+    assert reloader.state == "ok"
+    assert client.get("/healthz").get_json()["config"] == "ok"
+    assert [r.getMessage() for r in caplog.records if r.name == "configsvc.reload"]
+
+
+def test_encrypted_file_wrong_key_and_tampering_are_refused(tmp_path: Path, config_file: Path) -> None:
+    assert run_cli("keygen", "--out", str(tmp_path / "master.key")).returncode == 0
+    done = run_cli("encrypt", str(config_file), "--only", r"secret_key|admin_token|celery\.result_backend")
+    assert done.returncode == 0, done.stderr
+    app = create_app(environ={"FLASK_CONFIG": str(config_file)})
+    reloader = reloader_of(app)
+    assert reloader.watched == (config_file, tmp_path / "master.key")
+    good_key = (tmp_path / "master.key").read_bytes()
+    good_file = config_file.read_text()
+
+    assert run_cli("keygen", "--out", str(tmp_path / "other.key")).returncode == 0
+    os.replace(tmp_path / "other.key", tmp_path / "master.key")  # the wrong key
+    assert reloader.check() is False and reloader.state == "stale"
+    assert "master key" in (reloader.problem or "") or "decrypt" in (reloader.problem or "").lower()
+    (tmp_path / "master.key").write_bytes(good_key)
+    reloader.check()
+    assert reloader.state == "ok"
+
+    start = good_file.index("ENC[AES256_GCM,") + len("ENC[AES256_GCM,") + 3
+    flipped = "A" if good_file[start] != "A" else "B"
+    config_file.write_text(good_file[:start] + flipped + good_file[start + 1:])  # tampered
+    assert reloader.check() is False and reloader.state == "stale"
+    config_file.write_text(good_file)
+    reloader.check()
+    assert reloader.state == "ok"
+    assert app.config["ADMIN_TOKEN"] == "token-one-sentinel"
+
+
+def test_sighup_forces_a_reload(live_app: Flask, config_file: Path) -> None:
+    reloader = reloader_of(live_app)
+    previous = signal.getsignal(signal.SIGHUP)
+    try:
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+        assert reloader.install_sighup()
+        edit(config_file, "token-one-sentinel", "token-two-sentinel")
+        os.kill(os.getpid(), signal.SIGHUP)
+        assert reloader.wait_for_change(0, timeout=5)
+        assert live_app.config["ADMIN_TOKEN"] == "token-two-sentinel"
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
+def test_sighup_is_left_alone_when_someone_else_handles_it(live_app: Flask) -> None:
+    previous = signal.getsignal(signal.SIGHUP)
+    try:
+        signal.signal(signal.SIGHUP, lambda *_: None)
+        assert reloader_of(live_app).install_sighup() is False
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
+def test_a_forked_child_watches_for_itself(tmp_path: Path, config_file: Path) -> None:
+    edit(config_file, "config_reload_interval: 0", "config_reload_interval: 0.05")
+    app = create_app(environ={"FLASK_CONFIG": str(config_file)})
+    reloader = reloader_of(app)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its own thread must see a change the parent does not make
+        try:
+            watching = reloader.watching
+            seen = reloader.wait_for_change(0, timeout=10)
+            os.write(write, f"{watching} {seen} {app.config['ADMIN_TOKEN']}".encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    time.sleep(0.3)
+    replace(config_file, "token-one-sentinel", "token-two-sentinel")
+    os.waitpid(pid, 0)
+    answer = os.read(read, 200).decode()
+    os.close(read)
+    assert answer == "True True token-two-sentinel"
+    reloader.stop()
+
+
+def test_secret_key_rotation_keeps_sessions_signed_with_the_old_key(live_app: Flask,
+                                                                     config_file: Path) -> None:
+    client = live_app.test_client()
+    response = client.post("/", data={"message": "hello"})
+    assert response.status_code == 303
+    task_id = response.headers["Location"].rsplit("/", 1)[1]
+    assert task_id.encode() in client.get("/").data  # the session names the last task
+
+    edit(config_file, "secret_key: first-secret-key",
+         "secret_key: second-secret-key\nsecret_key_fallbacks: [first-secret-key]")
+    assert reloader_of(live_app).check()
+    assert live_app.config["SECRET_KEY"] == "second-secret-key"
+    assert task_id.encode() in client.get("/").data  # the old cookie is still accepted
+
+    edit(config_file, "secret_key_fallbacks: [first-secret-key]", "secret_key_fallbacks: []")
+    assert reloader_of(live_app).check()
+    fresh = live_app.test_client()
+    fresh.set_cookie("session", client.get_cookie("session").value)  # type: ignore[union-attr]
+    assert task_id.encode() not in fresh.get("/").data  # without the fallback it is not
+
+
+@pytest.mark.brokers
+def test_refused_credentials_are_not_switched_to(tmp_path: Path) -> None:
+    with rabbitmq_account() as (user, password, vhost):
+        path = tmp_path / "api-config.yaml"
+        path.write_text(f"config_reload_interval: 0\ncelery:\n"
+                        f"  broker_url: amqp://{user}:{password}@127.0.0.1:5672/{vhost}\n")
+        app = create_app(environ={"FLASK_CONFIG": str(path)})
+        reloader = reloader_of(app)
+        edit(path, password, "wrong-password-sentinel")
+        assert reloader.check() is False and reloader.state == "stale"
+        assert "refused" in (reloader.problem or "") and "wrong-password-sentinel" not in reloader.problem
+        assert password in app.config["CELERY"]["broker_url"]
+        assert app.test_client().post("/task/", json={"seconds": 0}).status_code == 202
+
+
+@pytest.mark.brokers
+def test_a_publish_refused_for_credentials_rereads_the_file_and_retries(tmp_path: Path) -> None:
+    with rabbitmq_account() as (user, password, vhost):
+        path = tmp_path / "api-config.yaml"
+        path.write_text(f"config_reload_interval: 0\ncelery:\n"
+                        f"  broker_url: amqp://{user}:{password}@127.0.0.1:5672/{vhost}\n")
+        app = create_app(environ={"FLASK_CONFIG": str(path)})
+        new_password = "p" + os.urandom(12).hex()
+        subprocess.run(["rabbitmqctl", "-q", "change_password", user, new_password], check=True,
+                       capture_output=True)
+        edit(path, password, new_password)  # no watcher: only the refusal makes the app look
+        response = app.test_client().post("/task/", json={"seconds": 0})
+        assert response.status_code == 202, response.get_json()
+        assert reloader_of(app).generation == 1

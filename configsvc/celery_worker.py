@@ -15,10 +15,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 from celery import bootsteps
+from celery.exceptions import CPendingDeprecationWarning
 from celery.worker import state
 from celery.worker.consumer import Consumer as CeleryConsumer
 
@@ -49,6 +51,16 @@ class Consumer(CeleryConsumer):  # type: ignore[misc]
 
     def connection_for_write(self, url: Any = None, heartbeat: float | None = None) -> Any:
         return self._connect_current(lambda: self.app.connection_for_write(url=url, heartbeat=heartbeat))
+
+    def on_connection_error_after_connected(self, exc: BaseException) -> None:
+        if not isinstance(exc, BrokerSettingsChanged):
+            super().on_connection_error_after_connected(exc)
+            return
+        # Our own switch: nothing is in flight, so Celery's advice about cancelling tasks on connection
+        # loss does not apply; keep the log to the one line that says what happened.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CPendingDeprecationWarning)
+            super().on_connection_error_after_connected(exc)
 
     def _connect_current(self, make: Callable[[], Any]) -> Any:
         first: bool = getattr(self, "first_connection_attempt", True)

@@ -44,21 +44,23 @@ def is_encrypted(document: dict[str, Any]) -> bool:
     return METADATA_KEY in document
 
 
-def first_token_path(node: Any, path: Path_ = ()) -> Path_ | None:
+def first_token_path(node: Any, path: Path_ = (), seen: set[int] | None = None) -> Path_ | None:
     """Where the first value that looks like an ``ENC[...]`` token is, or None (for files without metadata:
-    a truncated or hand-assembled file must not hand a token to the application as if it were a value)."""
-    if isinstance(node, dict):
-        items: Iterator[tuple[str | int, Any]] = iter(node.items())
-    elif isinstance(node, list):
-        items = iter(enumerate(node))
-    else:
-        text = str(node.raw if isinstance(node, Plain) else node)
-        return path if text.startswith("ENC[") else None
-    for key, value in items:
-        found = first_token_path(value, (*path, key))
-        if found is not None:
-            return found
-    return None
+    a truncated or hand-assembled file must not hand a token to the application as if it were a value).
+    Each mapping or list is visited once, however often YAML aliases repeat it."""
+    seen = set() if seen is None else seen
+    if isinstance(node, dict | list):
+        if id(node) in seen:
+            return None
+        seen.add(id(node))
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, value in items:
+            found = first_token_path(value, (*path, key), seen)
+            if found is not None:
+                return found
+        return None
+    text = node.raw if isinstance(node, Plain) else node
+    return path if isinstance(text, str) and text.startswith("ENC[") else None
 
 
 def dotted(path: Path_) -> str:

@@ -74,7 +74,7 @@ class FlaskCelery(Celery):  # type: ignore[misc]
                 "A Celery app is already registered on this Flask app; create a new Flask app "
                 "(create_app()) to bind a new configuration instead of calling init_app twice."
             )
-        settings = dict(app.config.get("CELERY") or {})
+        settings = _with_control_folder(dict(app.config.get("CELERY") or {}))
         settings.setdefault("worker_consumer", WORKER_CONSUMER)
         self._reset_connections()
         self.conf.changes.clear()
@@ -93,7 +93,7 @@ class FlaskCelery(Celery):  # type: ignore[misc]
         way. A worker's consumer follows :attr:`broker_generation` (see ``configsvc.celery_worker``).
         Returns whether the broker and the result backend settings changed.
         """
-        new = dict(settings)
+        new = _with_control_folder(dict(settings))
         new.setdefault("worker_consumer", self.conf.get("worker_consumer") or WORKER_CONSUMER)
         old = dict(self.conf.changes)
         broker_changed = _section(old, _BROKER_KEYS) != _section(new, _BROKER_KEYS)
@@ -389,11 +389,22 @@ def request_snapshot(flask_app: Flask) -> dict[str, Any]:
     }
 
 
+def _with_control_folder(settings: dict[str, Any]) -> dict[str, Any]:
+    """kombu's filesystem transport keeps its exchange tables in ``control/`` under the *working
+    directory* unless told otherwise: put them beside the queue folder, where web and worker both look."""
+    options = settings.get("broker_transport_options")
+    if str(settings.get("broker_url", "")).startswith("filesystem://") and isinstance(options, dict) \
+            and options.get("data_folder_in") and not options.get("control_folder"):
+        queue = Path(options["data_folder_in"])
+        settings["broker_transport_options"] = {**options, "control_folder": str(queue.parent / "control")}
+    return settings
+
+
 def _prepare_embedded_folders(settings: dict[str, Any]) -> None:
     """Create the folders kombu's filesystem transport and the file:// backend need."""
     if str(settings.get("broker_url", "")).startswith("filesystem://"):
         options = settings.get("broker_transport_options") or {}
-        for name in ("data_folder_in", "data_folder_out", "processed_folder"):
+        for name in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
             if options.get(name):
                 Path(options[name]).mkdir(parents=True, exist_ok=True)
     backend = settings.get("result_backend")

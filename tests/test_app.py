@@ -161,3 +161,10 @@ def test_rebinding_to_the_same_broker_keeps_publishing(tmp_path: Path) -> None:
         for _ in range(3):
             create_app(overrides, environ={"APP_ENV": "testing"})
             echo.apply_async(("x",), queue="rebind-probe")
+
+
+def test_the_filesystem_broker_keeps_its_control_folder_beside_the_queue(app: Flask, tmp_path: Path) -> None:
+    """kombu would write ``control/`` into the working directory; configsvc puts it beside the queue."""
+    options = app.extensions["celery"].conf.broker_transport_options
+    assert options["control_folder"] == str(tmp_path / "control")
+    assert (tmp_path / "control").is_dir()

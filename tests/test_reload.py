@@ -239,13 +239,17 @@ def test_secret_key_rotation_keeps_sessions_signed_with_the_old_key(live_app: Fl
     assert task_id.encode() not in fresh.get("/").data  # without the fallback it is not
 
 
+def rabbitmq_app(tmp_path: Path, broker_url: str) -> tuple[Path, Flask]:
+    """An app on a real broker from a deployment file that only reloads when asked: (file, app)."""
+    path = tmp_path / "api-config.yaml"
+    path.write_text(f"config_reload_interval: 0\ncelery:\n  broker_url: {broker_url}\n")
+    return path, create_app(environ={"FLASK_CONFIG": str(path)})
+
+
 @pytest.mark.brokers
 def test_refused_credentials_are_not_switched_to(tmp_path: Path) -> None:
     with rabbitmq_account() as (user, password, vhost):
-        path = tmp_path / "api-config.yaml"
-        path.write_text(f"config_reload_interval: 0\ncelery:\n"
-                        f"  broker_url: amqp://{user}:{password}@127.0.0.1:5672/{vhost}\n")
-        app = create_app(environ={"FLASK_CONFIG": str(path)})
+        path, app = rabbitmq_app(tmp_path, f"amqp://{user}:{password}@127.0.0.1:5672/{vhost}")
         reloader = reloader_of(app)
         edit(path, password, "wrong-password-sentinel")
         assert reloader.check() is False and reloader.state == "stale"
@@ -257,10 +261,7 @@ def test_refused_credentials_are_not_switched_to(tmp_path: Path) -> None:
 @pytest.mark.brokers
 def test_a_publish_refused_for_credentials_rereads_the_file_and_retries(tmp_path: Path) -> None:
     with rabbitmq_account() as (user, password, vhost):
-        path = tmp_path / "api-config.yaml"
-        path.write_text(f"config_reload_interval: 0\ncelery:\n"
-                        f"  broker_url: amqp://{user}:{password}@127.0.0.1:5672/{vhost}\n")
-        app = create_app(environ={"FLASK_CONFIG": str(path)})
+        path, app = rabbitmq_app(tmp_path, f"amqp://{user}:{password}@127.0.0.1:5672/{vhost}")
         new_password = "p" + os.urandom(12).hex()
         subprocess.run(["rabbitmqctl", "-q", "change_password", user, new_password], check=True,
                        capture_output=True)

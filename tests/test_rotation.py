@@ -10,6 +10,8 @@ import subprocess
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -72,6 +74,16 @@ class Load:
         return [answer for answer in self.answers if answer[0] != 202]
 
 
+@contextmanager
+def service(path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes], subprocess.Popen[bytes]]]:
+    """What a user runs in production on ``path``: a prefork worker (started from ``/``) and gunicorn
+    with two workers, logging to worker.log and web.log beside the file. Yields (URL, worker, web)."""
+    env = {"FLASK_CONFIG": str(path), "APP_ENV": "production"}
+    with celery_worker(env, cwd=Path("/"), log=path.parent / "worker.log", pool=PREFORK) as worker, \
+            web_process(env, cwd=path.parent, log=path.parent / "web.log", kind="gunicorn") as (url, web):
+        yield url, worker, web
+
+
 def configsvc(*args: str, env: dict[str, str] | None = None) -> None:
     done = subprocess.run([str(VENV_BIN / "configsvc"), *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=60)
@@ -112,10 +124,8 @@ def test_rabbitmq_two_user_rotation_under_load(tmp_path: Path) -> None:
         path = tmp_path / "api-config.yaml"
         backend = f"redis://{r_user}:{r_password}@127.0.0.1:6379/12"
         write_deployment(path, f"amqp://{old_user}:{old_password}@127.0.0.1:5672/{vhost}", backend)
-        env = {"FLASK_CONFIG": str(path), "APP_ENV": "production"}
         worker_log, web_log = tmp_path / "worker.log", tmp_path / "web.log"
-        with celery_worker(env, cwd=Path("/"), log=worker_log, pool=PREFORK) as worker, \
-                web_process(env, cwd=tmp_path, log=web_log, kind="gunicorn") as (url, web):
+        with service(path) as (url, worker, web):
             processes = process_group(worker) | process_group(web)
             with Load(url) as load:
                 time.sleep(2)
@@ -150,10 +160,8 @@ def test_redis_password_rotation_under_load(tmp_path: Path) -> None:
                     f"  redis_client_name: {generation}\n")
 
         write_deployment(path, *redis_file(old_password, "gen-old"))
-        env = {"FLASK_CONFIG": str(path), "APP_ENV": "production"}
-        worker_log, web_log = tmp_path / "worker.log", tmp_path / "web.log"
-        with celery_worker(env, cwd=Path("/"), log=worker_log, pool=PREFORK) as worker, \
-                web_process(env, cwd=tmp_path, log=web_log, kind="gunicorn") as (url, web):
+        worker_log = tmp_path / "worker.log"
+        with service(path) as (url, worker, web):
             processes = process_group(worker) | process_group(web)
             with Load(url) as load:
                 time.sleep(2)
@@ -186,10 +194,8 @@ def test_result_backend_rotation_under_load(tmp_path: Path) -> None:
             return f"redis://{user}:{password}@127.0.0.1:6379/9"
 
         write_deployment(path, broker, backend(old_password), "  redis_client_name: gen-old\n")
-        env = {"FLASK_CONFIG": str(path), "APP_ENV": "production"}
-        worker_log, web_log = tmp_path / "worker.log", tmp_path / "web.log"
-        with celery_worker(env, cwd=Path("/"), log=worker_log, pool=PREFORK) as worker, \
-                web_process(env, cwd=tmp_path, log=web_log, kind="gunicorn") as (url, web):
+        worker_log = tmp_path / "worker.log"
+        with service(path) as (url, worker, web):
             processes = process_group(worker) | process_group(web)
             with Load(url) as load:
                 time.sleep(2)
@@ -233,7 +239,6 @@ def test_bad_rotations_are_refused_and_the_service_keeps_running(tmp_path: Path)
         configsvc("encrypt", str(path), "--only", r"secret_key|celery\..*")
         good = path.read_text()
         good_key = (tmp_path / "master.key").read_bytes()
-        env = {"FLASK_CONFIG": str(path), "APP_ENV": "production"}
         worker_log, web_log = tmp_path / "worker.log", tmp_path / "web.log"
 
         def half_written() -> None:
@@ -254,8 +259,7 @@ def test_bad_rotations_are_refused_and_the_service_keeps_running(tmp_path: Path)
             configsvc("set", str(path), "celery.broker_url",
                       f"amqp://{user}:wrong-password-sentinel@127.0.0.1:5672/{vhost}")
 
-        with celery_worker(env, cwd=Path("/"), log=worker_log, pool=PREFORK) as worker, \
-                web_process(env, cwd=tmp_path, log=web_log, kind="gunicorn") as (url, web):
+        with service(path) as (url, worker, web):
             processes = process_group(worker) | process_group(web)
             roundtrip(url)
             for spoil in (half_written, wrong_key, tampered, invalid_value, refused_credentials):
@@ -285,10 +289,8 @@ def test_a_worker_refused_by_the_broker_keeps_retrying_and_recovers_when_the_fil
         path = tmp_path / "api-config.yaml"
         write_deployment(path, f"amqp://{old_user}:{old_password}@127.0.0.1:5672/{vhost}",
                          f"redis://{r_user}:{r_password}@127.0.0.1:6379/7")
-        env = {"FLASK_CONFIG": str(path), "APP_ENV": "production"}
-        worker_log, web_log = tmp_path / "worker.log", tmp_path / "web.log"
-        with celery_worker(env, cwd=Path("/"), log=worker_log, pool=PREFORK) as worker, \
-                web_process(env, cwd=tmp_path, log=web_log, kind="gunicorn") as (url, web):
+        worker_log = tmp_path / "worker.log"
+        with service(path) as (url, worker, web):
             roundtrip(url)
             processes = process_group(worker)
             delete_rabbitmq_user(old_user)

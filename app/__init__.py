@@ -11,7 +11,7 @@ from typing import Any
 from flask import Flask
 
 import configsvc
-from configsvc.flask_config import LiveConfig
+from configsvc.flask.extension import LiveConfig
 
 
 def _print_config_errors(previous: object) -> object:
@@ -33,7 +33,7 @@ def create_app(
     overrides: Mapping[str, Any] | None = None, *, environ: Mapping[str, str] | None = None
 ) -> Flask:
     """Build the app: resolve the configuration, put it in ``app.config``, bind Celery, and keep both
-    current while the deployment file changes (a bad change is refused; see ``configsvc.reload``).
+    current while the deployment file changes (a bad change is refused; see ``configsvc.flask.reloader``).
 
     ``overrides`` is the highest-precedence layer (for tests and embedding); ``environ`` defaults to
     the process environment. Raises :class:`configsvc.ConfigError` listing every problem.

@@ -4,6 +4,6 @@
 import cycle, and using it before ``create_app()`` raises instead of falling back to a default broker.
 """
 
-from configsvc.flask_celery import FlaskCelery
+from configsvc.celery.placeholder import FlaskCelery
 
 celery = FlaskCelery("app")

@@ -17,8 +17,8 @@ from werkzeug.exceptions import HTTPException
 
 from app.extensions import celery
 from app.tasks import echo, sleep_then_now
-from configsvc.flask_celery import is_auth_failure
-from configsvc.redaction import masked
+from configsvc.celery.placeholder import is_auth_failure
+from configsvc.core.redaction import masked
 
 bp = Blueprint("views", __name__)
 

@@ -18,9 +18,10 @@ from pathlib import Path
 import yaml
 from timing import median_ms
 
-from configsvc import keys, resolve
-from configsvc.encryption import seal
-from configsvc.sources.files import dump_yaml, parse_yaml
+from configsvc import resolve
+from configsvc.crypto import keys
+from configsvc.crypto.document import seal
+from configsvc.formats.files import dump_yaml, parse_yaml
 
 
 def document() -> dict[str, object]:

@@ -1,6 +1,8 @@
 """configsvc: layered, typed, validated and redacted configuration for Flask apps that run Celery."""
 
-from configsvc.config import Config, Entry, Explanation, LayerValue
+from configsvc.core.config import Config, Entry, Explanation, LayerValue
+from configsvc.core.redaction import Secret, is_secret_key, mask_url, redact
+from configsvc.core.resolve import resolve
 from configsvc.errors import (
     CeleryNotConfigured,
     ConfigError,
@@ -10,8 +12,6 @@ from configsvc.errors import (
     Problem,
     ValidationError,
 )
-from configsvc.redaction import Secret, is_secret_key, mask_url, redact
-from configsvc.resolve import resolve
 
 __all__ = [
     "CeleryNotConfigured",

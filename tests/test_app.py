@@ -13,7 +13,7 @@ from flask import Flask, current_app
 from app import create_app
 from app.extensions import celery
 from configsvc import CeleryNotConfigured, ConfigError, Secret
-from configsvc.flask_celery import FlaskCelery
+from configsvc.celery.placeholder import FlaskCelery
 from configsvc.locations import instance_dir
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from configsvc import ConfigError, FileError, ValidationError, resolve
-from configsvc.sources.files import MAX_FILE_BYTES
+from configsvc.formats.files import MAX_FILE_BYTES
 
 
 def resolve_file(tmp_path: Path, path: Path | str) -> object:

@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from configsvc import DecryptError, Secret, resolve
-from configsvc import keys as master_keys
-from configsvc.encryption import METADATA_KEY, open_document, seal
-from configsvc.sources.files import dump_json, dump_yaml, parse_json, parse_yaml
+from configsvc.crypto import keys as master_keys
+from configsvc.crypto.document import METADATA_KEY, open_document, seal
+from configsvc.formats.files import dump_json, dump_yaml, parse_json, parse_yaml
 
 KEY = master_keys.generate()
 OTHER_KEY = master_keys.generate()
@@ -190,7 +190,7 @@ def test_a_value_from_a_file_with_another_data_key_is_refused() -> None:
 
 
 def test_rollback_of_one_value_is_refused(tmp_path: Path) -> None:
-    from configsvc.file_commands import set_value
+    from configsvc.commands.file_ops import set_value
 
     path = tmp_path / "api-config.yaml"
     path.write_text(encrypted_text())
@@ -291,7 +291,7 @@ def test_any_key_in_the_list_decrypts(tmp_path: Path) -> None:
 
 
 def test_rotation_new_key_alone_opens_and_old_key_alone_does_not(tmp_path: Path) -> None:
-    from configsvc.file_commands import rotate_file
+    from configsvc.commands.file_ops import rotate_file
 
     path = tmp_path / "api-config.yaml"
     path.write_text(encrypted_text(key=KEY))
@@ -302,7 +302,7 @@ def test_rotation_new_key_alone_opens_and_old_key_alone_does_not(tmp_path: Path)
 
 
 def test_rotating_the_data_key_re_encrypts_every_value(tmp_path: Path) -> None:
-    from configsvc.file_commands import rotate_file
+    from configsvc.commands.file_ops import rotate_file
 
     path = tmp_path / "api-config.yaml"
     path.write_text(encrypted_text(only="secret|token"))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from configsvc import keys as master_keys
+from configsvc.crypto import keys as master_keys
 from tests.conftest import run_cli
 
 SECRET_VALUES = ["sentinel-key-1f2e", "sentinel-pass-9a8b", "sentinel-token-77aa", "sentinel-new-5c5c"]

@@ -14,7 +14,7 @@ import pytest
 from flask import Flask
 
 from app import create_app
-from configsvc.reload import Reloader
+from configsvc.flask.reloader import Reloader
 from tests.conftest import run_cli
 from tests.workers import rabbitmq_account
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from configsvc import encryption, keys
+from configsvc.crypto import document as encryption
+from configsvc.crypto import keys
 from configsvc.errors import DecryptError, FileError, Problem
+from configsvc.formats.files import FileProblem, parse, read_text
 from configsvc.sources.base import KeyPath, Layer, Source
-from configsvc.sources.files import FileProblem, parse, read_text
 
 DEFAULT_DEPLOYMENT_FILE = Path("secrets") / "api-config.yaml"
 SOURCE_NAME = "deployment file"

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from configsvc.errors import FileError, Problem
+from configsvc.formats.files import FileProblem, ParsedFile, parse, read_text
 from configsvc.sources.base import Layer, Source
-from configsvc.sources.files import FileProblem, ParsedFile, parse, read_text
 
 DEFAULT_SECTION = "default"
 SETTINGS_FILE_NAME = "settings.yaml"

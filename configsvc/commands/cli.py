@@ -17,11 +17,12 @@ from typing import Any, TypeVar
 
 import click
 
-from configsvc import file_commands, keys
-from configsvc.config import Config
+from configsvc.commands import file_ops as file_commands
+from configsvc.core.config import Config
+from configsvc.core.redaction import masked, reveal
+from configsvc.core.resolve import resolve
+from configsvc.crypto import keys
 from configsvc.errors import ConfigError
-from configsvc.redaction import masked, reveal
-from configsvc.resolve import resolve
 
 F = TypeVar("F", bound=Callable[..., Any])
 

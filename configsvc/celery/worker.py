@@ -1,6 +1,6 @@
 """The worker side of live reload: follow new broker settings without exiting and without losing a task.
 
-``Consumer`` (set as ``worker_consumer`` by :class:`configsvc.flask_celery.FlaskCelery`) builds every
+``Consumer`` (set as ``worker_consumer`` by :class:`configsvc.celery.placeholder.FlaskCelery`) builds every
 broker connection from the *current* settings and keeps retrying, with backoff, when the broker refuses
 them — waking at once when a new configuration arrives — instead of retrying the same stale credentials
 or exiting on RabbitMQ's ``ACCESS_REFUSED``.

@@ -15,9 +15,9 @@ from typing import Any
 
 from flask import Flask
 
-from configsvc import keys
-from configsvc.config import Config
-from configsvc.reload import DEFAULT_INTERVAL, Reloader
+from configsvc.core.config import Config
+from configsvc.crypto import keys
+from configsvc.flask.reloader import DEFAULT_INTERVAL, Reloader
 
 CONFIG_EXTENSION = "configsvc"
 RELOADER_EXTENSION = "configsvc.reloader"

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from configsvc.config import Config
+from configsvc.core.config import Config
 from configsvc.errors import ConfigError
 
 logger = logging.getLogger("configsvc.reload")

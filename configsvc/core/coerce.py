@@ -14,11 +14,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from configsvc import schema
+from configsvc.core import schema
+from configsvc.core.schema import CELERY_SECTION, Setting
 from configsvc.errors import Problem
-from configsvc.schema import CELERY_SECTION, Setting
+from configsvc.formats.files import Plain
 from configsvc.sources.base import KeyPath, Layer
-from configsvc.sources.files import Plain
 
 MAX_VALUES = 100_000  # guards against YAML alias bombs and runaway inputs
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from configsvc.core.layering import Merged, lookup
 from configsvc.errors import Problem
-from configsvc.layering import Merged, lookup
 
 PRODUCTION = "production"
 

@@ -9,17 +9,17 @@ from pathlib import Path
 from typing import Any
 
 from configsvc import locations
-from configsvc.coerce import TypedLayer, coerce_layer
-from configsvc.config import Config
+from configsvc.core.coerce import TypedLayer, coerce_layer
+from configsvc.core.config import Config
+from configsvc.core.layering import lookup, merge
+from configsvc.core.schema import CELERY_SECTION
+from configsvc.core.validation import validate
 from configsvc.errors import ConfigError, ConfigWarning, Problem, raise_for
-from configsvc.layering import lookup, merge
-from configsvc.schema import CELERY_SECTION
 from configsvc.sources import SettingsFile, standard_sources
 from configsvc.sources.base import Layer
 from configsvc.sources.deployment import DeploymentFile
 from configsvc.sources.environ import ENVIRONMENT_VARIABLE
 from configsvc.sources.settings_file import SETTINGS_FILE_NAME
-from configsvc.validation import validate
 
 DEFAULT_ENV = "development"
 EMBEDDED_SOURCE = "embedded default"

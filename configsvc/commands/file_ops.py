@@ -17,12 +17,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from configsvc import encryption, keys
-from configsvc.atomic import write_atomic
-from configsvc.coerce import coerce_layer
+from configsvc.commands.atomic import write_atomic
+from configsvc.core.coerce import coerce_layer
+from configsvc.crypto import document as encryption
+from configsvc.crypto import keys
 from configsvc.errors import ConfigError, FileError, Problem
+from configsvc.formats.files import FileProblem, ParsedFile, dump, parse, read_text
 from configsvc.sources.base import Layer
-from configsvc.sources.files import FileProblem, ParsedFile, dump, parse, read_text
 
 
 def _read(path: Path) -> ParsedFile:

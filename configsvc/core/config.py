@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from configsvc.coerce import TypedLayer
-from configsvc.layering import Merged, leaves, lookup
-from configsvc.redaction import Secret, mask_url, masked, protect, reveal, url_has_secret
-from configsvc.schema import CELERY_SECTION
+from configsvc.core.coerce import TypedLayer
+from configsvc.core.layering import Merged, leaves, lookup
+from configsvc.core.redaction import Secret, mask_url, masked, protect, reveal, url_has_secret
+from configsvc.core.schema import CELERY_SECTION
 from configsvc.sources.base import KeyPath
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from dynaconf import Dynaconf
 from dynaconf.base import Settings as DynaconfSettings
 
-from configsvc.coerce import TypedLayer
+from configsvc.core.coerce import TypedLayer
 from configsvc.sources.base import KeyPath
 
 _ROOT = "CONFIGSVC"  # one top-level key: dynaconf upper-cases and scans top-level keys linearly

@@ -23,11 +23,11 @@ from flask import Flask, has_request_context, request
 from flask.globals import _cv_app
 from kombu import pools as kombu_pools
 
+from configsvc.core.redaction import mask_url
 from configsvc.errors import CeleryNotConfigured, ConfigError, Problem
-from configsvc.redaction import mask_url
 
 EXTENSION_NAME = "celery"
-WORKER_CONSUMER = "configsvc.celery_worker:Consumer"
+WORKER_CONSUMER = "configsvc.celery.worker:Consumer"
 # How long a retired connection pool may keep connections that are in use (an in-flight publish)
 # before they are closed, and how long a retired result backend keeps its connections.
 RETIRE_GRACE_SECONDS = 30.0
@@ -51,7 +51,7 @@ class FlaskCelery(Celery):  # type: ignore[misc]
         #: Counts changes of the broker settings since binding; the worker's consumer follows it.
         self.broker_generation = 0
         self._issued_backends: weakref.WeakSet[Any] = weakref.WeakSet()
-        from configsvc.celery_worker import RotationStep
+        from configsvc.celery.worker import RotationStep
 
         self.steps["consumer"].add(RotationStep)
 
@@ -90,7 +90,7 @@ class FlaskCelery(Celery):  # type: ignore[misc]
 
         The next publish uses the new broker settings: the connection pool is retired (idle connections
         close now, the ones in use when they come back). A changed result backend is replaced the same
-        way. A worker's consumer follows :attr:`broker_generation` (see ``configsvc.celery_worker``).
+        way. A worker's consumer follows :attr:`broker_generation` (see ``configsvc.celery.worker``).
         Returns whether the broker and the result backend settings changed.
         """
         new = _with_control_folder(dict(settings))

@@ -25,9 +25,9 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 
+from configsvc.crypto.keys import MasterKey, derive
 from configsvc.errors import DecryptError, Problem
-from configsvc.keys import MasterKey, derive
-from configsvc.sources.files import Plain, parse_scalar
+from configsvc.formats.files import Plain, parse_scalar
 
 METADATA_KEY = "configsvc_encryption"
 VERSION = 1

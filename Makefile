@@ -9,7 +9,9 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]' --config-settings editable_mode=compat
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	# The reference app (app/, worker_entry.py) runs from the checkout: put the checkout on the venv's path.
+	$(BIN)/python -c 'import pathlib, site; pathlib.Path(site.getsitepackages()[0], "configsvc-checkout.pth").write_text(str(pathlib.Path.cwd()) + "\n")'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -23,10 +25,10 @@ test: $(STAMP)
 	$(BIN)/pytest
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_resolve.py
-	$(BIN)/python benchmarks/bench_encrypted.py
-	$(BIN)/python benchmarks/bench_app.py
-	$(BIN)/python benchmarks/bench_rotation.py
+	$(BIN)/python -m benchmarks.bench_resolve
+	$(BIN)/python -m benchmarks.bench_encrypted
+	$(BIN)/python -m benchmarks.bench_app
+	$(BIN)/python -m benchmarks.bench_rotation
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache

@@ -21,7 +21,7 @@ def main() -> int:
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    port = int(flask_app.extensions["configsvc"].reveal("port") or 5000)
+    port = int(flask_app.config.get("PORT") or 5000)
     flask_app.run(host=args.host, port=port)
     return 0
 

@@ -1,9 +1,15 @@
 """Extensions created unbound at import; ``create_app()`` binds them.
 
-``celery`` is the Celery placeholder: tasks import it from here (never the Flask app), so there is no
-import cycle, and using it before ``create_app()`` raises instead of falling back to a default broker.
+Tasks import ``celery`` from here (never the Flask app), so there is no import cycle, and using it
+before ``create_app()`` raises instead of falling back to a default broker.
 """
 
-from configsvc.celery.placeholder import FlaskCelery
+from configsvc.celery import FlaskCelery
+from configsvc.flask import ConfigService
 
+config = ConfigService(
+    defaults="../settings/settings.yaml",                   # relative to app.root_path (this folder)
+    schema={"port": range(1, 65536), "admin_token": str},
+    example_files=["../secrets.example/api-config.yaml"],    # production refuses its secret_key
+)
 celery = FlaskCelery("app")

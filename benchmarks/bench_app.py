@@ -30,20 +30,21 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from tests.support.brokers import rabbitmq_account, redis_account
+from tests.support.processes import celery_worker, web_server
+
 PROJECT = Path(__file__).resolve().parent.parent
 ROUNDS = 3  # interleaved rounds per comparison; medians are compared
-sys.path[:0] = [str(PROJECT), str(PROJECT / "benchmarks")]
 
-from tests.workers import celery_worker, rabbitmq_account, redis_account, web_server  # noqa: E402
 
 
 def per_task_overhead(calls: int) -> tuple[float, float]:
     """Microseconds per traced call: (configsvc, baseline)."""
-    import baseline_app
     from celery.app.trace import build_tracer
 
     from app import create_app
     from app.tasks import echo
+    from benchmarks import baseline_app
 
     create_app({"celery": {"broker_url": "memory://", "result_backend": "cache+memory://"}},
                environ={"APP_ENV": "testing"})
@@ -88,7 +89,8 @@ def throughput(tasks: int, folder: Path) -> tuple[float, float]:
         for number in range(ROUNDS):
             names = ("configsvc", "baseline") if number % 2 == 0 else ("baseline", "configsvc")
             for name in names:
-                target = "worker_entry.celery" if name == "configsvc" else "baseline_app.celery_app"
+                target = ("worker_entry.celery" if name == "configsvc"
+                          else "benchmarks.baseline_app.celery_app")
                 with celery_worker(env, cwd=folder, log=folder / f"{name}.log", target=target,
                                    pool=("--pool=prefork", "--concurrency=2")):
                     if name == "configsvc":
@@ -100,7 +102,7 @@ def throughput(tasks: int, folder: Path) -> tuple[float, float]:
                                           BASELINE_BACKEND=env["BASELINE_BACKEND"])
                         import importlib
 
-                        import baseline_app
+                        from benchmarks import baseline_app
                         baseline_app = importlib.reload(baseline_app)
                         task = baseline_app.noop
                     task.delay(None).get(timeout=30)  # warm
@@ -119,7 +121,7 @@ def post_rate(seconds: float, folder: Path) -> tuple[float, float]:
             web_server(env, cwd=folder, log=folder / "web-configsvc.log", kind="gunicorn", workers=2,
                        app_spec="app:create_app()") as ours, \
             web_server(env, cwd=folder, log=folder / "web-baseline.log", kind="gunicorn", workers=2,
-                       app_spec="baseline_app:flask_app") as baseline:
+                       app_spec="benchmarks.baseline_app:flask_app") as baseline:
         urls = {"configsvc": ours, "baseline": baseline}
         for number in range(ROUNDS):  # both servers up; rounds alternate which is loaded first
             names = ("configsvc", "baseline") if number % 2 == 0 else ("baseline", "configsvc")

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import yaml
-from timing import median_ms
 
+from benchmarks.timing import median_ms
 from configsvc import resolve
 from configsvc.crypto import keys
 from configsvc.crypto.document import seal

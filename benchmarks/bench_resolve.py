@@ -22,8 +22,8 @@ from pathlib import Path
 import yaml
 from dynaconf import Dynaconf
 from flask import Flask
-from timing import median_ms
 
+from benchmarks.timing import median_ms
 from configsvc import resolve
 
 

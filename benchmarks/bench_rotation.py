@@ -23,16 +23,16 @@ import json
 import os
 import re
 import statistics
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-PROJECT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(PROJECT), str(PROJECT / "benchmarks")]
+from tests.support.brokers import rabbitmq_user, rabbitmq_vhost, redis_account
+from tests.support.processes import celery_worker
 
-from tests.workers import celery_worker, rabbitmq_user, rabbitmq_vhost, redis_account  # noqa: E402
+PROJECT = Path(__file__).resolve().parent.parent
+
 
 CONNECTED = re.compile(r"\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): WARNING/MainProcess\] "
                        r"configsvc: connected to the broker at amqp://([^:]+):")

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import IO, Any, Literal
+
+import click
 
 ProblemKind = Literal["file", "decrypt", "validation", "config"]
 
@@ -46,8 +48,12 @@ class Problem:
         return text
 
 
-class ConfigError(Exception):
-    """The root of every configuration error; carries all the problems found in one resolution."""
+class ConfigError(click.ClickException):
+    """The root of every configuration error; carries all the problems found in one resolution.
+
+    It is a :class:`click.ClickException`, so one that reaches a click command line (``flask run``,
+    ``flask routes``) is printed as its message with exit status 1, never as a traceback.
+    """
 
     def __init__(self, problems: Problem | str | Iterable[Problem]) -> None:
         if isinstance(problems, str):
@@ -57,6 +63,10 @@ class ConfigError(Exception):
         self.problems: Sequence[Problem] = tuple(problems)
         self.warnings: Sequence[str] = ()  # warnings from the same resolution, which may explain it
         super().__init__(self._render())
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        """How a command line prints it: ``error: <message>`` on stderr, as configsvc's own commands do."""
+        click.echo(f"error: {self.format_message()}", file=file, err=file is None)
 
     def _render(self) -> str:
         if len(self.problems) == 1:
@@ -93,8 +103,26 @@ class ValidationError(ConfigError):
     """Values were read but do not fit the schema or the environment's rules."""
 
 
-class CeleryNotConfigured(ConfigError):
-    """The Celery placeholder was used before ``create_app()`` bound a configuration into it."""
+class ConfigUsageError(RuntimeError):
+    """configsvc was used the wrong way in code: not a problem of the configuration itself.
+
+    Raised for a Celery placeholder used before ``init_app``, an extension registered twice on one app,
+    or options that cannot work (an unknown schema type, an empty prefix).
+    """
+
+
+class CeleryNotConfigured(ConfigUsageError):
+    """The Celery placeholder was used before ``init_app`` bound a configuration into it."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (
+            "the Celery app is used before init_app(app) bound a configuration to it: build the Flask "
+            "app first (your create_app()), and start workers from a module that does "
+            "(celery -A yourapp.worker.celery worker); nothing falls back to a default broker"))
+
+
+class AlreadyRegistered(ConfigUsageError):
+    """An extension's ``init_app`` was called a second time on the same Flask app."""
 
 
 class ConfigWarning(UserWarning):

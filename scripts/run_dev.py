@@ -13,7 +13,8 @@ import time
 import warnings
 from pathlib import Path
 
-from configsvc import ConfigError, resolve
+from app import create_app
+from configsvc import ConfigError
 
 BIN = Path(sys.executable).parent
 
@@ -25,13 +26,14 @@ def _interrupt(signum: int, frame: object) -> None:
 def main() -> int:
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            config = resolve()
+            warnings.simplefilter("ignore")  # the worker and the web app print them
+            app = create_app()
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    port = config.reveal("port") or 5000
-    broker = str(config.reveal("celery.broker_url") or "")
+    port = app.config.get("PORT") or 5000
+    broker = str(app.config["CELERY"].get("broker_url") or "")
+    env = app.extensions["configsvc"].config.env
     processes = [
         subprocess.Popen([str(BIN / "celery"), "-A", "worker_entry.celery", "worker",
                           "--loglevel=info", "--concurrency=2"]),
@@ -39,7 +41,7 @@ def main() -> int:
                           "--port", str(port)]),
     ]
     print(f"\nconfigsvc: worker and web app on broker {broker.split(':', 1)[0]}:// "
-          f"(env {config.env}); Ctrl-C stops both\n  open: http://127.0.0.1:{port}/healthz\n",
+          f"(env {env}); Ctrl-C stops both\n  open: http://127.0.0.1:{port}/healthz\n",
           flush=True)
     signal.signal(signal.SIGTERM, _interrupt)
     try:

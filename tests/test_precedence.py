@@ -7,31 +7,38 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from configsvc import resolve
+import configsvc
+from configsvc import Config, Options
+from tests.support.reference import resolve
 
-LAYERS = ["defaults", "settings[development]", "deployment file", "environment", "overrides"]
+LAYERS = ["defaults", "defaults[development]", "deployment file", "environment", "overrides"]
 
 
-def resolve_with(tmp_path: Path, values: dict[str, Any], key: str = "port") -> Any:
-    """Resolve with ``key`` set in the given layers only (value per layer name)."""
-    settings = tmp_path / "settings"
-    settings.mkdir(exist_ok=True)
-    default = {key: values["defaults"]} if "defaults" in values else {}
-    development = {key: values["settings[development]"]} if "settings[development]" in values else {}
-    import yaml
+def nested(key: str, value: Any) -> dict[str, Any]:
+    """``{"a": {"b": value}}`` for the dotted key ``a.b``."""
+    for part in reversed(key.split(".")):
+        value = {part: value}
+    return value
 
-    (settings / "settings.yaml").write_text(yaml.safe_dump(
-        {"default": default, "development": development, "testing": {}, "production": {}}))
+
+def resolve_with(tmp_path: Path, values: dict[str, Any], key: str = "port") -> Config:
+    """Resolve an app's options with the dotted ``key`` set in the given layers only (value per layer)."""
+    default = nested(key, values["defaults"]) if "defaults" in values else {}
+    development = nested(key, values["defaults[development]"]) if "defaults[development]" in values else {}
+    defaults = tmp_path / "defaults.yaml"
+    defaults.write_text(yaml.safe_dump({"default": default, "development": development}))
     environ = {}
     if "deployment file" in values:
         path = tmp_path / "api-config.yaml"
-        path.write_text(yaml.safe_dump({key: values["deployment file"]}))
+        path.write_text(yaml.safe_dump(nested(key, values["deployment file"])))
         environ["FLASK_CONFIG"] = str(path)
     if "environment" in values:
-        environ[f"APP_{key.upper()}"] = str(values["environment"])
-    overrides = {key: values["overrides"]} if "overrides" in values else None
-    return resolve(environ, overrides, settings_dir=settings, instance_path=tmp_path / "instance")
+        environ["APP_" + key.upper().replace(".", "__")] = str(values["environment"])
+    overrides = nested(key, values["overrides"]) if "overrides" in values else None
+    return configsvc.resolve(environ, overrides, options=Options(schema={"port": int}), root_path=tmp_path,
+                             instance_path=tmp_path / "instance")
 
 
 @pytest.mark.parametrize(("lower", "higher"), list(itertools.combinations(LAYERS, 2)))
@@ -51,6 +58,16 @@ def test_a_single_layer_is_used(tmp_path: Path, only: str) -> None:
     assert entry.source == only
 
 
+@pytest.mark.parametrize("layer", LAYERS)
+def test_configsvc_defaults_are_the_lowest_layer(tmp_path: Path, layer: str) -> None:
+    key = "celery.worker_prefetch_multiplier"
+    assert resolve_with(tmp_path, {})[key] == 1  # configsvc's own production-safe default
+    config = resolve_with(tmp_path, {layer: 7}, key=key)
+    assert config[key] == 7
+    assert [entry.source for entry in config.explain(key).layers if entry.present] == [
+        "configsvc defaults", layer]
+
+
 def test_nested_mappings_merge_across_layers(tmp_path: Path, write_file) -> None:  # type: ignore[no-untyped-def]
     path = write_file("api-config.yaml", {"celery": {"broker_url": "amqp://rabbit//"}})
     config = resolve(
@@ -66,7 +83,7 @@ def test_nested_mappings_merge_across_layers(tmp_path: Path, write_file) -> None
     assert sources["celery.broker_url"] == "deployment file"
     assert sources["celery.result_backend"] == "environment"
     assert sources["celery.task_default_queue"] == "overrides"
-    assert sources["celery.task_acks_late"] == "defaults"
+    assert sources["celery.task_acks_late"] == "configsvc defaults"
 
 
 def test_mappings_merge_at_every_depth(tmp_path: Path, write_file) -> None:  # type: ignore[no-untyped-def]
@@ -116,11 +133,11 @@ def test_default_deployment_file_is_used_when_flask_config_is_unset(tmp_path: Pa
     assert resolve({}, cwd=tmp_path / "secrets", instance_path=tmp_path).deployment_file is None
 
 
-def test_settings_come_from_the_package_not_the_working_directory(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_defaults_file_found_from_the_app_not_the_working_directory(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "settings").mkdir()
     (tmp_path / "settings" / "settings.yaml").write_text("default: {port: 1}\ndevelopment: {}\n")
     monkeypatch.chdir(tmp_path)
-    assert resolve({}, instance_path=tmp_path)["port"] == 5000  # the shipped default, not ./settings
+    assert resolve({}, instance_path=tmp_path)["port"] == 5000  # the app's defaults file, not ./settings
 
 
 @pytest.mark.parametrize("env", ["development", "testing", "production"])

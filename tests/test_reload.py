@@ -14,9 +14,11 @@ import pytest
 from flask import Flask
 
 from app import create_app
+from app.extensions import config
+from configsvc.flask import ConfigState
 from configsvc.flask.reloader import Reloader
-from tests.conftest import run_cli
-from tests.workers import rabbitmq_account
+from tests.support.brokers import rabbitmq_account
+from tests.support.reference import run_cli
 
 GOOD = """\
 port: 8080
@@ -43,8 +45,14 @@ def live_app(config_file: Path) -> Iterator[Flask]:
     yield create_app(environ={"FLASK_CONFIG": str(config_file)})
 
 
+def state_of(app: Flask) -> ConfigState:
+    """The app's configsvc state, through the public accessor."""
+    return config.state(app)
+
+
 def reloader_of(app: Flask) -> Reloader:
-    reloader: Reloader = app.extensions["configsvc.reloader"]
+    reloader = state_of(app).reloader
+    assert reloader is not None
     return reloader
 
 
@@ -70,25 +78,25 @@ def set_with_cli(path: Path, old: str, new: str) -> None:
                          ids=["in place", "replaced", "configsvc set"])
 def test_a_changed_file_is_picked_up(live_app: Flask, config_file: Path,
                                      change: Callable[[Path, str, str], None]) -> None:
-    reloader = reloader_of(live_app)
-    assert reloader.check() is False  # nothing changed yet
+    state = state_of(live_app)
+    assert state.reload(force=False) is False  # nothing changed yet
     change(config_file, "token-one-sentinel", "token-two-sentinel")
-    assert reloader.check() is True
+    assert state.reload(force=False) is True
     assert live_app.config["ADMIN_TOKEN"] == "token-two-sentinel"
-    assert live_app.extensions["configsvc"].reveal("admin_token") == "token-two-sentinel"
-    assert reloader.state == "ok" and reloader.generation == 1
+    assert state_of(live_app).config.reveal("admin_token") == "token-two-sentinel"
+    assert state.state == "ok" and state.generation == 1
 
 
 def test_the_watching_thread_picks_up_a_change_on_its_own(tmp_path: Path, config_file: Path) -> None:
     edit(config_file, "config_reload_interval: 0", "config_reload_interval: 0.05")
     app = create_app(environ={"FLASK_CONFIG": str(config_file)})
-    reloader = reloader_of(app)
-    assert reloader.watching
+    state = state_of(app)
+    assert state.reloader.watching
     replace(config_file, "token-one-sentinel", "token-two-sentinel")
-    assert reloader.wait_for_change(0, timeout=5)
+    assert state.wait_for_change(0, timeout=5)
     assert app.config["ADMIN_TOKEN"] == "token-two-sentinel"
-    reloader.stop()
-    assert not reloader.watching
+    state.reloader.stop()
+    assert not state.reloader.watching
 
 
 def test_a_new_broker_retires_the_old_pool_and_rebinds_celery(live_app: Flask, config_file: Path,
@@ -96,7 +104,7 @@ def test_a_new_broker_retires_the_old_pool_and_rebinds_celery(live_app: Flask, c
     celery = live_app.extensions["celery"]
     old_pool = celery.pool
     edit(config_file, f"data_folder_in: {tmp_path / 'q'}", f"data_folder_in: {tmp_path / 'q2'}")
-    assert reloader_of(live_app).check()
+    assert state_of(live_app).reload(force=False)
     assert celery.conf.broker_transport_options["data_folder_in"] == str(tmp_path / "q2")
     assert celery.pool is not old_pool
     assert celery.broker_generation == 1
@@ -117,14 +125,14 @@ def test_a_bad_change_is_refused_and_the_last_good_configuration_stays(
         live_app: Flask, config_file: Path, caplog: pytest.LogCaptureFixture,
         label: str, spoil: Callable[[Path], None], named: str) -> None:
     edit(config_file, "token-one-sentinel", "token-two-sentinel")
-    reloader = reloader_of(live_app)
-    assert reloader.check()
+    state = state_of(live_app)
+    assert state.reload(force=False)
     good = config_file.read_text()
     caplog.clear()
     spoil(config_file)
     with caplog.at_level(logging.WARNING, logger="configsvc.reload"):
-        assert reloader.check() is False
-    assert reloader.state == "stale"
+        assert state.reload(force=False) is False
+    assert state.state == "stale"
     assert live_app.config["ADMIN_TOKEN"] == "token-two-sentinel"  # the last good one
     lines = [record.getMessage() for record in caplog.records if record.name == "configsvc.reload"]
     assert len(lines) == 1, lines
@@ -132,14 +140,14 @@ def test_a_bad_change_is_refused_and_the_last_good_configuration_stays(
     assert "sentinel" not in lines[0] and "first-secret-key" not in lines[0]
     client = live_app.test_client()
     assert client.get("/healthz").get_json()["config"] == "stale"
-    assert reloader.check() is False  # unchanged bad file: refused once, not logged again
+    assert state.reload(force=False) is False  # unchanged bad file: refused once, not logged again
     assert len([r for r in caplog.records if r.name == "configsvc.reload"]) == 1
 
     config_file.write_text(good)  # fixed
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="configsvc.reload"):
-        reloader.check()
-    assert reloader.state == "ok"
+        state.reload(force=False)
+    assert state.state == "ok"
     assert client.get("/healthz").get_json()["config"] == "ok"
     assert [r.getMessage() for r in caplog.records if r.name == "configsvc.reload"]
 
@@ -149,38 +157,38 @@ def test_encrypted_file_wrong_key_and_tampering_are_refused(tmp_path: Path, conf
     done = run_cli("encrypt", str(config_file), "--only", r"secret_key|admin_token|celery\.result_backend")
     assert done.returncode == 0, done.stderr
     app = create_app(environ={"FLASK_CONFIG": str(config_file)})
-    reloader = reloader_of(app)
-    assert reloader.watched == (config_file, tmp_path / "master.key")
+    state = state_of(app)
+    assert state.reloader.watched == (config_file, tmp_path / "master.key")
     good_key = (tmp_path / "master.key").read_bytes()
     good_file = config_file.read_text()
 
     assert run_cli("keygen", "--out", str(tmp_path / "other.key")).returncode == 0
     os.replace(tmp_path / "other.key", tmp_path / "master.key")  # the wrong key
-    assert reloader.check() is False and reloader.state == "stale"
-    assert "master key" in (reloader.problem or "") or "decrypt" in (reloader.problem or "").lower()
+    assert state.reload(force=False) is False and state.state == "stale"
+    assert "master key" in (state.problem or "") or "decrypt" in (state.problem or "").lower()
     (tmp_path / "master.key").write_bytes(good_key)
-    reloader.check()
-    assert reloader.state == "ok"
+    state.reload(force=False)
+    assert state.state == "ok"
 
     start = good_file.index("ENC[AES256_GCM,") + len("ENC[AES256_GCM,") + 3
     flipped = "A" if good_file[start] != "A" else "B"
     config_file.write_text(good_file[:start] + flipped + good_file[start + 1:])  # tampered
-    assert reloader.check() is False and reloader.state == "stale"
+    assert state.reload(force=False) is False and state.state == "stale"
     config_file.write_text(good_file)
-    reloader.check()
-    assert reloader.state == "ok"
+    state.reload(force=False)
+    assert state.state == "ok"
     assert app.config["ADMIN_TOKEN"] == "token-one-sentinel"
 
 
 def test_sighup_forces_a_reload(live_app: Flask, config_file: Path) -> None:
-    reloader = reloader_of(live_app)
+    state = state_of(live_app)
     previous = signal.getsignal(signal.SIGHUP)
     try:
         signal.signal(signal.SIGHUP, signal.SIG_DFL)
-        assert reloader.install_sighup()
+        assert state.reloader.install_sighup()
         edit(config_file, "token-one-sentinel", "token-two-sentinel")
         os.kill(os.getpid(), signal.SIGHUP)
-        assert reloader.wait_for_change(0, timeout=5)
+        assert state.wait_for_change(0, timeout=5)
         assert live_app.config["ADMIN_TOKEN"] == "token-two-sentinel"
     finally:
         signal.signal(signal.SIGHUP, previous)
@@ -198,13 +206,13 @@ def test_sighup_is_left_alone_when_someone_else_handles_it(live_app: Flask) -> N
 def test_a_forked_child_watches_for_itself(tmp_path: Path, config_file: Path) -> None:
     edit(config_file, "config_reload_interval: 0", "config_reload_interval: 0.05")
     app = create_app(environ={"FLASK_CONFIG": str(config_file)})
-    reloader = reloader_of(app)
+    state = state_of(app)
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: its own thread must see a change the parent does not make
         try:
-            watching = reloader.watching
-            seen = reloader.wait_for_change(0, timeout=10)
+            watching = state.reloader.watching
+            seen = state.wait_for_change(0, timeout=10)
             os.write(write, f"{watching} {seen} {app.config['ADMIN_TOKEN']}".encode())
         finally:
             os._exit(0)
@@ -215,7 +223,7 @@ def test_a_forked_child_watches_for_itself(tmp_path: Path, config_file: Path) ->
     answer = os.read(read, 200).decode()
     os.close(read)
     assert answer == "True True token-two-sentinel"
-    reloader.stop()
+    state.reloader.stop()
 
 
 def test_secret_key_rotation_keeps_sessions_signed_with_the_old_key(live_app: Flask,
@@ -228,12 +236,12 @@ def test_secret_key_rotation_keeps_sessions_signed_with_the_old_key(live_app: Fl
 
     edit(config_file, "secret_key: first-secret-key",
          "secret_key: second-secret-key\nsecret_key_fallbacks: [first-secret-key]")
-    assert reloader_of(live_app).check()
+    assert state_of(live_app).reload(force=False)
     assert live_app.config["SECRET_KEY"] == "second-secret-key"
     assert task_id.encode() in client.get("/").data  # the old cookie is still accepted
 
     edit(config_file, "secret_key_fallbacks: [first-secret-key]", "secret_key_fallbacks: []")
-    assert reloader_of(live_app).check()
+    assert state_of(live_app).reload(force=False)
     fresh = live_app.test_client()
     fresh.set_cookie("session", client.get_cookie("session").value)  # type: ignore[union-attr]
     assert task_id.encode() not in fresh.get("/").data  # without the fallback it is not
@@ -250,10 +258,10 @@ def rabbitmq_app(tmp_path: Path, broker_url: str) -> tuple[Path, Flask]:
 def test_refused_credentials_are_not_switched_to(tmp_path: Path) -> None:
     with rabbitmq_account() as (user, password, vhost):
         path, app = rabbitmq_app(tmp_path, f"amqp://{user}:{password}@127.0.0.1:5672/{vhost}")
-        reloader = reloader_of(app)
+        state = state_of(app)
         edit(path, password, "wrong-password-sentinel")
-        assert reloader.check() is False and reloader.state == "stale"
-        assert "refused" in (reloader.problem or "") and "wrong-password-sentinel" not in reloader.problem
+        assert state.reload(force=False) is False and state.state == "stale"
+        assert "refused" in (state.problem or "") and "wrong-password-sentinel" not in state.problem
         assert password in app.config["CELERY"]["broker_url"]
         assert app.test_client().post("/task/", json={"seconds": 0}).status_code == 202
 
@@ -268,4 +276,4 @@ def test_a_publish_refused_for_credentials_rereads_the_file_and_retries(tmp_path
         edit(path, password, new_password)  # no watcher: only the refusal makes the app look
         response = app.test_client().post("/task/", json={"seconds": 0})
         assert response.status_code == 202, response.get_json()
-        assert reloader_of(app).generation == 1
+        assert state_of(app).generation == 1

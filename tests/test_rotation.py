@@ -16,21 +16,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.workers import (
-    VENV_BIN,
-    celery_worker,
+from tests.support.brokers import (
     delete_rabbitmq_user,
-    http,
-    process_group,
     rabbitmq_connection_users,
     rabbitmq_user,
     rabbitmq_vhost,
     redis_account,
     redis_cli,
     redis_clients,
-    wait_for,
-    web_process,
 )
+from tests.support.http import http
+from tests.support.processes import VENV_BIN, celery_worker, process_group, wait_for, web_process
 
 pytestmark = pytest.mark.brokers
 

@@ -82,7 +82,7 @@ def test_config_needs_the_admin_token(admin_app: Flask) -> None:
     settings = response.json["settings"]
     assert settings["secret_key"] == {"value": "***", "source": "overrides", "origin": "overrides"}
     assert settings["admin_token"]["value"] == "***"
-    assert settings["celery.task_acks_late"]["source"] == "defaults"
+    assert settings["celery.task_acks_late"]["source"] == "configsvc defaults"
     assert b"sentinel" not in response.data
 
 

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from app import create_app
-from tests.conftest import PROJECT
-from tests.workers import celery_worker, probe_config, rabbitmq_account, redis_account
+from tests.support.brokers import rabbitmq_account, redis_account
+from tests.support.processes import celery_worker
+from tests.support.reference import PROJECT, probe_config
 
 
 def test_tasks_custom_bases_and_signal_handlers_run_in_the_app_context(tmp_path: Path) -> None:

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from configsvc import ValidationError, resolve
+from configsvc import ValidationError
+from tests.support.reference import resolve
 
 
 def resolve_env(tmp_path: Path, **variables: str) -> Any:

@@ -8,12 +8,15 @@ import pytest
 
 from app import create_app
 from app.tasks import echo, sleep_then_now
-from tests.workers import celery_worker, rabbitmq_account, redis_account
+from tests.support.brokers import rabbitmq_account, redis_account
+from tests.support.processes import celery_worker
 
 
 def round_trip(config_path: Path) -> None:
     flask_app = create_app(environ={"FLASK_CONFIG": str(config_path)})
-    assert flask_app.test_client().get("/healthz").json == {"status": "ok", "broker": "ok", "config": "ok"}
+    health = flask_app.test_client().get("/healthz").json
+    assert health == {"status": "ok", "broker": "ok", "config": "ok", "fingerprint": health["fingerprint"]}
+    assert len(health["fingerprint"]) == 32
     assert echo.delay({"hello": ["world", 1]}).get(timeout=30) == {"hello": ["world", 1]}
     assert sleep_then_now.delay(0).get(timeout=30).startswith("20")
 

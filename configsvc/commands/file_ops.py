@@ -19,10 +19,13 @@ from typing import Any
 
 from configsvc.commands.atomic import write_atomic
 from configsvc.core.coerce import coerce_layer
+from configsvc.core.keypath import parse_key
+from configsvc.core.schema import Schema
 from configsvc.crypto import document as encryption
 from configsvc.crypto import keys
-from configsvc.errors import ConfigError, FileError, Problem
+from configsvc.errors import ConfigError, FileError, Problem, ValidationError
 from configsvc.formats.files import FileProblem, ParsedFile, dump, parse, read_text
+from configsvc.options import Options
 from configsvc.sources.base import Layer
 
 
@@ -102,8 +105,15 @@ def write_plaintext(out: Path, text: str) -> None:
     out.chmod(0o600)
 
 
-def set_value(path: Path, environ: Mapping[str, str], key: str, value: str) -> None:
-    """Set one dotted key to a text value; in an encrypted file the value is encrypted."""
+def set_value(path: Path, environ: Mapping[str, str], key: str, value: str,
+              options: Options | None = None) -> list[str]:
+    """Set one dotted key to a text value; in an encrypted file the value is encrypted.
+
+    The value must fit the schema (configsvc's, and the app's own from ``options``): one that does not is
+    refused with a :class:`ValidationError` and the file is left unchanged. Returns warnings (a key one
+    typo away from a known key).
+    """
+    warnings = check_value(path, key, value, options or Options())
     parsed = _read(path)
     encrypted = encryption.is_encrypted(parsed.data)
     opened = None
@@ -117,6 +127,22 @@ def set_value(path: Path, environ: Mapping[str, str], key: str, value: str) -> N
         _write(path, tree)
     else:
         _write(path, _reseal(path, opened, tree, environ, also_encrypt={written}))
+    return warnings
+
+
+def check_value(path: Path, key: str, value: str, options: Options) -> list[str]:
+    """Type one value as the app would read it from ``path``; raise when it does not fit."""
+    parts = parse_key(key)
+    nested: Any = value
+    for part in reversed(parts):
+        nested = {part: nested}
+    typed = coerce_layer(Layer(f"configsvc set {key}", nested, path=str(path)), Schema(options.typed_schema),
+                         env_prefix=options.env_prefix)
+    if typed.problems:
+        raise ValidationError([
+            Problem(f"{problem.message}; {path} is unchanged", kind="validation", key=problem.key,
+                    source="configsvc set", path=str(path)) for problem in typed.problems])
+    return typed.warnings
 
 
 def _assign(tree: dict[str, Any], key: str, value: str, where: str) -> tuple[str, ...]:
@@ -168,7 +194,7 @@ def _private_folder() -> Iterator[Path]:
             signal.signal(sig, handler)
 
 
-def _check(path: Path, text: str) -> list[str]:
+def _check(path: Path, text: str, options: Options) -> list[str]:
     """Problems with edited text: it must parse, and fit the schema's types."""
     try:
         parsed = parse(path, text) if text.strip() else None
@@ -178,13 +204,15 @@ def _check(path: Path, text: str) -> list[str]:
         return ["the file is empty"]
     if encryption.METADATA_KEY in parsed.data:
         return [f"{encryption.METADATA_KEY} is reserved for the encryption metadata; remove it"]
-    typed = coerce_layer(Layer("edited file", parsed.data, lines=parsed.lines))
+    typed = coerce_layer(Layer("edited file", parsed.data, lines=parsed.lines), Schema(options.typed_schema),
+                         env_prefix=options.env_prefix)
     return [f"line {p.line}: {p.key}: {p.message}" if p.line else f"{p.key}: {p.message}"
             for p in typed.problems]
 
 
 def edit_file(path: Path, environ: Mapping[str, str], editor: str,
-              reopen: Callable[[list[str]], bool], say: Callable[[str], None]) -> bool:
+              reopen: Callable[[list[str]], bool], say: Callable[[str], None],
+              options: Options | None = None) -> bool:
     """Edit an encrypted file through a private plaintext copy; True when the file was changed."""
     _, opened = _open(path, environ)
     original = dump(path, opened.tree)
@@ -200,7 +228,7 @@ def edit_file(path: Path, environ: Mapping[str, str], editor: str,
             if text == original:
                 say(f"no changes; {path} is unchanged")
                 return False
-            problems = _check(path, text)
+            problems = _check(path, text, options or Options())
             if not problems:
                 break
             if not reopen(problems):

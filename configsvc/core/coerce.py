@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from configsvc.core import schema
-from configsvc.core.schema import CELERY_SECTION, Setting
+from configsvc.core.keypath import KeyPath
+from configsvc.core.schema import CELERY_SECTION, Schema, Setting
 from configsvc.errors import Problem
 from configsvc.formats.files import Plain
-from configsvc.sources.base import KeyPath, Layer
+from configsvc.sources.base import Layer
 
 MAX_VALUES = 100_000  # guards against YAML alias bombs and runaway inputs
 
@@ -57,14 +58,22 @@ class _Mismatch(Exception):
         self.message = message
 
 
-def coerce_layer(layer: Layer) -> TypedLayer:
-    """Type a layer by the schema, collecting every problem instead of stopping at the first."""
-    return _Walk(layer).run()
+def coerce_layer(layer: Layer, schema: Schema | None = None, *, strict: bool = False,
+                 env_prefix: str = "APP_") -> TypedLayer:
+    """Type a layer by the schema, collecting every problem instead of stopping at the first.
+
+    A key one typo away from a known key is a warning, or a problem when ``strict`` (production).
+    ``env_prefix`` names variables in advice about old Celery names.
+    """
+    return _Walk(layer, schema or Schema(), strict, env_prefix).run()
 
 
 class _Walk:
-    def __init__(self, layer: Layer) -> None:
+    def __init__(self, layer: Layer, known: Schema, strict: bool, env_prefix: str) -> None:
         self.layer = layer
+        self.schema = known
+        self.strict = strict
+        self.env_prefix = env_prefix
         self.typed = TypedLayer(layer, {})
         self.count = 0
         self.spelled: dict[KeyPath, str] = {}
@@ -80,8 +89,23 @@ class _Walk:
             elif key == CELERY_SECTION:
                 self.celery_section(value)
             else:
+                self.check_spelling((key,))
                 self.put((key,), str(raw_key), self.value((key,), value))
         return self.typed
+
+    def check_spelling(self, path: KeyPath) -> bool:
+        """Report a key one typo away from a known key; True when it was one."""
+        meant = self.schema.near_miss(path)
+        if meant is None:
+            return False
+        full = ".".join((*path[:-1], meant))
+        what = "a Celery setting" if path[:-1] == (CELERY_SECTION,) else "a known setting"
+        if self.strict:
+            self.problem(path, f"is not {what}; did you mean {full}? (production refuses near-misses of "
+                               "known keys: fix the name, or declare your own key in the app's schema)")
+        else:
+            self.warn(path, f"is not {what}; did you mean {full}? (an error in production)")
+        return True
 
     def celery_section(self, section: Any) -> None:
         path = (CELERY_SECTION,)
@@ -100,7 +124,8 @@ class _Walk:
             if new is not None:
                 self.old_name(f"celery.{raw_key}", (*path, key), (*path, new), value)
                 continue
-            if key not in known:
+            if key not in known and self.schema.setting_for((*path, key)) is None \
+                    and not self.check_spelling((*path, key)):
                 hint = schema.suggest_celery_key(key)
                 self.warn(
                     (*path, key),
@@ -112,7 +137,7 @@ class _Walk:
     def old_name(self, spelled: str, written: KeyPath, path: KeyPath, value: Any) -> None:
         self.typed.renamed[path] = written
         new = ".".join(path)
-        variable = "APP_" + "__".join(p.upper() for p in path)
+        variable = self.env_prefix + "__".join(p.upper() for p in path)
         self.warn(
             written,
             f"is an old Celery setting name; use {new} instead "
@@ -149,7 +174,7 @@ class _Walk:
         return key
 
     def value(self, path: KeyPath, value: Any) -> Any:
-        setting = schema.setting_for(path)
+        setting = self.schema.setting_for(path)
         try:
             if setting is None:
                 return self.free(value, path, fold_case=True)
@@ -199,7 +224,16 @@ class _Walk:
                 key = raw_key.lower() if fold_case else raw_key
                 if key in out:
                     raise _Mismatch(f"has the key {key!r} twice (keys are case-insensitive)")
-                out[key] = self.free(item, (*path, key), fold_case)
+                child = (*path, key)
+                setting = self.schema.setting_for(child) if fold_case else None
+                if setting is not None:  # a dotted key of the app's schema
+                    cast = self.value(child, item)
+                    if cast is not _SKIP:
+                        out[key] = cast
+                    continue
+                if fold_case:
+                    self.check_spelling(child)
+                out[key] = self.free(item, child, fold_case)
             return out
         if isinstance(value, list | tuple):
             return [self.free(item, path, fold_case) for item in value]

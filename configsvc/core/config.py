@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from configsvc.core.coerce import TypedLayer
+from configsvc.core.fingerprint import fingerprint
+from configsvc.core.keypath import KeyPath, parse_key
 from configsvc.core.layering import Merged, leaves, lookup
 from configsvc.core.redaction import Secret, mask_url, masked, protect, reveal, url_has_secret
 from configsvc.core.schema import CELERY_SECTION
-from configsvc.sources.base import KeyPath
 
 
 @dataclass(frozen=True)
@@ -45,11 +47,6 @@ class Explanation:
     found: bool
 
 
-def parse_key(key: str) -> KeyPath:
-    """A dotted key as a lower-case key path (keys are case-insensitive)."""
-    return tuple(part.lower() for part in key.strip().split("."))
-
-
 class Config:
     """The outcome of one resolution. Secrets inside it are :class:`configsvc.Secret`; reprs are safe."""
 
@@ -70,6 +67,15 @@ class Config:
         for path, typed in merged.winners.items():
             if typed.written_path(path) in typed.layer.secret_paths:
                 _wrap_leaf(self._tree, path)
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """What this configuration was made from, as far as it can change while a process runs (the
+        deployment file and ``*_FILE`` files): equal for equal contents, revealing nothing of them."""
+        digests: dict[str, str] = {}
+        for typed in self._layers:
+            digests.update(typed.layer.file_digests)
+        return fingerprint(digests)
 
     def __repr__(self) -> str:
         where = f" from {self.deployment_file}" if self.deployment_file else ""

@@ -19,7 +19,7 @@ from dynaconf import Dynaconf
 from dynaconf.base import Settings as DynaconfSettings
 
 from configsvc.core.coerce import TypedLayer
-from configsvc.sources.base import KeyPath
+from configsvc.core.keypath import KeyPath
 
 _ROOT = "CONFIGSVC"  # one top-level key: dynaconf upper-cases and scans top-level keys linearly
 

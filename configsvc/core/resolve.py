@@ -8,44 +8,53 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from configsvc import locations
 from configsvc.core.coerce import TypedLayer, coerce_layer
 from configsvc.core.config import Config
 from configsvc.core.layering import lookup, merge
-from configsvc.core.schema import CELERY_SECTION
-from configsvc.core.validation import validate
-from configsvc.errors import ConfigError, ConfigWarning, Problem, raise_for
-from configsvc.sources import SettingsFile, standard_sources
+from configsvc.core.schema import CELERY_SECTION, Schema
+from configsvc.core.validation import PRODUCTION, validate
+from configsvc.errors import ConfigError, ConfigWarning, FileError, Problem, raise_for
+from configsvc.formats.files import FileProblem, parse, read_text
+from configsvc.options import Options
+from configsvc.sources import DefaultsFile, standard_sources
 from configsvc.sources.base import Layer
 from configsvc.sources.deployment import DeploymentFile
-from configsvc.sources.environ import ENVIRONMENT_VARIABLE
-from configsvc.sources.settings_file import SETTINGS_FILE_NAME
 
 DEFAULT_ENV = "development"
 EMBEDDED_SOURCE = "embedded default"
+INSTANCE_FOLDER = "instance"
 
 
 def resolve(
     environ: Mapping[str, str] = os.environ,
     overrides: Mapping[str, Any] | None = None,
     *,
-    settings_dir: Path | None = None,
-    instance_path: Path | None = None,
+    options: Options | None = None,
+    root_path: str | os.PathLike[str] | None = None,
+    instance_path: str | os.PathLike[str] | None = None,
     cwd: Path | None = None,
     emit_warnings: bool = True,
 ) -> Config:
     """Resolve the configuration from every source, lowest precedence first.
 
-    ``environ`` supplies ``APP_ENV``, ``FLASK_CONFIG`` and the ``APP_*`` variables. Raises one
-    :class:`ConfigError` listing every problem found. Warnings (old Celery names, unknown Celery keys)
-    are issued as :class:`ConfigWarning` unless ``emit_warnings`` is False; they are on the result too.
+    ``options`` says where the app's files and variables are (the defaults when not given); ``environ``
+    supplies ``<prefix>ENV``, the deployment file variable and the ``<prefix>*`` variables. ``root_path``
+    is where the app's defaults file is found (the app's ``root_path``; default: the working directory),
+    ``instance_path`` where development's embedded broker keeps its folders (default: ``./instance``).
+    Raises one :class:`ConfigError` listing every problem found. Warnings (old Celery names, unknown Celery
+    keys, near-misses) are issued as :class:`ConfigWarning` unless ``emit_warnings`` is False; they are
+    on the result too.
     """
-    settings = SettingsFile(Path(settings_dir or locations.settings_dir()) / SETTINGS_FILE_NAME)
-    env = _environment(environ, settings)
+    options = options or Options()
+    base = Path(cwd or Path.cwd())
+    root = base / Path(root_path) if root_path is not None else base
+    defaults = _defaults_file(options, root)
+    env = _environment(options, environ, defaults)
+    schema = Schema(options.typed_schema)
     problems: list[Problem] = []
     typed_layers: list[TypedLayer] = []
     deployment_file: Path | None = None
-    for source in standard_sources(settings, env, environ, overrides, cwd):
+    for source in standard_sources(options, defaults, env, environ, overrides, base):
         if isinstance(source, DeploymentFile):
             deployment_file = source.path
         try:
@@ -54,12 +63,12 @@ def resolve(
             problems.extend(error.problems)
             continue
         if layer is not None:
-            typed = coerce_layer(layer)
+            typed = coerce_layer(layer, schema, strict=env == PRODUCTION, env_prefix=options.env_prefix)
             problems.extend(typed.problems)
             typed_layers.append(typed)
     if env == DEFAULT_ENV and not _sets_broker(typed_layers):
-        typed_layers.insert(0, coerce_layer(embedded_broker_layer(
-            Path(instance_path or locations.instance_dir()))))
+        instance = base / Path(instance_path) if instance_path is not None else base / INSTANCE_FOLDER
+        typed_layers.insert(0, coerce_layer(embedded_broker_layer(instance), schema))
 
     merged = merge(typed_layers)
     # Rules across settings are checked even when some values were bad, so that one run reports
@@ -67,7 +76,8 @@ def resolve(
     # A file that could not be read may hold the missing values, so the rules wait for it.
     if not any(problem.kind == "file" for problem in problems):
         flagged = {problem.key for problem in problems}
-        problems.extend(problem for problem in validate(merged, env, settings.shipped_values("secret_key"))
+        shipped = _shipped_secret_keys(defaults, options.example_paths(root))
+        problems.extend(problem for problem in validate(merged, env, shipped, options.env_prefix)
                         if problem.key not in flagged)
     found = [message for typed in typed_layers for message in typed.warnings]
     if emit_warnings:  # before raising: a warning may explain the error (an old name set twice)
@@ -81,16 +91,37 @@ def resolve(
     return Config(env, merged, typed_layers, deployment_file, found)
 
 
-def _environment(environ: Mapping[str, str], settings: SettingsFile) -> str:
-    env = environ.get(ENVIRONMENT_VARIABLE) or DEFAULT_ENV
-    known = settings.environments()
+def _defaults_file(options: Options, root: Path) -> DefaultsFile:
+    path, required = options.defaults_path(root)
+    if path is not None and not required and not path.exists():
+        path = None  # the default name, and the app has no such file: nothing to read
+    return DefaultsFile(path)
+
+
+def _environment(options: Options, environ: Mapping[str, str], defaults: DefaultsFile) -> str:
+    variable = options.environment_variable
+    env = environ.get(variable) or DEFAULT_ENV
+    known = defaults.environments()
     if env not in known:
+        where = f" (sections of {defaults.path})" if defaults.path is not None else ""
         raise ConfigError(Problem(
-            f"unknown environment {env!r}; use one of: {', '.join(known)} "
-            f"(sections of {settings.path})",
-            kind="config", key=None, source="environment", variable=ENVIRONMENT_VARIABLE,
+            f"unknown environment {env!r}; use one of: {', '.join(known)}{where}",
+            kind="config", key=None, source="environment", variable=variable,
         ))
     return env
+
+
+def _shipped_secret_keys(defaults: DefaultsFile, examples: list[Path]) -> list[Any]:
+    """Every ``secret_key`` shipped with the code: in the defaults file, or in an example file."""
+    values = defaults.shipped_values("secret_key")
+    for example in examples:
+        try:
+            data = parse(example, read_text(example)).data
+        except FileProblem as problem:
+            raise FileError(Problem(f"the example file cannot be read: {problem.message}", kind="file",
+                                    source="example file", path=str(example), line=problem.line)) from None
+        values.extend(getattr(v, "raw", v) for k, v in data.items() if str(k).lower() == "secret_key")
+    return values
 
 
 def _sets_broker(layers: list[TypedLayer]) -> bool:

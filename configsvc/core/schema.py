@@ -7,9 +7,13 @@ Flask's upper-case config, the ``celery`` section becomes ``app.config["CELERY"]
 from __future__ import annotations
 
 import difflib
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Literal
+
+from configsvc.core.keypath import KeyPath
+from configsvc.errors import ConfigUsageError
 
 TypeName = Literal["str", "int", "float", "bool", "list", "dict", "any", "section"]
 
@@ -60,8 +64,6 @@ FLASK_SETTINGS: dict[str, Setting] = {
 
 # configsvc's own top-level settings.
 OWN_SETTINGS: dict[str, Setting] = {
-    "port": Setting("int", minimum=1, maximum=65535),
-    "admin_token": Setting("str"),
     "task_request_headers": Setting("list"),
     "config_reload_interval": Setting("float"),
     CELERY_SECTION: Setting("section"),
@@ -137,13 +139,69 @@ def old_celery_name_in_section(key: str) -> str | None:
     return celery_old_names().get(key.upper())
 
 
-def setting_for(path: tuple[str, ...]) -> Setting | None:
-    """The known setting at a key path, or None for keys the schema does not know."""
-    if len(path) == 1:
-        return TOP_LEVEL.get(path[0])
-    if len(path) == 2 and path[0] == CELERY_SECTION:
-        return celery_settings().get(path[1])
-    return None
+class Schema:
+    """Every typed key: Flask's, configsvc's, Celery's table for the ``celery`` section, and the app's own.
+
+    An app's own keys (``schema=`` on ``ConfigService``) may be dotted; they may add keys but not retype
+    one that Flask, Celery or configsvc already types differently.
+    """
+
+    def __init__(self, own: Mapping[KeyPath, Setting] | None = None) -> None:
+        self.own: dict[KeyPath, Setting] = dict(own or {})
+        for path, setting in self.own.items():
+            known = self._builtin(path)
+            if known is not None and known.type != setting.type:
+                raise ConfigUsageError(
+                    f"schema key {'.'.join(path)!r} is already typed {known.type} by "
+                    f"{'Celery' if path[0] == CELERY_SECTION else 'Flask or configsvc'}; leave it out")
+        # Every parent of an own key is a known mapping, so its siblings are checked for typos.
+        self._children: dict[KeyPath, set[str]] = {(): set(TOP_LEVEL)}
+        for path in self.own:
+            for depth in range(len(path)):
+                self._children.setdefault(path[:depth], set()).add(path[depth])
+
+    def setting_for(self, path: KeyPath) -> Setting | None:
+        """The known setting at a key path, or None for keys the schema does not know."""
+        return self.own.get(path) or self._builtin(path)
+
+    @staticmethod
+    def _builtin(path: KeyPath) -> Setting | None:
+        if len(path) == 1:
+            return TOP_LEVEL.get(path[0])
+        if len(path) == 2 and path[0] == CELERY_SECTION:
+            return celery_settings().get(path[1])
+        return None
+
+    def near_miss(self, path: KeyPath) -> str | None:
+        """The known key one typo away from an unknown ``path`` (``secrt_key`` -> ``secret_key``), or None.
+
+        A typo is one letter added, dropped, changed, or two neighbours swapped; known keys shorter than
+        four letters are never suggested (too many real words are one letter from them).
+        """
+        parent, name = path[:-1], path[-1]
+        if parent == (CELERY_SECTION,):
+            known: Collection[str] = celery_settings()
+        else:
+            known = self._children.get(parent, ())
+        if name in known or self.setting_for(path) is not None:
+            return None
+        matches = sorted(k for k in known if len(k) >= 4 and one_typo_apart(name, k))
+        return matches[0] if matches else None
+
+
+def one_typo_apart(a: str, b: str) -> bool:
+    """True when ``a`` becomes ``b`` by one insertion, deletion, substitution or swap of neighbours."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diffs = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+        if len(diffs) == 1:
+            return True
+        return len(diffs) == 2 and diffs[1] == diffs[0] + 1 and a[diffs[0]] == b[diffs[1]] \
+            and a[diffs[1]] == b[diffs[0]]
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    index = next((i for i, (x, y) in enumerate(zip(short, long, strict=False)) if x != y), len(short))
+    return short[index:] == long[index + 1:]
 
 
 def suggest_celery_key(name: str) -> str | None:

@@ -1,95 +1,165 @@
-"""The resolved configuration as a Flask extension, kept current while the app runs.
+"""``ConfigService``: the Flask extension that resolves an app's configuration and keeps it current.
 
-``LiveConfig(resolve).init_app(app)`` resolves once (raising :class:`configsvc.ConfigError`), fills
-``app.config``, and registers ``app.extensions["configsvc"]`` (the :class:`Config`) and
-``app.extensions["configsvc.reloader"]`` (the :class:`Reloader` watching the deployment file). A good
-new configuration updates ``app.config`` and the bound Celery app (broker, backend, settings); a bad one
-is refused and the app keeps running on the last good one.
+Created unbound at import (``config = ConfigService(env_prefix="APP_", ...)``), bound in the app factory
+(``config.init_app(app)``): it resolves (raising :class:`configsvc.ConfigError`), fills ``app.config``,
+registers one state object as ``app.extensions["configsvc"]`` and from then on follows the deployment
+file. A good change is applied key by key; a bad one is refused and the app keeps the last good one.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
 from configsvc.core.config import Config
+from configsvc.core.resolve import resolve
 from configsvc.crypto import keys
+from configsvc.errors import AlreadyRegistered
+from configsvc.flask import discovery
+from configsvc.flask.changes import apply_to_flask
 from configsvc.flask.reloader import DEFAULT_INTERVAL, Reloader
+from configsvc.flask.state import EXTENSION_KEY, ConfigState, find_state
+from configsvc.options import (
+    DEFAULT_DEPLOYMENT_FILE,
+    DEFAULT_FILE_VARIABLE,
+    DEFAULT_PREFIX,
+    DEFAULTS_FILE,
+    Options,
+    SchemaType,
+)
 
-CONFIG_EXTENSION = "configsvc"
-RELOADER_EXTENSION = "configsvc.reloader"
+logger = logging.getLogger("configsvc.reload")
+
 INTERVAL_KEY = "config_reload_interval"
+ReloadHook = Callable[[Config, Config], None]
 
 
-class LiveConfig:
-    """Flask extension: ``LiveConfig(resolve, app)`` or ``LiveConfig(resolve).init_app(app)``.
+class ConfigService:
+    """The configuration of a Flask app: ``ConfigService(...)`` at import, ``init_app(app)`` in the factory.
 
-    ``resolve(emit_warnings=True)`` returns a fresh :class:`Config`; reloads pass ``emit_warnings=False``
-    and log the warnings of a new configuration as lines instead.
+    The options say where the app's configuration comes from (see :class:`configsvc.Options`); their
+    defaults are the contract's names.
     """
 
-    def __init__(self, resolve: Callable[..., Config], app: Flask | None = None, *,
-                 key_environ: Any = None) -> None:
-        self.resolve = resolve
-        self.key_environ = key_environ or {}
+    def __init__(
+        self,
+        app: Flask | None = None,
+        *,
+        defaults: str | os.PathLike[str] | None = DEFAULTS_FILE,
+        env_prefix: str = DEFAULT_PREFIX,
+        file_variable: str = DEFAULT_FILE_VARIABLE,
+        default_file: str | os.PathLike[str] | None = DEFAULT_DEPLOYMENT_FILE,
+        schema: Mapping[str, SchemaType] | None = None,
+        example_files: Sequence[str | os.PathLike[str]] = (),
+    ) -> None:
+        self.options = Options(defaults=defaults, env_prefix=env_prefix, file_variable=file_variable,
+                               default_file=default_file, schema=dict(schema or {}),
+                               example_files=tuple(example_files))
+        self._reload_hooks: list[ReloadHook] = []
         if app is not None:
             self.init_app(app)
 
-    def init_app(self, app: Flask) -> Reloader:
-        """Resolve, fill ``app.config``, and start watching the deployment file; returns the reloader."""
-        config = self.resolve()
+    def __repr__(self) -> str:
+        return f"<ConfigService {self.options.env_prefix}* {self.options.file_variable}>"
+
+    def init_app(self, app: Flask, overrides: Mapping[str, Any] | None = None, *,
+                 environ: Mapping[str, str] | None = None) -> None:
+        """Resolve the app's configuration into ``app.config`` and follow the deployment file from now on.
+
+        ``overrides`` is the highest layer (tests, embedding); ``environ`` defaults to the process
+        environment. Raises :class:`configsvc.ConfigError` listing every problem found.
+        """
+        if EXTENSION_KEY in app.extensions:
+            raise AlreadyRegistered(
+                "ConfigService is already registered on this Flask app; build a new app (call your "
+                "factory again) to resolve a new configuration")
+        discovery.offer(self, app)
+        environ = os.environ if environ is None else environ
+        cwd = Path.cwd()  # a relative deployment file stays the same file if the process changes folder
+
+        def resolve_now(emit_warnings: bool = True) -> Config:
+            return self.resolve(environ, overrides, root_path=app.root_path, instance_path=app.instance_path,
+                                cwd=cwd, emit_warnings=emit_warnings)
+
+        config = resolve_now()
         app.config.from_mapping(config.flask_mapping())
-        app.extensions[CONFIG_EXTENSION] = config
+        state = ConfigState(self, config)
+        app.extensions[EXTENSION_KEY] = state
         app_ref = weakref.ref(app)
 
-        def apply(old: Config, new: Config) -> None:
+        def switch(old: Config, new: Config) -> None:
             target = app_ref()
             if target is not None:
-                check_config(target, new)
-                apply_config(target, old, new)
+                self._switch(target, state, old, new)
 
         interval = config.reveal(INTERVAL_KEY, DEFAULT_INTERVAL)
-        reloader = Reloader(
-            config, lambda: self.resolve(emit_warnings=False), apply,
-            watched=watched_files(config, self.key_environ),
+        state.reloader = Reloader(
+            state, lambda: resolve_now(emit_warnings=False), switch,
+            watched=watched_files(config, environ, cwd),
             interval=float(interval if interval is not None else DEFAULT_INTERVAL),
             alive=lambda: app_ref() is not None,
         )
-        app.extensions[RELOADER_EXTENSION] = reloader
-        reloader.start()
-        reloader.install_sighup()
-        return reloader
+        state.reloader.start()
+        state.reloader.install_sighup()
+        from configsvc.commands.cli import flask_group
+
+        app.cli.add_command(flask_group)
+
+    def resolve(
+        self,
+        environ: Mapping[str, str] = os.environ,
+        overrides: Mapping[str, Any] | None = None,
+        *,
+        root_path: str | os.PathLike[str] | None = None,
+        instance_path: str | os.PathLike[str] | None = None,
+        cwd: Path | None = None,
+        emit_warnings: bool = True,
+    ) -> Config:
+        """Resolve with this service's options, without an app (``root_path``: where the app's defaults
+        file is relative to; ``instance_path``: the embedded broker's folder). Raises ConfigError."""
+        return resolve(environ, overrides, options=self.options, root_path=root_path,
+                       instance_path=instance_path, cwd=cwd, emit_warnings=emit_warnings)
+
+    def on_reload(self, hook: ReloadHook) -> ReloadHook:
+        """Register ``hook(old, new)``, called in each process after a new configuration is applied (a
+        decorator). For the app's own resources: database pools, API clients."""
+        self._reload_hooks.append(hook)
+        return hook
+
+    def state(self, app: Flask) -> ConfigState:
+        """The app's state (``app.extensions["configsvc"]``); raises when ``init_app`` did not run."""
+        state = find_state(app)
+        if state is None or state.service is not self:
+            raise LookupError(f"{self!r} is not registered on {app!r}; call init_app(app) first")
+        return state
+
+    def _switch(self, app: Flask, state: ConfigState, old: Config, new: Config) -> None:
+        # Every participant may refuse (raising ConfigError) before anything changes.
+        for participant in state.participants:
+            participant.check_config(old, new)
+        apply_to_flask(app, old.flask_mapping(), new.flask_mapping())
+        for participant in state.participants:
+            participant.apply_config(old, new)
+        for hook in self._reload_hooks:
+            try:
+                hook(old, new)
+            except Exception as error:  # the configuration is applied; one hook must not undo it
+                logger.error("configsvc: the on_reload hook %s failed (%s)",
+                             getattr(hook, "__qualname__", hook), type(error).__name__)
 
 
-def watched_files(config: Config, environ: Any) -> list[Any]:
+def watched_files(config: Config, environ: Mapping[str, str], cwd: Path) -> list[Path]:
     """The deployment file and, when it has encrypted values, its master key file."""
     if config.deployment_file is None:
         return []
     files = [config.deployment_file]
     key_file = keys.key_file_path(environ, config.deployment_file)
     if key_file is not None:
-        files.append(key_file)
+        files.append(cwd / key_file)
     return files
-
-
-def apply_config(app: Flask, old: Config, config: Config) -> None:
-    """Switch a running app from ``old`` to ``config``: ``app.config``, the extension, the Celery app."""
-    mapping = config.flask_mapping()
-    for gone in set(old.flask_mapping()) - set(mapping) - set(Flask.default_config):
-        app.config.pop(gone, None)
-    app.config.update(mapping)
-    app.extensions[CONFIG_EXTENSION] = config
-    celery = app.extensions.get("celery")
-    if celery is not None and getattr(celery, "_flask_app", None) is app:
-        celery.reconfigure(config.celery_settings())
-
-
-def check_config(app: Flask, config: Config) -> None:
-    """Before switching: raise :class:`ConfigError` when the broker or backend refuses the new
-    credentials, so the process stays on the last good configuration."""
-    celery = app.extensions.get("celery")
-    if celery is not None and getattr(celery, "_flask_app", None) is app:
-        celery.preflight(config.celery_settings())

@@ -4,7 +4,7 @@ A :class:`Reloader` polls the files it watches with ``os.stat`` (a few microseco
 change resolves and validates the whole configuration again. Only a configuration without problems is
 handed to ``apply``; anything else (a half-written file, a parse error, a wrong key, a tampered value, an
 invalid setting) is refused: the last good configuration stays, one log line names the file and the
-problem (never a value), and :attr:`Reloader.state` is ``"stale"`` until a good version arrives.
+problem (never a value), and the app's state says ``"stale"`` until a good version arrives.
 
 ``SIGHUP`` forces a reload in processes where :meth:`Reloader.install_sighup` could take the signal.
 Each process watches for itself: after ``fork()`` (gunicorn and Celery prefork workers) the child gets
@@ -20,14 +20,14 @@ import threading
 import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from configsvc.core.config import Config
 from configsvc.errors import ConfigError
+from configsvc.flask.state import ConfigState
 
 logger = logging.getLogger("configsvc.reload")
 
-State = Literal["ok", "stale"]
 DEFAULT_INTERVAL = 0.25
 Signature = tuple[tuple[int, int, int, int, int] | None, ...]
 
@@ -38,12 +38,13 @@ class Reloader:
     """Keeps one process on its last good configuration and moves it to a new one when that resolves.
 
     ``resolve`` builds a fresh :class:`Config` (raising :class:`ConfigError`); ``apply(old, new)`` switches
-    the process over. ``alive`` returning False ends the watching thread (its owner is gone).
+    the process over (raising :class:`ConfigError` to refuse before anything changed). The outcome is
+    written to ``state``. ``alive`` returning False ends the watching thread (its owner is gone).
     """
 
     def __init__(
         self,
-        config: Config,
+        state: ConfigState,
         resolve: Callable[[], Config],
         apply: Callable[[Config, Config], None],
         *,
@@ -51,10 +52,7 @@ class Reloader:
         interval: float = DEFAULT_INTERVAL,
         alive: Callable[[], bool] = lambda: True,
     ) -> None:
-        self.config = config
-        self.state: State = "ok"
-        self.problem: str | None = None
-        self.generation = 0
+        self.state = state
         self.interval = interval
         self.watched = tuple(watched)
         self._resolve = resolve
@@ -70,7 +68,7 @@ class Reloader:
 
     def __repr__(self) -> str:
         files = ", ".join(str(path) for path in self.watched) or "nothing"
-        return f"<Reloader watching {files}: {self.state}, generation {self.generation}>"
+        return f"<Reloader watching {files}: {self.state.state}, generation {self.state.generation}>"
 
     @property
     def watching(self) -> bool:
@@ -92,9 +90,11 @@ class Reloader:
             except Exception as error:  # a bug must not take the process down, nor print a value
                 self._refuse(f"unexpected {type(error).__name__} while resolving")
                 return False
-            old = self.config
+            old = self.state.config
             if new.flask_mapping() == old.flask_mapping():
-                self._recover(old, changed=False)
+                if new.fingerprint != old.fingerprint:  # same values, other bytes (a comment): adopt it
+                    self.state.config = new
+                self._recover(new, changed=False)
                 return False
             try:
                 self._apply(old, new)
@@ -105,8 +105,8 @@ class Reloader:
                 logger.debug("applying the new configuration failed", exc_info=True)
                 self._refuse(f"applying it failed ({type(error).__name__})")
                 return False
-            self.config = new
-            self.generation += 1
+            self.state.config = new
+            self.state.generation += 1
             self._recover(new, changed=True)
             self._changed.notify_all()
             return True
@@ -114,7 +114,7 @@ class Reloader:
     def wait_for_change(self, generation: int, timeout: float) -> bool:
         """Wait until a configuration newer than ``generation`` is applied; False on timeout."""
         with self._changed:
-            return self._changed.wait_for(lambda: self.generation > generation, timeout)
+            return self._changed.wait_for(lambda: self.state.generation > generation, timeout)
 
     def request(self) -> None:
         """Ask the watching thread to reload now, changed or not (safe in a signal handler)."""
@@ -178,18 +178,19 @@ class Reloader:
         return tuple(_stat(path) for path in self.watched)
 
     def _where(self) -> str:
-        return str(self.config.deployment_file or (self.watched[0] if self.watched else "configuration"))
+        fallback = self.watched[0] if self.watched else "configuration"
+        return str(self.state.config.deployment_file or fallback)
 
     def _refuse(self, problem: str) -> None:
-        self.state = "stale"
-        self.problem = problem
+        self.state.state = "stale"
+        self.state.problem = problem
         logger.error("configsvc: refused the new configuration in %s: %s; keeping the last good one",
                      self._where(), problem)
 
     def _recover(self, config: Config, *, changed: bool) -> None:
-        was_stale = self.state == "stale"
-        self.state = "ok"
-        self.problem = None
+        was_stale = self.state.state == "stale"
+        self.state.state = "ok"
+        self.state.problem = None
         if changed:
             logger.warning("configsvc: reloaded the configuration from %s", self._where())
             for message in config.warnings:

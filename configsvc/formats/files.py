@@ -15,9 +15,9 @@ from typing import Any
 
 import yaml
 
-MAX_FILE_BYTES = 1024 * 1024
+from configsvc.core.keypath import KeyPath
 
-KeyPath = tuple[str, ...]
+MAX_FILE_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,8 +118,8 @@ for _tag in ("binary", "set", "omap", "pairs"):
 _Loader.add_constructor(None, _refuse)  # any other tag: !!python/object, !custom, ...
 
 
-def read_text(path: Path) -> str:
-    """The file's text, refusing what is not a regular file, too large, empty, or not UTF-8."""
+def read_bytes(path: Path) -> bytes:
+    """The file's bytes, refusing what is not a readable file or is too large."""
     try:
         with open(path, "rb") as handle:
             size = os.fstat(handle.fileno()).st_size
@@ -139,6 +139,11 @@ def read_text(path: Path) -> str:
         raise FileProblem(f"the file cannot be read ({error.strerror})") from None
     if len(data) > MAX_FILE_BYTES:
         raise FileProblem(f"the file is over the {MAX_FILE_BYTES} byte limit")
+    return data
+
+
+def decode(data: bytes) -> str:
+    """A file's bytes as text: strict UTF-8 (a BOM is accepted), and not empty."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -149,6 +154,11 @@ def read_text(path: Path) -> str:
     if not text.strip():
         raise FileProblem("the file is empty; it must hold a mapping of settings")
     return text
+
+
+def read_text(path: Path) -> str:
+    """The file's text, refusing what is not a regular file, too large, empty, or not UTF-8."""
+    return decode(read_bytes(path))
 
 
 def parse_yaml(text: str) -> ParsedFile:

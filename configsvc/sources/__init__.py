@@ -6,17 +6,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from configsvc.sources.base import KeyPath, Layer, Source
+from configsvc.options import Options
+from configsvc.sources.app_defaults import DEFAULT_SECTION, DefaultsFile, DefaultsSection
+from configsvc.sources.base import Layer, Source
 from configsvc.sources.deployment import DeploymentFile, deployment_path
 from configsvc.sources.environ import EnvironmentVariables
 from configsvc.sources.overrides import Overrides
-from configsvc.sources.settings_file import DEFAULT_SECTION, SettingsFile, SettingsSection
+from configsvc.sources.package_defaults import PackageDefaults
 
-__all__ = ["KeyPath", "Layer", "SettingsFile", "Source", "standard_sources"]
+__all__ = ["DefaultsFile", "Layer", "Source", "standard_sources"]
 
 
 def standard_sources(
-    settings: SettingsFile,
+    options: Options,
+    defaults: DefaultsFile,
     env: str,
     environ: Mapping[str, str],
     overrides: Mapping[str, Any] | None,
@@ -24,9 +27,10 @@ def standard_sources(
 ) -> list[Source]:
     """The sources in precedence order, lowest first (the contract's table)."""
     return [
-        SettingsSection(settings, DEFAULT_SECTION),
-        SettingsSection(settings, env),
-        DeploymentFile(deployment_path(environ, cwd), environ),
-        EnvironmentVariables(environ),
+        PackageDefaults(),
+        DefaultsSection(defaults, DEFAULT_SECTION),
+        DefaultsSection(defaults, env),
+        DeploymentFile(deployment_path(options, environ, cwd), environ),
+        EnvironmentVariables(environ, options.env_prefix),
         Overrides(overrides),
     ]

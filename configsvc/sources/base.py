@@ -6,9 +6,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
+from configsvc.core.keypath import KeyPath
 from configsvc.errors import Problem, ProblemKind
-
-KeyPath = tuple[str, ...]
 
 
 @dataclass
@@ -22,6 +21,9 @@ class Layer:
     variables: dict[KeyPath, str] = field(default_factory=dict)
     # Keys whose values were encrypted at rest: secret whatever their name.
     secret_paths: frozenset[KeyPath] = frozenset()
+    # Files that can change while the app runs, as read for this layer: role (the source, or the
+    # variable naming the file) -> SHA-256 of the bytes read. The fingerprint is made of these.
+    file_digests: dict[str, str] = field(default_factory=dict)
 
     def origin(self, path: KeyPath) -> str:
         """Where the value at ``path`` was written, for humans: ``file:line``, a variable, or the source."""

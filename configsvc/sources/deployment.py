@@ -1,35 +1,39 @@
-"""The deployment file ``FLASK_CONFIG`` names (default ``./secrets/api-config.yaml`` if it exists)."""
+"""The deployment file the app's ``file_variable`` names (``FLASK_CONFIG``), else its ``default_file``."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 
+from configsvc.core.keypath import KeyPath
 from configsvc.crypto import document as encryption
 from configsvc.crypto import keys
 from configsvc.errors import DecryptError, FileError, Problem
-from configsvc.formats.files import FileProblem, parse, read_text
-from configsvc.sources.base import KeyPath, Layer, Source
+from configsvc.formats.files import FileProblem, decode, parse, read_bytes
+from configsvc.options import Options
+from configsvc.sources.base import Layer, Source
 
-DEFAULT_DEPLOYMENT_FILE = Path("secrets") / "api-config.yaml"
 SOURCE_NAME = "deployment file"
 
 
-def deployment_path(environ: Mapping[str, str], cwd: Path | None = None) -> Path | None:
-    """The deployment file to read: ``FLASK_CONFIG`` (which must then exist), else the default if present.
-
-    A relative path is taken from ``cwd`` (the working directory when not given).
-    """
+def deployment_path(options: Options, environ: Mapping[str, str], cwd: Path | None = None) -> Path | None:
+    """The deployment file to read: the one ``options.file_variable`` names (which must then exist),
+    else ``options.default_file`` if present. A relative path is taken from ``cwd`` (default: the working
+    directory)."""
     base = cwd or Path.cwd()
-    named = environ.get("FLASK_CONFIG")
+    variable = options.file_variable
+    named = environ.get(variable)
     if named is not None:
         if not named.strip():
             raise FileError(
-                Problem("FLASK_CONFIG is set but empty; name the deployment file or unset it",
-                        kind="file", source=SOURCE_NAME, variable="FLASK_CONFIG")
+                Problem(f"{variable} is set but empty; name the deployment file or unset it",
+                        kind="file", source=SOURCE_NAME, variable=variable)
             )
         return base / Path(named).expanduser()
-    default = base / DEFAULT_DEPLOYMENT_FILE
+    if options.default_file is None:
+        return None
+    default = base / Path(options.default_file).expanduser()
     return default if default.is_file() else None
 
 
@@ -47,7 +51,8 @@ class DeploymentFile(Source):
         if self.path is None:
             return None
         try:
-            parsed = parse(self.path, read_text(self.path))
+            data = read_bytes(self.path)
+            parsed = parse(self.path, decode(data))
         except FileProblem as problem:
             raise FileError(
                 Problem(problem.message, kind="file", source=self.name, path=str(self.path),
@@ -63,7 +68,8 @@ class DeploymentFile(Source):
                     "incomplete (half-written?) or was assembled by hand; write it with configsvc "
                     "encrypt, set or edit", kind="decrypt", key=key, source=self.name,
                     path=str(self.path), line=parsed.lines.get(keys_only)))
-            return Layer(self.name, parsed.data, path=str(self.path), lines=parsed.lines)
+            return Layer(self.name, parsed.data, path=str(self.path), lines=parsed.lines,
+                         file_digests={self.name: hashlib.sha256(data).hexdigest()})
         master_keys = keys.load(self.environ, self.path)
         opened = encryption.open_document(parsed.data, master_keys, str(self.path),
                                           json_format=self.path.suffix.lower() == ".json")
@@ -72,4 +78,5 @@ class DeploymentFile(Source):
             for path in opened.encrypted
         }
         return Layer(self.name, opened.tree, path=str(self.path), lines=parsed.lines,
-                     secret_paths=frozenset(secret))
+                     secret_paths=frozenset(secret),
+                     file_digests={self.name: hashlib.sha256(data).hexdigest()})

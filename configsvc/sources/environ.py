@@ -1,7 +1,7 @@
-"""``APP_*`` environment variables: ``APP_PORT``, and nested keys with ``__`` (``APP_CELERY__BROKER_URL``).
+"""``<prefix>*`` environment variables: ``APP_PORT``, nested keys with ``__`` (``APP_CELERY__BROKER_URL``).
 
-Values stay the strings they are here; the schema types them later. ``APP_ENV`` selects the environment
-and is not a setting.
+Values stay the strings they are here; the schema types them later. ``<prefix>ENV`` selects the
+environment and is not a setting.
 """
 
 from __future__ import annotations
@@ -9,38 +9,40 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from configsvc.core.keypath import KeyPath
 from configsvc.errors import ValidationError
-from configsvc.sources.base import KeyPath, Layer, Source
+from configsvc.sources.base import Layer, Source
 
-PREFIX = "APP_"
 NESTING = "__"
-ENVIRONMENT_VARIABLE = "APP_ENV"
 SOURCE_NAME = "environment"
 
 
 class EnvironmentVariables(Source):
-    """The ``APP_*`` variables of the environment passed in, as a nested layer."""
+    """The ``<prefix>*`` variables of the environment passed in, as a nested layer."""
 
     name = SOURCE_NAME
 
-    def __init__(self, environ: Mapping[str, str]) -> None:
+    def __init__(self, environ: Mapping[str, str], prefix: str = "APP_") -> None:
         self.environ = environ
+        self.prefix = prefix.upper()
 
     def load(self) -> Layer | None:
-        """Every ``APP_*`` variable, nested by ``__``, keys lower-cased."""
+        """Every ``<prefix>*`` variable but ``<prefix>ENV``, nested by ``__``, keys lower-cased."""
         data: dict[str, Any] = {}
         variables: dict[KeyPath, str] = {}
         layer = Layer(self.name, data, variables=variables)
         problems = []
+        prefix, selector = self.prefix, f"{self.prefix}ENV"
         for name in sorted(self.environ):
-            if not name.upper().startswith(PREFIX) or name.upper() == ENVIRONMENT_VARIABLE:
+            upper = name.upper()
+            if not upper.startswith(prefix) or upper == selector:
                 continue
-            path = tuple(part.lower() for part in name[len(PREFIX):].split(NESTING))
+            path = tuple(part.lower() for part in name[len(prefix):].split(NESTING))
             if not all(path):
                 variables[path] = name
                 problems.append(layer.problem(
                     f"variable {name} has an empty key part; nest keys with a double underscore "
-                    "between non-empty names (APP_CELERY__BROKER_URL)", path))
+                    f"between non-empty names ({prefix}CELERY__BROKER_URL)", path))
                 continue
             variables[path] = name
             conflict = _place(data, path, self.environ[name])

@@ -1,4 +1,8 @@
-"""The shipped defaults: ``settings/settings.yaml``, a ``default`` section and one per environment."""
+"""The app's defaults file: a ``default`` section, and one section per environment (``<prefix>ENV``).
+
+The file ships with the app's code (``ConfigService(defaults=...)``) and holds no secrets. Any section may
+be missing; a missing section is empty.
+"""
 
 from __future__ import annotations
 
@@ -11,39 +15,46 @@ from configsvc.formats.files import FileProblem, ParsedFile, parse, read_text
 from configsvc.sources.base import Layer, Source
 
 DEFAULT_SECTION = "default"
-SETTINGS_FILE_NAME = "settings.yaml"
+STANDARD_ENVIRONMENTS = ("development", "testing", "production")
+SOURCE_NAME = "defaults"
 
 
-class SettingsFile:
-    """The defaults file, read once and shared by the ``default`` and environment layers."""
+class DefaultsFile:
+    """The defaults file, read once and shared by the ``default`` and environment layers.
 
-    def __init__(self, path: Path) -> None:
+    ``path`` None: the app has no defaults file (every section is empty).
+    """
+
+    def __init__(self, path: Path | None) -> None:
         self.path = path
 
     @cached_property
     def parsed(self) -> ParsedFile:
         """The parsed file; raises :class:`FileError` naming it when it cannot be read."""
+        if self.path is None:
+            return ParsedFile({})
         try:
             return parse(self.path, read_text(self.path))
         except FileProblem as problem:
             raise FileError(
-                Problem(problem.message, kind="file", source="defaults", path=str(self.path),
+                Problem(problem.message, kind="file", source=SOURCE_NAME, path=str(self.path),
                         line=problem.line)
             ) from None
 
     def environments(self) -> list[str]:
-        """The environment names the file has a section for."""
-        return [name for name in self.parsed.data if name != DEFAULT_SECTION]
+        """The environments there are: the standard three, plus every section the file has."""
+        named = [str(name) for name in self.parsed.data if name != DEFAULT_SECTION]
+        return list(dict.fromkeys([*STANDARD_ENVIRONMENTS, *named]))
 
     def section(self, name: str) -> dict[str, Any]:
-        """One section's settings (empty when the section is empty)."""
+        """One section's settings (empty when the section is missing or empty)."""
         value = self.parsed.data.get(name)
         if value is None:
             return {}
         if not isinstance(value, dict):
             raise FileError(
                 Problem(f"section {name!r} must be a mapping of settings", kind="file",
-                        source="defaults", path=str(self.path),
+                        source=SOURCE_NAME, path=str(self.path),
                         line=self.parsed.lines.get((name.lower(),)))
             )
         return value
@@ -59,21 +70,23 @@ class SettingsFile:
         return values
 
 
-class SettingsSection(Source):
-    """One section of the defaults file as a layer."""
+class DefaultsSection(Source):
+    """One section of the defaults file as a layer: ``defaults`` or ``defaults[<environment>]``."""
 
-    def __init__(self, settings: SettingsFile, section: str) -> None:
-        self.settings = settings
+    def __init__(self, defaults: DefaultsFile, section: str) -> None:
+        self.defaults = defaults
         self.section_name = section
-        self.name = "defaults" if section == DEFAULT_SECTION else f"settings[{section}]"
+        self.name = SOURCE_NAME if section == DEFAULT_SECTION else f"{SOURCE_NAME}[{section}]"
 
     def load(self) -> Layer | None:
-        """The section's settings, with the lines they were written on."""
-        data = self.settings.section(self.section_name)
+        """The section's settings, with the lines they were written on; None when it has none."""
+        data = self.defaults.section(self.section_name)
+        if not data:
+            return None
         prefix = (self.section_name.lower(),)
         lines = {
             path[1:]: line
-            for path, line in self.settings.parsed.lines.items()
+            for path, line in self.defaults.parsed.lines.items()
             if path[:1] == prefix and len(path) > 1
         }
-        return Layer(self.name, data, path=str(self.settings.path), lines=lines)
+        return Layer(self.name, data, path=str(self.defaults.path), lines=lines)

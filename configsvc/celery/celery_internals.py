@@ -1,0 +1,62 @@
+"""Every use of Celery's private parts, in one place. Checked against Celery 5.7.0.
+
+A Celery app caches its broker pool (``_pool``), the producer pool built on it (``amqp._producer_pool``)
+and its result backend (``_backend_cache`` when thread-safe, else one per thread in ``_local``): switching
+broker or backend means dropping those caches so the next use builds new ones from the current settings.
+The worker's consumer keeps a few counters of its own about connection attempts.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from celery import Celery
+
+
+def take_broker_pool(app: Celery) -> Any:
+    """Detach and return the app's cached broker pool (None if there was none); the producer pool built
+    on it is dropped too, so the next publish builds both from the current settings."""
+    pool = app.__dict__.get("_pool")
+    app._pool = None
+    amqp = app.__dict__.get("amqp")
+    if amqp is not None:
+        amqp._producer_pool = None
+    return pool
+
+
+def drop_backends(app: Celery) -> None:
+    """Forget the app's result backend in every thread: the next use builds one from the current settings."""
+    app._backend_cache = None
+    app._local = threading.local()
+
+
+def backend_redis_pool(backend: Any) -> Any:
+    """The redis connection pool of a redis result backend that has connected, else None."""
+    client = backend.__dict__.get("client")  # a cached_property: only present once used
+    return getattr(client, "connection_pool", None)
+
+
+def backend_result_consumer(backend: Any) -> Any:
+    """The result consumer (pub/sub connection) of an async result backend, if it has one."""
+    return backend.__dict__.get("result_consumer")
+
+
+def retry_setting(consumer: Any) -> bool:
+    """Whether the worker's consumer should keep retrying a connection (Celery's own setting names)."""
+    first: bool = getattr(consumer, "first_connection_attempt", True)
+    retry = consumer.app.conf.get(consumer._get_connection_retry_type(first))
+    if retry is None:
+        retry = consumer.app.conf.broker_connection_retry
+    return bool(retry)
+
+
+def is_first_connection(consumer: Any) -> bool:
+    """True until the worker's consumer has connected once."""
+    return bool(getattr(consumer, "first_connection_attempt", True))
+
+
+def mark_connected(consumer: Any) -> None:
+    """Tell the consumer a connection succeeded (its attempt counters start again)."""
+    consumer.first_connection_attempt = False
+    consumer.broker_connection_retry_attempt = 0

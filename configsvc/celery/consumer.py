@@ -1,0 +1,99 @@
+"""The worker's consumer: every broker connection is made from the *current* settings.
+
+``Consumer`` (set as ``worker_consumer`` by :class:`configsvc.celery.FlaskCelery`) keeps retrying, with
+backoff, when the broker refuses or cannot be reached — waking at once when a new configuration arrives —
+instead of retrying the same stale credentials or exiting on RabbitMQ's ``ACCESS_REFUSED``. Switching
+to new settings while connected is :mod:`configsvc.celery.rotation`'s job.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from celery.exceptions import CPendingDeprecationWarning
+from celery.worker import state
+from celery.worker.consumer import Consumer as CeleryConsumer
+
+from configsvc.celery import celery_internals
+from configsvc.celery.rotation import BrokerSettingsChanged
+from configsvc.flask.state import ConfigState
+
+logger = logging.getLogger("configsvc.worker")
+
+FIRST_DELAY = 0.5
+MAX_DELAY = 5.0
+
+
+class Consumer(CeleryConsumer):  # type: ignore[misc]
+    """Celery's consumer, connecting with the current settings on every attempt."""
+
+    def connection_for_read(self, heartbeat: float | None = None) -> Any:
+        return self._connect_current(lambda: self.app.connection_for_read(heartbeat=heartbeat))
+
+    def connection_for_write(self, url: Any = None, heartbeat: float | None = None) -> Any:
+        return self._connect_current(lambda: self.app.connection_for_write(url=url, heartbeat=heartbeat))
+
+    def on_connection_error_after_connected(self, exc: BaseException) -> None:
+        if not isinstance(exc, BrokerSettingsChanged):
+            super().on_connection_error_after_connected(exc)
+            return
+        # Our own switch: nothing is in flight, so Celery's advice about cancelling tasks on connection
+        # loss does not apply; keep the log to the one line that says what happened.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CPendingDeprecationWarning)
+            super().on_connection_error_after_connected(exc)
+
+    def _connect_current(self, make: Callable[[], Any]) -> Any:
+        first = celery_internals.is_first_connection(self)
+        retry = celery_internals.retry_setting(self)
+        delay = FIRST_DELAY
+        while True:
+            state.maybe_shutdown()
+            live: ConfigState | None = getattr(self.app, "config_state", None)
+            generation = live.generation if live is not None else 0
+            connection = make()
+            try:
+                connection.ensure_connection(max_retries=0, reraise_as_library_errors=False)
+            except Exception as error:  # refused, unreachable, or a URL that cannot work: all retried
+                _release(connection)
+                if not retry:
+                    raise
+                logger.error(
+                    "configsvc: cannot connect to the broker at %s (%s); retrying in %.1f s, or as soon "
+                    "as the configuration changes", connection.as_uri(), _describe(error), delay)
+                _wait(live, generation, delay)
+                delay = min(delay * 2, MAX_DELAY)
+                continue
+            if not first:
+                logger.warning("configsvc: connected to the broker at %s", connection.as_uri())
+            celery_internals.mark_connected(self)
+            return connection
+
+
+def _release(connection: Any) -> None:
+    try:
+        connection.release()
+    except Exception as error:  # the broker already dropped it
+        logger.debug("releasing a refused connection: %s", type(error).__name__)
+
+
+def _wait(live: ConfigState | None, generation: int, delay: float) -> None:
+    """Sleep ``delay`` seconds in short slices, ending early on shutdown or on a new configuration."""
+    deadline = time.monotonic() + delay
+    while (left := deadline - time.monotonic()) > 0:
+        if live is not None:
+            if live.wait_for_change(generation, min(left, 0.5)):
+                return
+        else:
+            time.sleep(min(left, 0.5))
+        state.maybe_shutdown()
+
+
+def _describe(error: BaseException) -> str:
+    # Broker errors name hosts and reasons, never passwords; keep one line and a bounded length.
+    text = " ".join(str(error).split())[:200]
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

@@ -1,0 +1,48 @@
+"""Every use of kombu's private parts, in one place. Checked against kombu 5.7.0.
+
+kombu keeps one global connection pool (and one producer pool on it) per broker URL in
+``kombu.pools.connections`` / ``kombu.pools.producers``; a Celery app's ``pool`` is that global pool. A
+rotation or a rebinding retires it: it must leave the registries first, or the next user of the same URL
+gets a closed pool ("Acquire on closed pool").
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from kombu import pools
+
+logger = logging.getLogger("configsvc.celery")
+
+
+def forget_pool(pool: Any) -> None:
+    """Take ``pool`` (and the producer pool built on it) out of kombu's global registries."""
+    for group in (pools.connections, pools.producers):
+        # Registry keys are stored already hashed (kombu.pools.PoolGroup.__missing__), so entries are
+        # found by value and removed with dict's own __delitem__ (PoolGroup's would hash the key again).
+        for key, registered in list(group.items()):
+            if registered is pool or getattr(registered, "connections", None) is pool:
+                dict.__delitem__(group, key)
+
+
+def pool_in_use(pool: Any) -> bool:
+    """True while a connection of ``pool`` is acquired (``Resource._dirty``: handed out, not back)."""
+    return bool(getattr(pool, "_dirty", None))
+
+
+def close_pool(pool: Any) -> None:
+    """Close every connection of a retired pool, acquired or not."""
+    try:
+        pool.force_close_all()
+    except Exception as error:  # a connection the broker already dropped
+        logger.debug("closing a retired broker pool: %s", type(error).__name__)
+
+
+def close_when_idle(pool: Any, grace: float) -> None:
+    """Close a retired pool once none of its connections is in use (or after ``grace`` seconds)."""
+    deadline = time.monotonic() + grace
+    while pool_in_use(pool) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    close_pool(pool)

@@ -1,0 +1,81 @@
+"""Before switching: does the broker (or a Redis result backend) accept the new credentials?
+
+One connection is tried with the new settings. An explicit refusal, or a URL that cannot work, refuses
+the new configuration (the process keeps the last good one); a server that cannot be reached is not a
+refusal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from configsvc.celery.auth import is_auth_failure
+from configsvc.celery.settings_groups import backend_settings, broker_settings
+from configsvc.core.redaction import mask_url
+from configsvc.errors import ConfigError, Problem
+
+if TYPE_CHECKING:
+    from configsvc.celery.placeholder import FlaskCelery
+
+# Errors that mean the URL itself is wrong (bad host name, unknown transport), not that the server is down.
+_UNUSABLE = (ValueError, LookupError, ImportError, TypeError)
+
+
+def preflight(celery: FlaskCelery, new: Mapping[str, Any], current: Mapping[str, Any],
+              timeout: float = 2.0) -> None:
+    """Raise :class:`ConfigError` when the broker or a Redis result backend refuses the credentials in
+    ``new``. Settings equal to ``current`` are not tried again."""
+    problems = []
+    broker_url = new.get("broker_url")
+    if broker_url and broker_settings(new) != broker_settings(current):
+        problem = _try_broker(celery, str(broker_url), dict(new.get("broker_transport_options") or {}),
+                              timeout)
+        if problem is not None:
+            problems.append(problem)
+    backend = new.get("result_backend")
+    if isinstance(backend, str) and backend.startswith(("redis://", "rediss://")) and \
+            backend_settings(new) != backend_settings(current):
+        problem = _try_redis(backend, timeout)
+        if problem is not None:
+            problems.append(problem)
+    if problems:
+        raise ConfigError(problems)
+
+
+def _try_broker(celery: FlaskCelery, url: str, transport_options: dict[str, Any],
+                timeout: float) -> Problem | None:
+    connection: Any = None
+    try:
+        connection = celery.connection_for_write(url=url, connect_timeout=timeout)
+        connection.transport_options = transport_options
+        connection.ensure_connection(max_retries=0, timeout=timeout)
+    except Exception as error:
+        if is_auth_failure(error):
+            return Problem(f"the broker refused the new credentials ({mask_url(url)})",
+                           kind="config", key="celery.broker_url", source="broker")
+        if isinstance(error, _UNUSABLE) and not isinstance(error, OSError):
+            return Problem(f"the new broker URL cannot be used ({type(error).__name__})",
+                           kind="config", key="celery.broker_url", source="broker")
+    finally:
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                connection.release()
+    return None
+
+
+def _try_redis(url: str, timeout: float) -> Problem | None:
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except Exception as error:
+        if is_auth_failure(error):
+            return Problem(f"the result backend refused the new credentials ({mask_url(url)})",
+                           kind="config", key="celery.result_backend", source="result backend")
+    return None

@@ -1,0 +1,84 @@
+"""The worker's rotation step: move the consumer to new broker settings once the tasks in flight finish.
+
+``RotationStep`` (a consumer bootstep added by :class:`configsvc.celery.FlaskCelery`) watches
+``broker_generation``. When the broker settings change it stops taking new messages, lets the tasks in
+flight finish and acknowledge on the old connection, then reconnects through Celery's own reconnect path:
+same process, nothing redelivered twice, nothing lost. It also makes SIGHUP reload the configuration.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+
+from celery import bootsteps
+from celery.worker import state
+
+from configsvc.flask.state import ConfigState
+
+logger = logging.getLogger("configsvc.worker")
+
+TICK_SECONDS = 0.1
+
+
+class BrokerSettingsChanged(ConnectionError):
+    """Raised inside the consumer's event loop to make Celery reconnect with the new settings."""
+
+    def __str__(self) -> str:
+        return "configsvc: the broker settings changed; reconnecting with the new ones"
+
+
+class RotationStep(bootsteps.StartStopStep):  # type: ignore[misc]
+    """Moves the consumer to new broker settings once the tasks in flight have finished."""
+
+    requires = ("celery.worker.consumer.tasks:Tasks",)
+    label = "configsvc rotation"
+
+    def __init__(self, c: Any, **kwargs: Any) -> None:
+        super().__init__(c, **kwargs)
+        self.entry: Any = None
+        self.seen = 0
+        self.draining = False
+
+    def start(self, c: Any) -> None:
+        self.seen = c.app.broker_generation
+        self.draining = False
+        _take_sighup(c.app)
+        if c.hub is None:  # no event loop (the embedded filesystem broker): nothing to switch in place
+            return
+        self.entry = c.timer.call_repeatedly(TICK_SECONDS, self.tick, (c,))
+
+    def stop(self, c: Any) -> None:
+        if self.entry is not None:
+            self.entry.cancel()
+            self.entry = None
+
+    def tick(self, c: Any) -> None:
+        generation = c.app.broker_generation
+        if generation == self.seen and not self.draining:
+            return
+        if not self.draining:
+            self.draining = True
+            self.seen = generation
+            consumer = c.task_consumer
+            if consumer is not None:
+                consumer.cancel()  # no new messages on the old connection
+            logger.warning("configsvc: new broker settings; switching once %d task(s) in flight finish",
+                           len(state.active_requests) + len(state.reserved_requests))
+        if state.active_requests or state.reserved_requests:
+            return
+        self.draining = False
+        raise BrokerSettingsChanged()
+
+
+def _take_sighup(app: Any) -> None:
+    """SIGHUP reloads the configuration (Celery's own handler would re-exec the worker)."""
+    live: ConfigState | None = getattr(app, "config_state", None)
+    handler = live.sighup_handler() if live is not None else None
+    if handler is None:
+        return
+    from celery import platforms
+
+    with contextlib.suppress(ValueError, AttributeError):  # not the main thread, or no SIGHUP
+        platforms.signals["SIGHUP"] = handler

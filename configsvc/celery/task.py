@@ -1,0 +1,113 @@
+"""The task class of :class:`configsvc.celery.FlaskCelery`: every task runs in the bound app's context.
+
+In a worker the whole execution is wrapped (Celery calls ``task.__trace__``), so the task signal handlers
+run in the same fresh app context as the task and ``g`` never leaks between tasks. Called directly or
+eagerly, a task reuses an app context that is already pushed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from celery import Task
+from flask import Flask, has_request_context, request
+from flask.globals import _cv_app
+
+from configsvc.errors import CeleryNotConfigured
+
+# Request headers a request-context task may carry; never Authorization or Cookie, whatever is asked.
+DEFAULT_REQUEST_HEADERS = ("Accept", "Accept-Language", "User-Agent", "X-Request-Id", "X-Forwarded-For")
+NEVER_FORWARDED = frozenset({"authorization", "cookie", "proxy-authorization", "set-cookie"})
+REQUEST_HEADER = "configsvc_request"
+_TRACE_MARK = "configsvc_trace"
+
+
+class AppContextTask(Task):  # type: ignore[misc]
+    """Runs every task inside the bound Flask app's context, reusing one already pushed.
+
+    In a worker, the whole execution is wrapped (Celery calls ``task.__trace__``), so the task signal
+    handlers (``task_prerun``, ``task_success``, ``task_failure``, ``task_postrun``) run in the same
+    fresh app context as the task. Called directly or eagerly, the task body gets a context.
+    ``request_context = True`` on a task also rebuilds the originating request (see
+    :meth:`apply_async`).
+    """
+
+    abstract = True
+    request_context = False
+    _traced: Any = None
+
+    @property
+    def __trace__(self) -> Any:
+        return self._traced
+
+    @__trace__.setter
+    def __trace__(self, tracer: Any) -> None:
+        if tracer is None:
+            self._traced = None
+            return
+
+        def traced(uuid: str, args: Any, kwargs: Any, request: Any = None) -> Any:
+            flask_app: Flask = self.app.bound_flask_app or self._flask()
+            context = flask_app.app_context()
+            setattr(context, _TRACE_MARK, True)  # tells __call__ it runs inside this wrapper
+            with context:
+                return tracer(uuid, args, kwargs, request)
+
+        self._traced = traced
+
+    def _flask(self) -> Flask:
+        flask_app: Flask | None = self.app.bound_flask_app
+        if flask_app is None:
+            raise CeleryNotConfigured()
+        return flask_app
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # The common case, kept short: in a worker, __trace__ pushed a fresh app context around Celery's
+        # tracer, which has pushed the task request too: run the body directly (Task.__call__ would
+        # push a second request that hides the task id).
+        if getattr(_cv_app.get(None), _TRACE_MARK, False) and not self.request_context:
+            return self.run(*args, **kwargs)
+        return self._call_in_context(*args, **kwargs)
+
+    def _call_in_context(self, *args: Any, **kwargs: Any) -> Any:
+        flask_app = self._flask()
+        traced_request = self.request_stack.top
+        body = self.run if traced_request is not None else super().__call__
+        snapshot = traced_request.get(REQUEST_HEADER) if traced_request is not None and \
+            self.request_context else None
+        with contextlib.ExitStack() as stack:
+            if not _is_current(flask_app):
+                stack.enter_context(flask_app.app_context())
+            if snapshot:
+                stack.enter_context(flask_app.test_request_context(
+                    snapshot.get("path", "/"), method=snapshot.get("method", "GET"),
+                    query_string=snapshot.get("query_string", ""), headers=snapshot.get("headers", {})))
+            return body(*args, **kwargs)
+
+    def apply_async(self, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
+        """Publish; a request-context task takes the current request's path, method, query string and
+        allowed headers along (never ``Authorization`` or ``Cookie``)."""
+        if self.request_context and has_request_context():
+            headers = dict(options.pop("headers", None) or {})
+            headers[REQUEST_HEADER] = request_snapshot(self._flask())
+            options["headers"] = headers
+        return super().apply_async(args, kwargs, **options)
+
+
+def _is_current(flask_app: Flask) -> bool:
+    # One context-variable lookup: this runs for every task.
+    context = _cv_app.get(None)
+    return context is not None and context.app is flask_app
+
+
+def request_snapshot(flask_app: Flask) -> dict[str, Any]:
+    """What a request-context task may know of the current request."""
+    allowed = flask_app.config.get("TASK_REQUEST_HEADERS") or DEFAULT_REQUEST_HEADERS
+    names = {name.lower() for name in allowed} - NEVER_FORWARDED
+    return {
+        "path": request.path,
+        "method": request.method,
+        "query_string": request.query_string.decode("latin-1"),
+        "headers": {k: v for k, v in request.headers.items() if k.lower() in names},
+    }

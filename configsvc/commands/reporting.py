@@ -1,0 +1,40 @@
+"""How commands report: problems as ``error:`` lines and exit status 1, never a traceback or a value."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+
+from configsvc.errors import ConfigError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def reports_errors(command: F) -> F:
+    """Turn configuration errors into plain messages on stderr and exit status 1."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except ConfigError as error:
+            for message in error.warnings:
+                click.echo(f"warning: {message}", err=True)
+            click.echo(f"error: {error}", err=True)
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def warn(message: str) -> None:
+    """One ``warning:`` line on stderr."""
+    click.echo(f"warning: {message}", err=True)
+
+
+def note(message: str) -> None:
+    """One ``note:`` line on stderr."""
+    click.echo(f"note: {message}", err=True)

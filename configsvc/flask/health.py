@@ -1,0 +1,43 @@
+"""A health view any app can mount: ``app.add_url_rule("/healthz", view_func=health)``.
+
+200 ``{"status": "ok", "broker": "ok", "config": "ok", "fingerprint": ...}`` when the broker accepts a
+connection; 503 within 2 s when it does not. ``config`` is ``"stale"`` while a changed deployment file is
+refused. ``broker`` is left out when the app binds no Celery placeholder; ``config`` and ``fingerprint``
+when it does not use ``ConfigService``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+from flask import current_app, jsonify
+from flask.typing import ResponseReturnValue
+
+from configsvc.flask.state import find_state
+
+BROKER_CHECK_SECONDS = 1.5
+
+
+@runtime_checkable
+class BrokerProbe(Protocol):
+    """What the health view asks of ``app.extensions["celery"]`` (a :class:`configsvc.celery.FlaskCelery`)."""
+
+    def broker_reachable(self, timeout: float = ...) -> bool: ...
+
+
+def health() -> ResponseReturnValue:
+    """The view: the broker's and the configuration's state, without a value from either."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    body: dict[str, Any] = {"status": "ok"}
+    healthy = True
+    probe = app.extensions.get("celery")
+    if isinstance(probe, BrokerProbe):
+        healthy = probe.broker_reachable(timeout=BROKER_CHECK_SECONDS)
+        body["broker"] = "ok" if healthy else "unreachable"
+    state = find_state(app)
+    if state is not None:
+        body["config"] = state.state
+        body["fingerprint"] = state.fingerprint
+    if not healthy:
+        body["status"] = "error"
+    return jsonify(body), 200 if healthy else 503

@@ -1,0 +1,1 @@
+"""Helpers shared by the tests, imported as modules (``from tests.support import brokers``)."""

@@ -1,0 +1,101 @@
+"""The processes users start, for tests: ``celery worker``, ``flask run`` and gunicorn."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from configsvc.options import clean_environ
+from configsvc.testing import WorkerProcess, run_celery_worker, stop_process_group
+from tests.support.reference import OPTIONS
+
+VENV_BIN = Path(sys.executable).parent
+
+__all__ = ["VENV_BIN", "celery_worker", "free_port", "process_group", "stop_process_group", "wait_for",
+           "web_process", "web_server"]
+
+
+@contextmanager
+def celery_worker(environ: Mapping[str, str], cwd: Path, log: Path, extra: tuple[str, ...] = (),
+                  target: str = "worker_entry.celery",
+                  pool: tuple[str, ...] = ("--pool=solo",)) -> Iterator[subprocess.Popen[bytes]]:
+    """``celery -A worker_entry.celery worker`` as a user starts it, from ``cwd``; stopped afterwards."""
+    args = (*pool, "--without-gossip", "--without-mingle", "--without-heartbeat",
+            "-n", f"test-{os.getpid()}@%h", *extra)
+    worker: WorkerProcess
+    with run_celery_worker(target, environ, log, cwd=cwd, args=args, options=OPTIONS) as worker:
+        yield worker.process
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def web_server(environ: Mapping[str, str], cwd: Path, log: Path, kind: str = "flask",
+               workers: int = 2, app_spec: str = "app:create_app()") -> Iterator[str]:
+    """The web app as a user starts it (``flask run`` or gunicorn); yields its base URL."""
+    with web_process(environ, cwd, log, kind, workers, app_spec) as (url, _):
+        yield url
+
+
+@contextmanager
+def web_process(environ: Mapping[str, str], cwd: Path, log: Path, kind: str = "flask", workers: int = 2,
+                app_spec: str = "app:create_app()") -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Like :func:`web_server`, yielding (base URL, server process)."""
+    import urllib.error
+    import urllib.request
+
+    port = free_port()
+    if kind == "flask":
+        command = [str(VENV_BIN / "flask"), "--app", "app", "run", "--host", "127.0.0.1", "--port", str(port)]
+    else:
+        command = [str(VENV_BIN / "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}",
+                   app_spec]
+    env = {**clean_environ(os.environ, OPTIONS), **environ}
+    with open(log, "wb") as out:
+        server = subprocess.Popen(command, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(url + "/healthz", timeout=5)
+                break
+            except urllib.error.HTTPError:
+                break  # it answers (503 is an answer)
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"web server did not start: {log.read_text()[-2000:]}") from None
+                time.sleep(0.1)
+        yield url, server
+    finally:
+        stop_process_group(server)
+
+
+def process_group(leader: subprocess.Popen[bytes]) -> set[int]:
+    """The PIDs of every process in ``leader``'s process group (server and its workers)."""
+    output = subprocess.run(["ps", "-e", "-o", "pid=,pgid="], capture_output=True, text=True,
+                            check=True, timeout=30).stdout
+    return {int(pid) for pid, pgid in (line.split() for line in output.splitlines())
+            if int(pgid) == leader.pid}
+
+
+def wait_for(predicate: object, timeout: float, what: str, interval: float = 0.1) -> None:
+    """Poll ``predicate()`` until true; fail the test with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)

@@ -77,6 +77,7 @@ class Options:
             raise ConfigUsageError(f"file_variable {self.file_variable!r} must be a variable name")
         if isinstance(self.example_files, str | os.PathLike):
             raise ConfigUsageError("example_files must be a list of paths, not one path")
+        object.__setattr__(self, "example_files", tuple(self.example_files))
         typed: dict[KeyPath, Setting] = {}
         for key, spec in dict(self.schema).items():
             if not isinstance(key, str) or not all(_KEY_PART.fullmatch(p) for p in key.split(".")):
@@ -93,12 +94,13 @@ class Options:
         """The defaults file to read, and whether it must exist."""
         if self.defaults is None:
             return None, False
-        path = root_path / Path(self.defaults).expanduser()
+        path = Path(os.path.normpath(root_path / Path(self.defaults).expanduser()))
         return path, os.fspath(self.defaults) != DEFAULTS_FILE
 
     def example_paths(self, root_path: Path) -> list[Path]:
         """The example deployment files, resolved against the app's root path."""
-        return [root_path / Path(example).expanduser() for example in self.example_files]
+        return [Path(os.path.normpath(root_path / Path(example).expanduser()))
+                for example in self.example_files]
 
 
 def reads_variable(name: str, options: Options | None = None) -> bool:
@@ -112,7 +114,8 @@ def reads_variable(name: str, options: Options | None = None) -> bool:
 
 
 def clean_environ(environ: Mapping[str, str] = os.environ, options: Options | None = None,
-                  keep: tuple[str, ...] = ("CONFIGSVC_REQUIRE_BROKERS",)) -> dict[str, str]:
+                  keep: tuple[str, ...] = ("CONFIGSVC_REQUIRE_BROKERS", "CONFIGSVC_REQUIRE_BROWSER"),
+                  ) -> dict[str, str]:
     """A copy of ``environ`` without the variables that could change a resolution (``keep`` excepted)."""
     return {name: value for name, value in environ.items()
             if name in keep or not reads_variable(name, options)}

@@ -172,10 +172,13 @@ def test_warnings_go_to_stderr(tmp_path: Path) -> None:
 
 
 def test_cli_resolves_the_same_from_any_working_directory(planted: dict[str, str]) -> None:
+    """Found in the checkout, or named by FLASK_APP or --app from anywhere: the same app, the same result."""
     here = run_cli("show", "--json", env=planted)
-    root = run_cli("show", "--json", env=planted, cwd=Path("/"))
-    assert here.returncode == root.returncode == 0
-    assert json.loads(here.stdout) == json.loads(root.stdout)
+    root = run_cli("show", "--json", env={**planted, "FLASK_APP": "app"}, cwd=Path("/"))
+    named = run_cli("--app", "app:create_app()", "show", "--json", env=planted, cwd=Path("/"))
+    assert here.returncode == root.returncode == named.returncode == 0
+    assert json.loads(here.stdout) == json.loads(root.stdout) == json.loads(named.stdout)
+    assert json.loads(here.stdout)["settings"]["port"]["source"] == "deployment file"
 
 
 def test_warnings_are_printed_when_the_resolution_fails(tmp_path: Path) -> None:
@@ -186,3 +189,38 @@ def test_warnings_are_printed_when_the_resolution_fails(tmp_path: Path) -> None:
     warning, error = done.stderr.splitlines()
     assert warning.startswith(f"warning: {path}:1: CELERY_BROKER_URL is an old Celery setting name")
     assert error.startswith(f"error: {path}:1: celery.broker_url: is set twice in one source")
+
+
+def test_set_refuses_a_value_that_does_not_fit_and_leaves_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "api-config.yaml"
+    path.write_text("port: 8080\ncelery:\n  task_acks_late: true\n")
+    before = path.read_bytes()
+    for key, value, message in [
+        ("celery.task_acks_late", "maybe", "celery.task_acks_late: expected true or false"),
+        ("port", "99999", "port: expected an integer from 1 to 65535"),  # the app's schema (found here)
+        ("celery.worker_prefetch_multiplier", "many", "expected an integer"),
+    ]:
+        done = run_cli("set", str(path), key, value)
+        assert done.returncode == 1, key
+        assert message in done.stderr and f"{path} is unchanged" in done.stderr
+        assert "Traceback" not in done.stderr
+        assert path.read_bytes() == before
+    assert run_cli("set", str(path), "celery.task_acks_late", "false").returncode == 0
+    assert "task_acks_late: 'false'" in path.read_text()
+
+
+@pytest.mark.parametrize(("written", "meant"), [("secrt_key", "secret_key"),
+                                                ("celery.borker_url", "celery.broker_url"),
+                                                ("celery.task_ack_late", "celery.task_acks_late")])
+def test_near_miss_keys_warn_and_fail_in_production(tmp_path: Path, written: str, meant: str) -> None:
+    path = tmp_path / "api-config.yaml"
+    top, _, inner = written.partition(".")
+    path.write_text(f"{top}:\n  {inner}: x\n" if inner else f"{top}: x\n")
+    done = run_cli("check", env={"FLASK_CONFIG": str(path)})
+    assert done.returncode == 0
+    assert f"did you mean {meant}? (an error in production)" in done.stderr
+    production = run_cli("check", env={"FLASK_CONFIG": str(path), "APP_ENV": "production",
+                                       "APP_SECRET_KEY": "k" * 32, "APP_CELERY__BROKER_URL": "amqp://r//"})
+    assert production.returncode == 1
+    assert f"{path}:{2 if inner else 1}: {written}: not a" in production.stderr
+    assert f"did you mean {meant}?" in production.stderr

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from configsvc.crypto import keys as master_keys
-from tests.support.reference import run_cli
+from configsvc.options import clean_environ
+from tests.support.reference import VENV_BIN, run_cli
 
 SECRET_VALUES = ["sentinel-key-1f2e", "sentinel-pass-9a8b", "sentinel-token-77aa", "sentinel-new-5c5c"]
 PLAINTEXT = f"""\
@@ -37,8 +39,9 @@ def workspace(tmp_path: Path) -> dict[str, Path | str]:
 
 
 def cli(workspace: dict[str, Path | str], *args: str, stdin: str | None = None, **env: str):  # type: ignore[no-untyped-def]
-    return run_cli(*args, env={"TMPDIR": str(workspace["tmp"]), **env}, cwd=Path(str(workspace["folder"])),
-                   stdin=stdin)
+    """The CLI from the workspace folder, for the reference app (FLASK_APP: its schema types the values)."""
+    return run_cli(*args, env={"TMPDIR": str(workspace["tmp"]), "FLASK_APP": "app", **env},
+                   cwd=Path(str(workspace["folder"])), stdin=stdin)
 
 
 def assert_no_plaintext_left(workspace: dict[str, Path | str]) -> None:
@@ -214,6 +217,22 @@ def test_edit_aborted(workspace: dict[str, Path | str], script: str, code: int, 
     done = cli(workspace, "edit", str(config), EDITOR=write_editor(workspace, script))
     assert done.returncode == code, done.stderr
     assert message in done.stderr
+    assert config.read_text() == before
+    assert_no_plaintext_left(workspace)
+
+
+def test_edit_interrupted_when_started_with_sigint_ignored(workspace: dict[str, Path | str]) -> None:
+    """A background job starts with SIGINT ignored; the edit command takes the signal itself."""
+    config = Path(str(workspace["config"]))
+    cli(workspace, "encrypt", str(config))
+    before = config.read_text()
+    editor = write_editor(workspace, "kill -INT $PPID; sleep 5\n")
+    done = subprocess.run(
+        ["sh", "-c", f"trap '' INT; exec {VENV_BIN / 'configsvc'} edit {config}"],
+        env={**clean_environ(), "EDITOR": editor, "TMPDIR": str(workspace["tmp"])},
+        cwd=Path(str(workspace["folder"])), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 130, done.stderr
+    assert "interrupted" in done.stderr
     assert config.read_text() == before
     assert_no_plaintext_left(workspace)
 

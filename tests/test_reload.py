@@ -15,7 +15,8 @@ from flask import Flask
 
 from app import create_app
 from app.extensions import config
-from configsvc.flask import ConfigState
+from configsvc import Config
+from configsvc.flask import ConfigService, ConfigState
 from configsvc.flask.reloader import Reloader
 from tests.support.brokers import rabbitmq_account
 from tests.support.reference import run_cli
@@ -277,3 +278,59 @@ def test_a_publish_refused_for_credentials_rereads_the_file_and_retries(tmp_path
         response = app.test_client().post("/task/", json={"seconds": 0})
         assert response.status_code == 202, response.get_json()
         assert state_of(app).generation == 1
+
+
+def test_a_reload_keeps_what_the_app_set_in_code(config_file: Path) -> None:
+    """``flask run`` sets app.debug from its own flag; code sets Celery settings YAML cannot express."""
+    from celery.schedules import crontab
+    from flask.cli import ScriptInfo
+
+    info = ScriptInfo(create_app=lambda: create_app(environ={"FLASK_CONFIG": str(config_file)}))
+    app = info.load_app()  # as `flask run` loads it: debug from FLASK_DEBUG (unset: off)
+    assert app.debug is False and state_of(app).config["debug"] is True  # development says true
+    celery = app.extensions["celery"]
+    celery.conf.task_default_queue = "set-in-code"
+    celery.conf.beat_schedule = {"nightly": {"task": "app.tasks.echo", "schedule": crontab(hour=3)}}
+    app.config["OWN_SETTING"] = "set-in-code"
+
+    edit(config_file, "token-one-sentinel", "token-two-sentinel")
+    assert state_of(app).reload(force=False)
+    assert app.config["ADMIN_TOKEN"] == "token-two-sentinel"
+    assert app.debug is False
+    assert celery.conf.task_default_queue == "set-in-code"
+    assert celery.conf.beat_schedule["nightly"]["schedule"] == crontab(hour=3)
+    assert app.config["OWN_SETTING"] == "set-in-code"
+
+    edit(config_file, "celery:\n", "celery:\n  task_default_queue: from-the-file\n")
+    assert state_of(app).reload(force=False)
+    assert celery.conf.task_default_queue == "from-the-file"  # the file now says something: it wins
+    edit(config_file, "  task_default_queue: from-the-file\n", "")
+    assert state_of(app).reload(force=False)
+    assert celery.conf.task_default_queue == "celery"  # removed from the file: Celery's default again
+
+
+def test_on_reload_hooks_run_after_a_change_is_applied(config_file: Path,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    service = ConfigService(schema={"admin_token": str})
+    seen: list[tuple[str, str]] = []
+
+    @service.on_reload
+    def broken(old: Config, new: Config) -> None:
+        raise RuntimeError("a hook that fails")
+
+    @service.on_reload
+    def remember(old: Config, new: Config) -> None:
+        seen.append((old.reveal("admin_token"), new.reveal("admin_token")))
+
+    app = Flask("hooked")
+    service.init_app(app, environ={"FLASK_CONFIG": str(config_file)})
+    edit(config_file, "token-one-sentinel", "token-two-sentinel")
+    with caplog.at_level(logging.ERROR, logger="configsvc.reload"):
+        assert service.state(app).reload(force=False)
+    assert seen == [("token-one-sentinel", "token-two-sentinel")]
+    assert app.config["ADMIN_TOKEN"] == "token-two-sentinel"  # applied, whatever a hook did
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert line.startswith("configsvc: the on_reload hook ")
+    assert line.endswith(".broken failed (RuntimeError)")
+    assert not service.state(app).reload(force=True)  # nothing changed: no hook runs
+    assert len(seen) == 1

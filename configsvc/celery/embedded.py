@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,3 +30,31 @@ def prepare_folders(settings: Mapping[str, Any]) -> None:
     backend = settings.get("result_backend")
     if isinstance(backend, str) and backend.startswith("file://"):
         Path(urlsplit(backend).path).mkdir(parents=True, exist_ok=True)
+
+
+_HOSTLESS = ("filesystem://", "memory://")
+
+
+class HostlessTransportFilter(logging.Filter):
+    """Drops kombu's "No hostname was supplied" warning when the broker is a transport without a host.
+
+    kombu logs it for ``filesystem://`` and ``memory://`` (which have no host to supply) on every
+    connection, three times at each worker start. For a network transport it stays: there it means a URL
+    fell back to ``localhost``.
+    """
+
+    def __init__(self, broker_url: Callable[[], str]) -> None:
+        super().__init__("kombu.connection")
+        self.broker_url = broker_url
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.getMessage().startswith("No hostname was supplied"):
+            return True
+        return not self.broker_url().startswith(_HOSTLESS)
+
+
+def quiet_hostless_warnings(broker_url: Callable[[], str]) -> None:
+    """Install :class:`HostlessTransportFilter` on kombu's connection logger (once per process)."""
+    target = logging.getLogger("kombu.connection")
+    if not any(isinstance(existing, HostlessTransportFilter) for existing in target.filters):
+        target.addFilter(HostlessTransportFilter(broker_url))

@@ -17,7 +17,7 @@ from flask import Flask
 
 from configsvc.celery import celery_internals, kombu_internals
 from configsvc.celery.auth import is_auth_failure
-from configsvc.celery.embedded import prepare_folders, with_control_folder
+from configsvc.celery.embedded import prepare_folders, quiet_hostless_warnings, with_control_folder
 from configsvc.celery.follow import CeleryFollower
 from configsvc.errors import AlreadyRegistered, CeleryNotConfigured
 from configsvc.flask.state import ConfigState, find_state
@@ -75,6 +75,7 @@ class FlaskCelery(Celery):  # type: ignore[misc]
         self.main = app.import_name
         self.broker_generation = 0
         prepare_folders(settings)
+        quiet_hostless_warnings(lambda: str(self.conf.broker_url or ""))
         self.bound_flask_app = app
         self.config_state = find_state(app)
         if self.config_state is not None:

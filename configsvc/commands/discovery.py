@@ -20,6 +20,9 @@ from configsvc.flask.discovery import Discovered, discovering
 from configsvc.flask.extension import ConfigService
 from configsvc.flask.state import find_state
 
+NO_APP = ("no app found (--app, FLASK_APP, wsgi.py, app.py or an app package in the working directory); "
+          "resolving with configsvc's default options")
+
 
 @dataclass(frozen=True)
 class Target:
@@ -38,13 +41,17 @@ def default_target(note: str) -> Target:
 
 
 def find_target(app_import: str | None, environ: Mapping[str, str],
-                create_app: Callable[..., Flask] | None = None) -> Target:
+                create_app: Callable[..., Flask] | None = None, cwd: Path | None = None) -> Target:
     """The app named by ``app_import``, ``FLASK_APP`` or found in the working directory.
 
     An app that is named but cannot be loaded is an error (:class:`ConfigError`); when no app is named and
     none is found, the default options are used, with a note saying so.
     """
     named = app_import or environ.get("FLASK_APP") or None
+    cwd = cwd or Path.cwd()
+    if named is None and create_app is None and not any(
+            (cwd / name).exists() for name in ("wsgi.py", "app.py", "app/__init__.py")):
+        return default_target(NO_APP)
     info = ScriptInfo(app_import_path=named, create_app=create_app, set_debug_flag=False,
                       load_dotenv_defaults=False)
     try:
@@ -54,9 +61,7 @@ def find_target(app_import: str | None, environ: Mapping[str, str],
         return Target(found.service, Path(found.app.root_path), Path(found.app.instance_path))
     except NoAppException as error:
         if named is None and create_app is None and "Could not locate" in error.format_message():
-            return default_target(
-                "no app found (--app, FLASK_APP, wsgi.py, app.py or an app package in the working "
-                "directory); resolving with configsvc's default options")
+            return default_target(NO_APP)
         raise ConfigError(Problem(f"the app cannot be loaded: {error.format_message()}",
                                   kind="config", source="app")) from None
     except Exception as error:  # the app's own code failed before it reached ConfigService

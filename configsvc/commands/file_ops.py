@@ -179,13 +179,18 @@ def rotate_file(path: Path, environ: Mapping[str, str], new_data_key: bool) -> N
 
 @contextmanager
 def _private_folder() -> Iterator[Path]:
-    """A 0700 temporary folder, removed on every way out: return, error, Ctrl-C, SIGTERM or SIGHUP."""
+    """A 0700 temporary folder, removed on every way out: return, error, Ctrl-C, SIGTERM or SIGHUP.
+
+    SIGINT is taken here too: a process started with SIGINT ignored (a background job) gets no
+    KeyboardInterrupt from Python, and an interrupted edit must still clean up and say so.
+    """
     folder = Path(tempfile.mkdtemp(prefix="configsvc-edit-"))
 
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, interrupt) for sig in handled}
     try:
         yield folder
     finally:

@@ -101,7 +101,7 @@ class _Walk:
         full = ".".join((*path[:-1], meant))
         what = "a Celery setting" if path[:-1] == (CELERY_SECTION,) else "a known setting"
         if self.strict:
-            self.problem(path, f"is not {what}; did you mean {full}? (production refuses near-misses of "
+            self.problem(path, f"not {what}; did you mean {full}? (production refuses near-misses of "
                                "known keys: fix the name, or declare your own key in the app's schema)")
         else:
             self.warn(path, f"is not {what}; did you mean {full}? (an error in production)")

@@ -60,7 +60,7 @@ class ConfigService:
     ) -> None:
         self.options = Options(defaults=defaults, env_prefix=env_prefix, file_variable=file_variable,
                                default_file=default_file, schema=dict(schema or {}),
-                               example_files=tuple(example_files))
+                               example_files=example_files)
         self._reload_hooks: list[ReloadHook] = []
         if app is not None:
             self.init_app(app)

@@ -21,7 +21,7 @@ from benchmarks.timing import median_ms
 from configsvc import resolve
 from configsvc.crypto import keys
 from configsvc.crypto.document import seal
-from configsvc.formats.files import dump_yaml, parse_yaml
+from configsvc.formats import dump_yaml, parse_yaml
 
 
 def document() -> dict[str, object]:

@@ -24,7 +24,9 @@ from dynaconf import Dynaconf
 from flask import Flask
 
 from benchmarks.timing import median_ms
-from configsvc import resolve
+from configsvc import Options, resolve
+
+OPTIONS = Options(schema={"port": int, "admin_token": str})  # the app's own typed keys
 
 
 def realistic_document() -> dict[str, object]:
@@ -93,7 +95,7 @@ def main() -> int:
         def configsvc_resolve() -> object:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                return resolve(environ, instance_path=Path(folder) / "instance")
+                return resolve(environ, options=OPTIONS, instance_path=Path(folder) / "instance")
 
         # Same answer check: the layered result has the env override and the file's sections.
         config = configsvc_resolve()

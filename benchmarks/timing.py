@@ -1,10 +1,10 @@
-"""The one timing helper the benchmarks share."""
+"""The timing helpers the benchmarks share: medians, and interleaved rounds compared pair by pair."""
 
 from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 
 def median_ms(run: Callable[[], object], runs: int) -> float:
@@ -16,3 +16,25 @@ def median_ms(run: Callable[[], object], runs: int) -> float:
         run()
         samples.append(time.perf_counter() - start)
     return statistics.median(samples) * 1000
+
+
+def interleaved(rounds: int, sides: Mapping[str, Callable[[], float]]) -> dict[str, list[float]]:
+    """Run every side once per round, rotating which goes first, so drift hits all of them alike.
+    Each callable returns one measurement; the lists hold them in round order."""
+    names = list(sides)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for number in range(rounds):
+        shift = number % len(names)
+        for name in names[shift:] + names[:shift]:
+            samples[name].append(sides[name]())
+    return samples
+
+
+def ratio_summary(ours: list[float], base: list[float]) -> str:
+    """Median of the per-round ratios ours/base, with the quartiles: ``1.01x (0.98-1.03)``."""
+    ratios = sorted(a / b for a, b in zip(ours, base, strict=True))
+    if len(ratios) < 4:
+        return f"{statistics.median(ratios):.2f}x"
+    quartiles = statistics.quantiles(ratios, n=4)
+    return (f"{statistics.median(ratios):.3f}x (quartiles {quartiles[0]:.3f}-{quartiles[2]:.3f}, "
+            f"{len(ratios)} rounds)")

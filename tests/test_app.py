@@ -178,3 +178,23 @@ def test_the_filesystem_broker_keeps_its_control_folder_beside_the_queue(app: Fl
     options = app.extensions["celery"].conf.broker_transport_options
     assert options["control_folder"] == str(tmp_path / "control")
     assert (tmp_path / "control").is_dir()
+
+
+def test_the_session_serializer_is_built_once_per_secret_key(app: Flask) -> None:
+    interface = app.session_interface
+    first = interface.get_signing_serializer(app)
+    assert first is not None and interface.get_signing_serializer(app) is first  # reused per request
+    app.config["SECRET_KEY_FALLBACKS"] = ["testing-only-not-secret"]
+    app.config["SECRET_KEY"] = "a-rotated-key"
+    second = interface.get_signing_serializer(app)
+    assert second is not first and second.secret_keys == [b"testing-only-not-secret", b"a-rotated-key"]
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["user"] = "x"
+    assert client.get_cookie("session") is not None
+    custom = Flask("custom")
+    custom.session_interface = type("Mine", (type(Flask.session_interface),), {})()
+    from configsvc.flask import ConfigService
+
+    ConfigService().init_app(custom, environ={})
+    assert type(custom.session_interface).__name__ == "Mine"  # an app's own choice is left alone

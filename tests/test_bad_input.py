@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from configsvc import ConfigError, FileError, ValidationError
-from configsvc.formats.files import MAX_FILE_BYTES
+from configsvc.formats import MAX_FILE_BYTES
 from tests.support.reference import resolve
 
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from configsvc import DecryptError, Secret
 from configsvc.crypto import keys as master_keys
 from configsvc.crypto.document import METADATA_KEY, open_document, seal
-from configsvc.formats.files import dump_json, dump_yaml, parse_json, parse_yaml
+from configsvc.formats import dump_json, dump_yaml, parse_json, parse_yaml
 from tests.support.reference import resolve
 
 KEY = master_keys.generate()

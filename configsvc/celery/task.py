@@ -12,6 +12,7 @@ from typing import Any
 
 from celery import Task
 from flask import Flask, has_request_context, request
+from flask.ctx import AppContext
 from flask.globals import _cv_app
 
 from configsvc.errors import CeleryNotConfigured
@@ -20,7 +21,11 @@ from configsvc.errors import CeleryNotConfigured
 DEFAULT_REQUEST_HEADERS = ("Accept", "Accept-Language", "User-Agent", "X-Request-Id", "X-Forwarded-For")
 NEVER_FORWARDED = frozenset({"authorization", "cookie", "proxy-authorization", "set-cookie"})
 REQUEST_HEADER = "configsvc_request"
-_TRACE_MARK = "configsvc_trace"
+
+
+class TaskAppContext(AppContext):
+    """The fresh app context a worker pushes around one task's whole execution (its signal handlers
+    included); ``AppContextTask.__call__`` knows from its type that the body can run directly."""
 
 
 class AppContextTask(Task):  # type: ignore[misc]
@@ -48,10 +53,7 @@ class AppContextTask(Task):  # type: ignore[misc]
             return
 
         def traced(uuid: str, args: Any, kwargs: Any, request: Any = None) -> Any:
-            flask_app: Flask = self.app.bound_flask_app or self._flask()
-            context = flask_app.app_context()
-            setattr(context, _TRACE_MARK, True)  # tells __call__ it runs inside this wrapper
-            with context:
+            with TaskAppContext(self.app.bound_flask_app or self._flask()):
                 return tracer(uuid, args, kwargs, request)
 
         self._traced = traced
@@ -66,7 +68,7 @@ class AppContextTask(Task):  # type: ignore[misc]
         # The common case, kept short: in a worker, __trace__ pushed a fresh app context around Celery's
         # tracer, which has pushed the task request too: run the body directly (Task.__call__ would
         # push a second request that hides the task id).
-        if getattr(_cv_app.get(None), _TRACE_MARK, False) and not self.request_context:
+        if type(_cv_app.get(None)) is TaskAppContext and not self.request_context:
             return self.run(*args, **kwargs)
         return self._call_in_context(*args, **kwargs)
 

@@ -24,7 +24,7 @@ from configsvc.core.schema import Schema
 from configsvc.crypto import document as encryption
 from configsvc.crypto import keys
 from configsvc.errors import ConfigError, FileError, Problem, ValidationError
-from configsvc.formats.files import FileProblem, ParsedFile, dump, parse, read_text
+from configsvc.formats import FileProblem, ParsedFile, dump, parse, read_text
 from configsvc.options import Options
 from configsvc.sources.base import Layer
 
@@ -55,7 +55,7 @@ def _write(path: Path, document: dict[str, Any], mode: int | None = None) -> Non
 
 
 def _reseal(path: Path, opened: encryption.Opened, tree: dict[str, Any], environ: Mapping[str, str],
-            also_encrypt: set[encryption.Path_] | None = None) -> dict[str, Any]:
+            also_encrypt: set[encryption.ValuePath] | None = None) -> dict[str, Any]:
     """Encrypt ``tree`` again with the file's data key; its wrapped keys stay as they were."""
     primary = keys.load(environ, path)[0]
     still = {p for p in opened.encrypted if _exists(tree, p)} | (also_encrypt or set())
@@ -65,7 +65,7 @@ def _reseal(path: Path, opened: encryption.Opened, tree: dict[str, Any], environ
     return document
 
 
-def _exists(tree: Any, path: encryption.Path_) -> bool:
+def _exists(tree: Any, path: encryption.ValuePath) -> bool:
     node = tree
     for part in path:
         if isinstance(part, int):

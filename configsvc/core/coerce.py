@@ -8,24 +8,29 @@ naming the key and the source. Keys the schema does not know keep their values a
 
 from __future__ import annotations
 
-import json
-import math
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from configsvc.core import schema
+from configsvc.core.casts import (
+    Mismatch,
+    as_bool,
+    as_float,
+    as_int,
+    as_list,
+    as_str,
+    check_range,
+    json_object,
+    kind_of,
+)
 from configsvc.core.keypath import KeyPath
 from configsvc.core.schema import CELERY_SECTION, Schema, Setting
 from configsvc.errors import Problem
-from configsvc.formats.files import Plain
+from configsvc.formats import Plain
 from configsvc.sources.base import Layer
 
 MAX_VALUES = 100_000  # guards against YAML alias bombs and runaway inputs
 
-_INT = re.compile(r"[+-]?\d+")
-_TRUE = frozenset({"true", "yes", "on", "1"})
-_FALSE = frozenset({"false", "no", "off", "0"})
 
 
 @dataclass
@@ -50,12 +55,6 @@ class TypedLayer:
     def origin(self, path: KeyPath) -> str:
         """Where the final key's value was written: file and line, variable, or source."""
         return self.layer.origin(self.written_path(path))
-
-
-class _Mismatch(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 def coerce_layer(layer: Layer, schema: Schema | None = None, *, strict: bool = False,
@@ -112,7 +111,7 @@ class _Walk:
         if section is None:
             return
         if not isinstance(section, dict):
-            self.problem(path, f"must be a mapping of Celery settings, not {_kind(section)}")
+            self.problem(path, f"must be a mapping of Celery settings, not {kind_of(section)}")
             return
         self.typed.tree.setdefault(CELERY_SECTION, {})
         known = schema.celery_settings()
@@ -179,7 +178,7 @@ class _Walk:
             if setting is None:
                 return self.free(value, path, fold_case=True)
             return self.cast(setting, value, path)
-        except _Mismatch as mismatch:
+        except Mismatch as mismatch:
             self.problem(path, mismatch.message)
             return _SKIP
 
@@ -187,24 +186,24 @@ class _Walk:
         if value is None:
             return None
         if setting.type == "str":
-            return _as_str(value)
+            return as_str(value)
         if isinstance(value, Plain):
             value = value.value
         if setting.type == "int":
-            number = _as_int(value)
-            _check_range(setting, number)
+            number = as_int(value)
+            check_range(setting, number)
             return number
         if setting.type == "float":
-            return _as_float(value)
+            return as_float(value)
         if setting.type == "bool":
-            return _as_bool(value)
+            return as_bool(value)
         if setting.type == "list":
-            return _as_list(value)
+            return as_list(value)
         if setting.type == "dict":
             if isinstance(value, str):
-                value = _json_object(value)
+                value = json_object(value)
             if not isinstance(value, dict):
-                raise _Mismatch(f"expected a mapping, got {_kind(value)}")
+                raise Mismatch(f"expected a mapping, got {kind_of(value)}")
             # keys inside a mapping-valued setting are data (queue names, schedule names): case kept
             return self.free(value, path, fold_case=False)
         return self.free(value, path, fold_case=False)
@@ -213,17 +212,17 @@ class _Walk:
         """A value the schema does not type: numbers from files unwrapped, everything else as given."""
         self.count += 1
         if self.count > MAX_VALUES:
-            raise _Mismatch(f"holds more than {MAX_VALUES} values (YAML aliases expanding?)")
+            raise Mismatch(f"holds more than {MAX_VALUES} values (YAML aliases expanding?)")
         if isinstance(value, Plain):
             return value.value
         if isinstance(value, dict):
             out: dict[str, Any] = {}
             for raw_key, item in value.items():
                 if not isinstance(raw_key, str):
-                    raise _Mismatch("has a key that is not text")
+                    raise Mismatch("has a key that is not text")
                 key = raw_key.lower() if fold_case else raw_key
                 if key in out:
-                    raise _Mismatch(f"has the key {key!r} twice (keys are case-insensitive)")
+                    raise Mismatch(f"has the key {key!r} twice (keys are case-insensitive)")
                 child = (*path, key)
                 setting = self.schema.setting_for(child) if fold_case else None
                 if setting is not None:  # a dotted key of the app's schema
@@ -256,110 +255,3 @@ class _Walk:
 _SKIP: Any = object()
 
 
-def _kind(value: Any) -> str:
-    """What a value is, without showing it."""
-    if isinstance(value, Plain):
-        value = value.value
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true/false"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "text"
-    if isinstance(value, list | tuple):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return f"a {type(value).__name__}"
-
-
-def _as_str(value: Any) -> str:
-    if isinstance(value, Plain):
-        return value.raw
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    raise _Mismatch(f"expected text, got {_kind(value)}")
-
-
-def _as_int(value: Any) -> int:
-    if isinstance(value, bool):
-        raise _Mismatch("expected an integer, got true/false")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and _INT.fullmatch(value.strip()):
-        return int(value.strip())
-    if isinstance(value, str):
-        raise _Mismatch("expected an integer, got text that is not a whole number")
-    raise _Mismatch(f"expected an integer, got {_kind(value)}")
-
-
-def _check_range(setting: Setting, number: int) -> None:
-    low, high = setting.minimum, setting.maximum
-    if (low is not None and number < low) or (high is not None and number > high):
-        bounds = f"from {low}" + (f" to {high}" if high is not None else " up")
-        raise _Mismatch(f"expected an integer {bounds}, got one outside that range")
-
-
-def _as_float(value: Any) -> float:
-    if isinstance(value, bool):
-        raise _Mismatch("expected a number, got true/false")
-    if isinstance(value, int | float):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            raise _Mismatch("expected a number, got text that is not a number") from None
-    else:
-        raise _Mismatch(f"expected a number, got {_kind(value)}")
-    if not math.isfinite(number):
-        raise _Mismatch("expected a finite number")
-    return number
-
-
-def _as_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        word = value.strip().lower()
-        if word in _TRUE:
-            return True
-        if word in _FALSE:
-            return False
-        raise _Mismatch("expected true or false (also yes/no, on/off, 1/0), got other text")
-    raise _Mismatch(f"expected true or false, got {_kind(value)}")
-
-
-def _as_list(value: Any) -> list[str]:
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):
-            try:
-                value = json.loads(text)
-            except json.JSONDecodeError:
-                raise _Mismatch("expected a list: text starting with '[' must be a JSON array") from None
-        else:
-            return [item.strip() for item in text.split(",") if item.strip()]
-    if not isinstance(value, list | tuple):
-        raise _Mismatch(f"expected a list, got {_kind(value)}")
-    items = []
-    for item in value:
-        if isinstance(item, Plain):
-            item = item.raw
-        if not isinstance(item, str):
-            raise _Mismatch(f"expected a list of text, found {_kind(item)} in it")
-        items.append(item)
-    return items
-
-
-def _json_object(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        raise _Mismatch("expected a mapping: give a JSON object ({...})") from None

@@ -14,7 +14,7 @@ from configsvc.core.layering import lookup, merge
 from configsvc.core.schema import CELERY_SECTION, Schema
 from configsvc.core.validation import PRODUCTION, validate
 from configsvc.errors import ConfigError, ConfigWarning, FileError, Problem, raise_for
-from configsvc.formats.files import FileProblem, parse, read_text
+from configsvc.formats import FileProblem, parse, read_text
 from configsvc.options import Options
 from configsvc.sources import DefaultsFile, standard_sources
 from configsvc.sources.base import Layer

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap
 
 from configsvc.crypto.keys import MasterKey, derive
 from configsvc.errors import DecryptError, Problem
-from configsvc.formats.files import Plain, parse_scalar
+from configsvc.formats import Plain, parse_scalar
 
 METADATA_KEY = "configsvc_encryption"
 VERSION = 1
@@ -36,7 +36,7 @@ _ENC = re.compile(
     r"type:(str|int|float|bool|null)\]"
 )
 
-Path_ = tuple[str | int, ...]
+ValuePath = tuple[str | int, ...]
 
 
 def is_encrypted(document: dict[str, Any]) -> bool:
@@ -44,7 +44,7 @@ def is_encrypted(document: dict[str, Any]) -> bool:
     return METADATA_KEY in document
 
 
-def first_token_path(node: Any, path: Path_ = (), seen: set[int] | None = None) -> Path_ | None:
+def first_token_path(node: Any, path: ValuePath = (), seen: set[int] | None = None) -> ValuePath | None:
     """Where the first value that looks like an ``ENC[...]`` token is, or None (for files without metadata:
     a truncated or hand-assembled file must not hand a token to the application as if it were a value).
     Each mapping or list is visited once, however often YAML aliases repeat it."""
@@ -63,7 +63,7 @@ def first_token_path(node: Any, path: Path_ = (), seen: set[int] | None = None) 
     return path if isinstance(text, str) and text.startswith("ENC[") else None
 
 
-def dotted(path: Path_) -> str:
+def dotted(path: ValuePath) -> str:
     """The user-facing dotted key of a value path (list positions left out): ``celery.accept_content``."""
     return ".".join(str(part) for part in path if isinstance(part, str))
 
@@ -73,7 +73,7 @@ class Opened:
     """A decrypted file: its plaintext tree, which paths were encrypted, and what re-sealing needs."""
 
     tree: dict[str, Any]
-    encrypted: set[Path_]
+    encrypted: set[ValuePath]
     data_key: bytes = field(repr=False)
     only: str | None
     key_ids: list[str]
@@ -87,7 +87,7 @@ def _unb64(text: str) -> bytes:
     return base64.b64decode(text, validate=True)
 
 
-def _aad(path: Path_, kind: str) -> bytes:
+def _aad(path: ValuePath, kind: str) -> bytes:
     return json.dumps([VERSION, list(path), kind], separators=(",", ":")).encode()
 
 
@@ -109,7 +109,7 @@ def _scalar_text(value: Any) -> tuple[str, str]:
     raise TypeError(f"cannot encrypt a {type(value).__name__}")
 
 
-def _walk(node: Any, path: Path_ = ()) -> Iterator[tuple[Path_, Any]]:
+def _walk(node: Any, path: ValuePath = ()) -> Iterator[tuple[ValuePath, Any]]:
     """Every node, containers included, depth first, mapping keys sorted."""
     yield path, node
     if isinstance(node, dict):
@@ -133,7 +133,7 @@ def _mac(tree: dict[str, Any], only: str | None, data_key: bytes) -> str:
     return hmac.new(derive(data_key, "mac"), canonical.encode(), hashlib.sha256).hexdigest()
 
 
-def _transform(node: Any, path: Path_, leaf: Any) -> Any:
+def _transform(node: Any, path: ValuePath, leaf: Any) -> Any:
     if isinstance(node, dict):
         return {key: _transform(value, (*path, key), leaf) for key, value in node.items()}
     if isinstance(node, list):
@@ -147,7 +147,7 @@ def seal(
     *,
     only: str | None = None,
     data_key: bytes | None = None,
-    encrypted: set[Path_] | None = None,
+    encrypted: set[ValuePath] | None = None,
 ) -> dict[str, Any]:
     """The document to write: values encrypted, plus the metadata block.
 
@@ -160,7 +160,7 @@ def seal(
     pattern = re.compile(only) if only is not None else None
     value_key = AESGCM(derive(data_key, "values"))
 
-    def encrypt(path: Path_, value: Any) -> Any:
+    def encrypt(path: ValuePath, value: Any) -> Any:
         chosen = pattern is None or pattern.search(dotted(path)) is not None
         if not chosen and (encrypted is None or path not in encrypted):
             return value
@@ -189,9 +189,9 @@ def open_document(document: dict[str, Any], master_keys: Sequence[MasterKey], wh
     data_key = _unwrap(metadata, master_keys, where)
     value_key = AESGCM(derive(data_key, "values"))
     problems: list[Problem] = []
-    encrypted: set[Path_] = set()
+    encrypted: set[ValuePath] = set()
 
-    def decrypt(path: Path_, value: Any) -> Any:
+    def decrypt(path: ValuePath, value: Any) -> Any:
         if not isinstance(value, str) or not value.startswith("ENC["):
             return value
         match = _ENC.fullmatch(value)
@@ -233,7 +233,7 @@ def rewrap(document: dict[str, Any], master_keys: Sequence[MasterKey], primary: 
     return result
 
 
-def _problem(message: str, where: str, path: Path_ = ()) -> Problem:
+def _problem(message: str, where: str, path: ValuePath = ()) -> Problem:
     return Problem(message, kind="decrypt", key=dotted(path) or None, source="deployment file", path=where)
 
 

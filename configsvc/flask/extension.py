@@ -24,6 +24,7 @@ from configsvc.errors import AlreadyRegistered
 from configsvc.flask import discovery
 from configsvc.flask.changes import apply_to_flask
 from configsvc.flask.reloader import DEFAULT_INTERVAL, Reloader
+from configsvc.flask.sessions import reuse_session_serializer
 from configsvc.flask.state import EXTENSION_KEY, ConfigState, find_state
 from configsvc.options import (
     DEFAULT_DEPLOYMENT_FILE,
@@ -89,6 +90,7 @@ class ConfigService:
 
         config = resolve_now()
         app.config.from_mapping(config.flask_mapping())
+        reuse_session_serializer(app)
         state = ConfigState(self, config)
         app.extensions[EXTENSION_KEY] = state
         app_ref = weakref.ref(app)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from configsvc.errors import FileError, Problem
-from configsvc.formats.files import FileProblem, ParsedFile, parse, read_text
+from configsvc.formats import FileProblem, ParsedFile, parse, read_text
 from configsvc.sources.base import Layer, Source
 
 DEFAULT_SECTION = "default"

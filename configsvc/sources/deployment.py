@@ -10,7 +10,7 @@ from configsvc.core.keypath import KeyPath
 from configsvc.crypto import document as encryption
 from configsvc.crypto import keys
 from configsvc.errors import DecryptError, FileError, Problem
-from configsvc.formats.files import FileProblem, decode, parse, read_bytes
+from configsvc.formats import FileProblem, decode, parse, read_bytes
 from configsvc.options import Options
 from configsvc.sources.base import Layer, Source
 

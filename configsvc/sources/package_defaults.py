@@ -10,7 +10,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from configsvc.formats.files import ParsedFile, parse_yaml
+from configsvc.formats import ParsedFile, parse_yaml
 from configsvc.sources.base import Layer, Source
 
 SOURCE_NAME = "configsvc defaults"

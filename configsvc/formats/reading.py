@@ -1,0 +1,94 @@
+"""Reading a configuration file safely: a regular file, a size limit, strict UTF-8; and what readers share.
+
+:class:`Plain` keeps a number or boolean with the text it was written as, so a setting the schema says is
+a string gets exactly what was written (``secret_key: 0123`` stays ``"0123"``, not the octal 83).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from configsvc.core.keypath import KeyPath
+
+MAX_FILE_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Plain:
+    """A number or boolean read from a file, with the text it was written as."""
+
+    value: Any
+    raw: str
+
+
+@dataclass
+class ParsedFile:
+    """A file's top-level mapping, and the line (1-based) each key is written on where known."""
+
+    data: dict[Any, Any]
+    lines: dict[KeyPath, int] = field(default_factory=dict)
+
+
+class FileProblem(Exception):
+    """Raised inside the readers; the source turns it into a :class:`Problem` naming the file."""
+
+    def __init__(self, message: str, line: int | None = None, key: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.key = key
+
+
+
+def read_bytes(path: Path) -> bytes:
+    """The file's bytes, refusing what is not a readable file or is too large."""
+    try:
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size > MAX_FILE_BYTES:
+                raise FileProblem(
+                    f"the file is {size} bytes, over the {MAX_FILE_BYTES} byte limit for a "
+                    "configuration file"
+                )
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise FileProblem("the file does not exist") from None
+    except IsADirectoryError:
+        raise FileProblem("this is a folder, not a file") from None
+    except PermissionError:
+        raise FileProblem("the file cannot be read (permission denied)") from None
+    except OSError as error:
+        raise FileProblem(f"the file cannot be read ({error.strerror})") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise FileProblem(f"the file is over the {MAX_FILE_BYTES} byte limit")
+    return data
+
+
+def decode(data: bytes) -> str:
+    """A file's bytes as text: strict UTF-8 (a BOM is accepted), and not empty."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise FileProblem(
+            f"the file is not valid UTF-8 (byte {error.start}); save it as UTF-8", line
+        ) from None
+    if not text.strip():
+        raise FileProblem("the file is empty; it must hold a mapping of settings")
+    return text
+
+
+def read_text(path: Path) -> str:
+    """The file's text, refusing what is not a regular file, too large, empty, or not UTF-8."""
+    return decode(read_bytes(path))
+
+
+def require_mapping(data: Any) -> None:
+    if data is None:
+        raise FileProblem("the file holds no settings (only comments or null)")
+    if not isinstance(data, dict):
+        kind = "a list" if isinstance(data, list) else "a single value"
+        raise FileProblem(f"the top level must be a mapping of settings, not {kind}", 1)

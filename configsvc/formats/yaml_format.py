@@ -1,0 +1,138 @@
+"""YAML: PyYAML's C parser with a safe constructor that keeps key lines and the text of plain scalars,
+refuses tags and duplicate keys; and writing YAML back with numbers as they were written."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from configsvc.core.keypath import KeyPath
+from configsvc.formats.reading import FileProblem, ParsedFile, Plain, require_mapping
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_Base):  # type: ignore[misc]
+    """Safe loading that keeps key lines, refuses duplicate keys and non-JSON types."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.key_lines: dict[int, dict[Any, int]] = {}
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+        written = sum(1 for key_node, _ in node.value if key_node.tag != _MERGE_TAG)
+        self.flatten_mapping(node)  # applies YAML merge keys (<<), which come first
+        merged = len(node.value) - written
+        mapping: dict[Any, Any] = {}
+        lines: dict[Any, int] = {}
+        explicit: set[str] = set()
+        for index, (key_node, value_node) in enumerate(node.value):
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, Plain):
+                key = key.raw
+            if not isinstance(key, str):
+                raise FileProblem("a key must be text", key_node.start_mark.line + 1)
+            if index >= merged:  # keys written here may override merged ones, not each other
+                if key in explicit:
+                    raise FileProblem(
+                        f"key {key!r} appears twice in one mapping; keep one",
+                        key_node.start_mark.line + 1,
+                    )
+                explicit.add(key)
+            lines[key] = key_node.start_mark.line + 1
+            mapping[key] = self.construct_object(value_node, deep=deep)
+        self.key_lines[id(mapping)] = lines
+        return mapping
+
+    def construct_yaml_map(self, node: Any) -> Any:
+        # SafeConstructor fills a new dict from construct_mapping's; the lines follow it there.
+        data: dict[Any, Any] = {}
+        yield data
+        value = self.construct_mapping(node)
+        data.update(value)
+        self.key_lines[id(data)] = self.key_lines.pop(id(value), {})
+
+
+def _plain_scalar(base: Any) -> Any:
+    def construct(loader: Any, node: Any) -> Any:
+        value = base(loader, node)
+        # plain (unquoted) style is None from the Python parser and "" from the C parser
+        return Plain(value, node.value) if not node.style else value
+
+    return construct
+
+
+def _refuse(loader: Any, node: Any) -> Any:
+    raise FileProblem(
+        f"the YAML tag {node.tag!r} is not allowed; write plain values", node.start_mark.line + 1
+    )
+
+
+_C = yaml.constructor.SafeConstructor
+_Loader.add_constructor("tag:yaml.org,2002:map", _Loader.construct_yaml_map)
+_Loader.add_constructor("tag:yaml.org,2002:int", _plain_scalar(_C.construct_yaml_int))
+_Loader.add_constructor("tag:yaml.org,2002:float", _plain_scalar(_C.construct_yaml_float))
+_Loader.add_constructor("tag:yaml.org,2002:bool", _plain_scalar(_C.construct_yaml_bool))
+# Dates stay the text they were written as: configuration has no date settings, and JSON has no dates.
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: node.value)
+for _tag in ("binary", "set", "omap", "pairs"):
+    _Loader.add_constructor(f"tag:yaml.org,2002:{_tag}", _refuse)
+_Loader.add_constructor(None, _refuse)  # any other tag: !!python/object, !custom, ...
+
+
+def parse_yaml(text: str) -> ParsedFile:
+    """Parse YAML text into a mapping, with key lines; raises :class:`FileProblem`."""
+    loader = _Loader(text)
+    try:
+        data = loader.get_single_data()
+    except yaml.MarkedYAMLError as error:
+        # str(error) may quote the offending source line; the message is rebuilt without it.
+        mark = error.problem_mark or error.context_mark
+        what = error.problem or error.context or "invalid YAML"
+        line = mark.line + 1 if mark is not None else None
+        raise FileProblem(f"invalid YAML: {what}", line) from None
+    except yaml.YAMLError as error:
+        raise FileProblem(f"invalid YAML: {type(error).__name__}") from None
+    finally:
+        loader.dispose()
+    require_mapping(data)
+    return ParsedFile(data, _collect_lines(data, loader.key_lines))
+
+
+
+def _collect_lines(data: dict[Any, Any], key_lines: dict[int, dict[Any, int]]) -> dict[KeyPath, int]:
+    lines: dict[KeyPath, int] = {}
+    stack: list[tuple[KeyPath, dict[Any, Any]]] = [((), data)]
+    seen: set[int] = set()
+    while stack:
+        prefix, mapping = stack.pop()
+        if id(mapping) in seen:  # an alias: its lines are where the anchor was written
+            continue
+        seen.add(id(mapping))
+        for key, line in key_lines.get(id(mapping), {}).items():
+            path = (*prefix, key.lower())
+            lines[path] = line
+            value = mapping.get(key)
+            if isinstance(value, dict):
+                stack.append((path, value))
+    return lines
+
+
+
+class _Dumper(yaml.SafeDumper):
+    """Writes numbers and booleans exactly as they were read (:class:`Plain`)."""
+
+
+def _represent_plain(dumper: yaml.SafeDumper, plain: Plain) -> yaml.ScalarNode:
+    kind = "bool" if isinstance(plain.value, bool) else type(plain.value).__name__
+    return dumper.represent_scalar(f"tag:yaml.org,2002:{kind}", plain.raw)
+
+
+_Dumper.add_representer(Plain, _represent_plain)
+
+
+def dump_yaml(data: dict[str, Any]) -> str:
+    """YAML text for a mapping read by :func:`parse_yaml`, numbers kept as written. Comments are lost."""
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False)

@@ -1,4 +1,4 @@
-"""The anchor: bare Celery, no Flask at all, with the same delivery settings configsvc ships.
+"""The anchor: bare Celery, no Flask at all, with exactly the Celery settings configsvc ships.
 
 ``celery -A benchmarks.bare_celery.celery_app worker``; broker and backend from ``BASELINE_BROKER`` /
 ``BASELINE_BACKEND``. What configsvc's integration costs a worker is measured against this.
@@ -11,10 +11,11 @@ from typing import Any
 
 from celery import Celery
 
+from benchmarks.shipped import shipped_celery_settings
+
 celery_app = Celery("bare", broker=os.environ.get("BASELINE_BROKER", "memory://"),
                     backend=os.environ.get("BASELINE_BACKEND", "cache+memory://"))
-celery_app.conf.update(task_acks_late=True, task_reject_on_worker_lost=True, worker_prefetch_multiplier=1,
-                       task_default_queue="bare")
+celery_app.conf.update(shipped_celery_settings(), task_default_queue="bare")
 
 
 @celery_app.task(name="bare.noop")

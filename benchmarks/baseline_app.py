@@ -1,8 +1,9 @@
 """The baseline: a Flask app with Celery wired as Flask's "Background Tasks with Celery" guide shows.
 
 ``celery_init_app`` with a ``FlaskTask`` whose ``__call__`` pushes the app context; configuration from
-``app.config["CELERY"]`` (here from ``BASELINE_BROKER`` / ``BASELINE_BACKEND``), and the same delivery
-settings configsvc ships, so the benchmarks compare the integration and not the settings.
+``app.config["CELERY"]`` (here from ``BASELINE_BROKER`` / ``BASELINE_BACKEND``), and exactly the Celery
+settings configsvc ships (its ``defaults.yaml``: delivery, serializers, bounded timeouts), so the
+benchmarks compare the integration and not the settings.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 
 from celery import Celery, Task
 from flask import Flask, jsonify, request, url_for
+
+from benchmarks.shipped import shipped_celery_settings
 
 
 def celery_init_app(app: Flask) -> Celery:
@@ -32,11 +35,9 @@ def celery_init_app(app: Flask) -> Celery:
 def create_app() -> Flask:
     app = Flask(__name__)
     app.config.from_mapping(CELERY={
+        **shipped_celery_settings(),
         "broker_url": os.environ.get("BASELINE_BROKER", "memory://"),
         "result_backend": os.environ.get("BASELINE_BACKEND", "cache+memory://"),
-        "task_acks_late": True,
-        "task_reject_on_worker_lost": True,
-        "worker_prefetch_multiplier": 1,
         "task_default_queue": "baseline",
     })
     celery_init_app(app)

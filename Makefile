@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench install clean
+.PHONY: run test lint bench fuzz install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+fuzz: $(STAMP)
+	$(BIN)/python -m tests.fuzz --seconds $(or $(SECONDS),600)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_resolve

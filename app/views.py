@@ -13,7 +13,7 @@ from typing import Any
 from celery.result import AsyncResult
 from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from app.extensions import celery, config
 from app.tasks import echo, sleep_then_now
@@ -27,6 +27,23 @@ MAX_SECONDS = 60
 TASK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 # One quick retry on a stale pooled connection; connection timeouts come from the Celery settings.
 PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+
+
+MAX_BODY_NESTING = 8
+_BRACKETS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _nesting(data: bytes) -> int:
+    """How deep JSON brackets nest in ``data`` (strings skipped), without decoding it."""
+    depth = deepest = 0
+    for match in _BRACKETS.finditer(data):
+        token = match.group()
+        if token in (b"[", b"{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token in (b"]", b"}"):
+            depth -= 1
+    return deepest
 
 
 class BrokerUnavailable(Exception):
@@ -82,11 +99,23 @@ def _state(task_id: str) -> dict[str, Any]:
     return body
 
 
+@bp.errorhandler(RequestEntityTooLarge)
+def body_too_large(error: RequestEntityTooLarge) -> ResponseReturnValue:
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    return _error(413, f"the body is larger than {limit} bytes" if limit else "the body is too large")
+
+
 @bp.post("/task/")
 def submit_task() -> ResponseReturnValue:
-    """Start ``sleep_then_now``: JSON body optional, ``{"seconds": N}`` with N from 0 to 60 (default 5)."""
+    """Start ``sleep_then_now``: JSON body optional, ``{"seconds": N}`` with N from 0 to 60 (default 5).
+
+    The body is bounded by ``max_content_length`` (413 beyond it); JSON nested deeper than a request
+    needs is refused before the decoder (which recurses) sees it.
+    """
     seconds: Any = 5
-    if request.get_data():
+    if data := request.get_data():  # raises RequestEntityTooLarge past max_content_length: 413
+        if _nesting(data) > MAX_BODY_NESTING:
+            return _error(400, "the body is nested too deeply")
         try:
             body = request.get_json(force=True)
         except HTTPException:

@@ -156,6 +156,7 @@ def test_python_m_app_serves_on_the_configured_port(tmp_path: Path) -> None:
     import os
     import subprocess
     import sys
+    import urllib.error
     import urllib.request
 
     from tests.support.processes import free_port, stop_process_group
@@ -175,8 +176,22 @@ def test_python_m_app_serves_on_the_configured_port(tmp_path: Path) -> None:
             except OSError:
                 assert server.poll() is None and time.monotonic() < deadline
                 time.sleep(0.1)
+        # development says debug: true, but the debugger is only ever on with --debug
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/console", timeout=5)
+            raise AssertionError("the Werkzeug debugger console answered")
+        except urllib.error.HTTPError as error:
+            assert error.code == 404
     finally:
         stop_process_group(server)
+
+
+def test_python_m_app_refuses_the_debugger_on_a_public_address() -> None:
+    from app.__main__ import is_loopback, main
+
+    assert main(["--host", "0.0.0.0", "--debug"]) == 2
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("10.0.0.1") and not is_loopback("example.com")
 
 
 def test_beat_schedule_comes_from_the_configuration(tmp_path: Path) -> None:

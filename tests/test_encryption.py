@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,7 @@ def resolve_file(tmp_path: Path, text: str, name: str = "api-config.yaml", **env
 # --- round trips -------------------------------------------------------------------------------
 
 def test_encrypted_file_resolves_exactly_like_its_plaintext(tmp_path: Path) -> None:
-    plain = resolve_file(tmp_path, PLAINTEXT)
+    plain = resolve_file(tmp_path, PLAINTEXT, CONFIGSVC_ALLOW_PLAINTEXT="1")  # the same file in plaintext
     encrypted = resolve_file(tmp_path, encrypted_text())
     assert encrypted.as_dict(reveal_secrets=True) == plain.as_dict(reveal_secrets=True)
     assert encrypted.reveal("secret_key") == "0123"
@@ -248,14 +249,55 @@ def test_key_file_named_by_variable(tmp_path: Path) -> None:
     assert config.reveal("port") == 8080
 
 
-@pytest.mark.parametrize("mode", [0o640, 0o604, 0o660, 0o644, 0o602])
-def test_key_file_open_to_others_is_refused(tmp_path: Path, mode: int) -> None:
+ME, ROOT, SOMEONE = os.geteuid(), 0, 4242
+
+
+@pytest.mark.parametrize(("owner", "mode", "accepted"), [
+    (ME, 0o600, True), (ME, 0o400, True),                          # the owner only
+    (ROOT, 0o640, True), (ROOT, 0o440, True),                      # root-owned, one group reads (fsGroup)
+    (ROOT, 0o600, True),
+    (ME, 0o604, False), (ME, 0o644, False), (ME, 0o602, False), (ME, 0o606, False),
+    (ROOT, 0o660, False), (ROOT, 0o650, False), (ROOT, 0o644, False), (ROOT, 0o604, False),
+    (SOMEONE, 0o600, False), (SOMEONE, 0o640, False),              # another user's file
+    (ME, 0o640, ME == ROOT), (ME, 0o620, False),
+])
+def test_key_file_modes(owner: int, mode: int, accepted: bool) -> None:
+    status = os.stat_result((0o100000 | mode, 1, 1, 1, owner, 0, 60, 0, 0, 0))
+    path = Path("/etc/app/master.key")
+    if accepted:
+        master_keys.check_key_file_status(path, status, "key file")
+        return
+    message = (rf"the key file has mode {mode:04o} and owner uid {owner}: it must be readable by its "
+               r"owner only \(chmod 600 /etc/app/master.key\), or owned by root and readable by one group")
+    with pytest.raises(DecryptError, match=message):
+        master_keys.check_key_file_status(path, status, "key file")
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o604, 0o660, 0o602])
+def test_a_key_file_open_to_others_is_refused_when_read(tmp_path: Path, mode: int) -> None:
     master_keys.write_new_key_file(tmp_path / "master.key")
     (tmp_path / "master.key").chmod(mode)
     path = tmp_path / "api-config.yaml"
     path.write_text(encrypted_text())
-    with pytest.raises(DecryptError, match=rf"master.key: the key file is open to group or others "
-                                           rf"\(mode {mode:04o}\); run: chmod 600"):
+    with pytest.raises(DecryptError, match=rf"master.key: the key file has mode {mode:04o}"):
+        resolve({"FLASK_CONFIG": str(path)}, instance_path=tmp_path)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "huge"])
+def test_a_key_file_that_is_not_a_small_regular_file_is_refused(tmp_path: Path, kind: str) -> None:
+    key = tmp_path / "master.key"
+    if kind == "fifo":
+        os.mkfifo(key, 0o600)  # would block a plain open() forever
+    elif kind == "device":
+        key.symlink_to("/dev/zero")  # would be read until memory runs out
+    else:
+        key.write_bytes(b"#" * (master_keys.MAX_KEY_FILE_BYTES + 1))
+        key.chmod(0o600)
+    path = tmp_path / "api-config.yaml"
+    path.write_text(encrypted_text())
+    message = {"fifo": "not a regular file (a FIFO)", "device": "not a regular file (a device)",
+               "huge": "over the 65536 byte limit for a key file"}[kind]
+    with pytest.raises(DecryptError, match=re.escape(message)):
         resolve({"FLASK_CONFIG": str(path)}, instance_path=tmp_path)
 
 
@@ -325,7 +367,34 @@ def test_key_material_never_in_reprs() -> None:
 def test_a_file_cut_before_its_metadata_is_refused(tmp_path: Path) -> None:
     text = encrypted_text()
     cut = text[: text.index(METADATA_KEY)]  # half-written: the tokens are there, the metadata is not
-    with pytest.raises(DecryptError) as caught:
-        resolve_file(tmp_path, cut)
+    with pytest.raises(DecryptError, match="the file is not encrypted, but a master key is configured"):
+        resolve_file(tmp_path, cut)  # with a key: no plaintext, half-written or not
+    before_first_value = text[: text.index("ENC[")].rsplit("\n", 1)[0] + "\n"
+    with pytest.raises(DecryptError, match="a master key is configured"):
+        resolve_file(tmp_path, before_first_value)  # cut before the first ENC[: plain YAML, still refused
+    (tmp_path / "api-config.yaml").write_text(cut)
+    with pytest.raises(DecryptError) as caught:  # no key anywhere: the tokens still give it away
+        resolve({"FLASK_CONFIG": str(tmp_path / "api-config.yaml")}, instance_path=tmp_path)
     assert "no configsvc_encryption block" in str(caught.value)
     assert caught.value.key is not None and "ENC[" not in str(caught.value)
+
+
+@pytest.mark.parametrize("where", ["CONFIGSVC_KEY", "CONFIGSVC_KEY_FILE", "master.key"])
+def test_a_plaintext_file_is_refused_when_a_key_is_configured(tmp_path: Path, where: str) -> None:
+    """The downgrade: someone who can write the file but has no key replaces it with plaintext."""
+    path = tmp_path / "api-config.yaml"
+    path.write_text("secret_key: chosen-by-an-attacker\nadmin_token: also-chosen\n")
+    master_keys.write_new_key_file(tmp_path / "master.key")
+    environ = {"FLASK_CONFIG": str(path)}
+    if where == "CONFIGSVC_KEY":
+        environ["CONFIGSVC_KEY"] = KEY
+        (tmp_path / "master.key").unlink()
+    elif where == "CONFIGSVC_KEY_FILE":
+        (tmp_path / "master.key").rename(tmp_path / "elsewhere.key")
+        environ["CONFIGSVC_KEY_FILE"] = str(tmp_path / "elsewhere.key")
+    named = where if where != "master.key" else re.escape(str(tmp_path))
+    with pytest.raises(DecryptError, match=rf"the file is not encrypted, but a master key is configured "
+                                           rf"\({named}"):
+        resolve(environ, instance_path=tmp_path)
+    allowed = resolve({**environ, "CONFIGSVC_ALLOW_PLAINTEXT": "1"}, instance_path=tmp_path)
+    assert allowed.reveal("secret_key") == "chosen-by-an-attacker"  # only when the deployment says so

@@ -138,7 +138,9 @@ def test_set_on_a_plaintext_file(workspace: dict[str, Path | str]) -> None:
     config = Path(str(workspace["config"]))
     assert cli(workspace, "set", str(config), "port", "9090").returncode == 0
     assert "port: '9090'" in config.read_text()
-    done = cli(workspace, "check", FLASK_CONFIG=str(config))
+    refused = cli(workspace, "check", FLASK_CONFIG=str(config))  # a master.key lies beside it
+    assert refused.returncode == 1 and "a master key is configured" in refused.stderr
+    done = cli(workspace, "check", FLASK_CONFIG=str(config), CONFIGSVC_ALLOW_PLAINTEXT="1")
     assert done.returncode == 0
 
 

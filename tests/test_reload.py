@@ -334,3 +334,66 @@ def test_on_reload_hooks_run_after_a_change_is_applied(config_file: Path,
     assert line.endswith(".broken failed (RuntimeError)")
     assert not service.state(app).reload(force=True)  # nothing changed: no hook runs
     assert len(seen) == 1
+
+
+def test_a_reload_never_goes_from_encrypted_to_plaintext_on_its_own(tmp_path: Path, config_file: Path,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    """Someone who can write the folder removes the key and writes plaintext values of their choice."""
+    assert run_cli("keygen", "--out", str(tmp_path / "master.key")).returncode == 0
+    plaintext = config_file.read_text()
+    assert run_cli("encrypt", str(config_file)).returncode == 0
+    app = create_app(environ={"FLASK_CONFIG": str(config_file)})
+    assert state_of(app).config.encrypted_at_rest
+    (tmp_path / "master.key").unlink()
+    config_file.write_text(plaintext.replace("token-one-sentinel", "chosen-by-an-attacker"))
+    with caplog.at_level(logging.ERROR, logger="configsvc.reload"):
+        assert not state_of(app).reload(force=False)
+    assert state_of(app).state == "stale" and app.config["ADMIN_TOKEN"] == "token-one-sentinel"
+    assert "the deployment file was encrypted and is now plaintext" in caplog.text
+
+    opted_out = create_app(environ={"FLASK_CONFIG": str(config_file), "CONFIGSVC_ALLOW_PLAINTEXT": "1"})
+    assert opted_out.config["ADMIN_TOKEN"] == "chosen-by-an-attacker"  # only where the deployment said so
+
+
+def test_a_file_written_in_two_parts_is_read_once_complete(tmp_path: Path, config_file: Path) -> None:
+    edit(config_file, "config_reload_interval: 0", "config_reload_interval: 0.05")
+    app = create_app(environ={"FLASK_CONFIG": str(config_file)})
+    full = config_file.read_text().replace("token-one-sentinel", "token-two-sentinel")
+    cut = full[: full.index("token-two-sentinel") + len("token-two")]  # valid YAML, wrong value
+    with open(config_file, "w") as handle:  # a writer that pauses between two writes
+        handle.write(cut)
+        handle.flush()
+        time.sleep(0.02)
+        handle.write(full[len(cut):])
+    assert state_of(app).wait_for_change(0, timeout=5)
+    time.sleep(0.3)
+    assert app.config["ADMIN_TOKEN"] == "token-two-sentinel" and state_of(app).generation == 1
+
+
+@pytest.mark.brokers
+def test_a_new_broker_that_cannot_be_reached_is_not_switched_to(tmp_path: Path,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    """The half-written host (``...@127.0.0``, completed a second later): the working broker stays,
+    /healthz says stale, the switch is tried again, and SIGHUP (a forced reload) switches anyway."""
+    with rabbitmq_account() as (user, password, vhost):
+        good = f"amqp://{user}:{password}@127.0.0.1:5672/{vhost}"
+        path, app = rabbitmq_app(tmp_path, good)
+        edit(path, "127.0.0.1:5672", "127.0.0:5672")
+        with caplog.at_level(logging.ERROR, logger="configsvc.reload"):
+            assert not state_of(app).reload(force=False)
+        assert state_of(app).state == "stale" and "cannot be reached while the current one can" in (
+            state_of(app).problem or "")
+        assert password not in caplog.text
+        client = app.test_client()
+        assert client.get("/healthz").get_json()["config"] == "stale"
+        assert client.post("/task/", json={"seconds": 0}).status_code == 202  # still on the working one
+        assert reloader_of(app).check(recheck=True) is False  # the retry: still unreachable, not logged again
+        assert caplog.text.count("cannot be reached") == 1
+
+        edit(path, "127.0.0:5672", "127.0.0.1:5672")  # completed: the same as the one in use
+        assert not state_of(app).reload(force=False)
+        assert state_of(app).state == "ok"
+
+        edit(path, "127.0.0.1:5672", "127.0.0.1:9")  # a real move to a broker that is down: SIGHUP
+        assert state_of(app).reload(force=True)
+        assert app.config["CELERY"]["broker_url"].endswith("127.0.0.1:9/" + vhost)

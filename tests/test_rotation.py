@@ -75,7 +75,8 @@ def service(path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes], subproce
     """What a user runs in production on ``path``: a prefork worker (started from ``/``) and gunicorn
     with two workers, logging to worker.log and web.log beside the file. Yields (URL, worker, web)."""
     env = {"FLASK_CONFIG": str(path), "APP_ENV": "production"}
-    with celery_worker(env, cwd=Path("/"), log=path.parent / "worker.log", pool=PREFORK) as worker, \
+    with celery_worker(env, cwd=Path("/"), log=path.parent / "worker.log", pool=PREFORK,
+                       default_startup=True) as worker, \
             web_process(env, cwd=path.parent, log=path.parent / "web.log", kind="gunicorn") as (url, web):
         yield url, worker, web
 
@@ -305,3 +306,47 @@ def test_a_worker_refused_by_the_broker_keeps_retrying_and_recovers_when_the_fil
             roundtrip(url)
             assert process_group(worker) == processes
             assert process_group(web)
+
+
+@pytest.mark.brokers
+def test_many_rotations_with_two_workers_at_celerys_default_startup(tmp_path: Path) -> None:
+    """Two workers with mingle, gossip and heartbeat on (a worker answers the other's mingle hello, which
+    is how a stale control producer pool used to kill it with "Acquire on closed pool"), rotated back and
+    forth quickly, each rotation arriving while the last restart may still be in mingle."""
+    with rabbitmq_vhost() as vhost, rabbitmq_user(vhost) as (first, first_pw), \
+            rabbitmq_user(vhost) as (second, second_pw):
+        path = tmp_path / "api-config.yaml"
+
+        def point_at(user: str, password: str) -> None:
+            replacement = tmp_path / "next.yaml"
+            replacement.write_text(f"config_reload_interval: 0.05\ncelery:\n  broker_url: "
+                                   f"amqp://{user}:{password}@127.0.0.1:5672/{vhost}\n"
+                                   f"  result_backend: file://{tmp_path / 'results'}\n")
+            os.replace(replacement, path)
+
+        point_at(first, first_pw)
+        env = {"FLASK_CONFIG": str(path)}
+        logs = (tmp_path / "one.log", tmp_path / "two.log")
+        with celery_worker(env, cwd=Path("/"), log=logs[0], pool=PREFORK, default_startup=True, name="one"), \
+                celery_worker(env, cwd=Path("/"), log=logs[1], default_startup=True, name="two") as two:
+            switches = Counter[str]()
+            for number in range(ROTATIONS):
+                user, password = (second, second_pw) if number % 2 == 0 else (first, first_pw)
+                switches[user] += 1
+                needed = switches[user]  # "connected to" is logged for every switch (not the first start)
+                point_at(user, password)
+                for log in logs:
+                    wait_for(lambda log=log, user=user, needed=needed: log.read_text().count(
+                        f"connected to the broker at amqp://{user}:") >= needed, 20,
+                        f"rotation {number + 1} in {log.name}")
+            text = "".join(log.read_text() for log in logs)
+            assert "Unrecoverable error" not in text and "Acquire on closed pool" not in text
+            assert two.poll() is None
+            from app import create_app
+            from app.tasks import echo
+
+            create_app(environ=env)
+            assert [echo.delay(n).get(timeout=30) for n in range(4)] == [0, 1, 2, 3]
+
+
+ROTATIONS = 10  # it used to die at the first or second; 150 in a row passed in a longer run

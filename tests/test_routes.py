@@ -35,6 +35,9 @@ def test_post_task_without_a_body_uses_the_default(client: FlaskClient) -> None:
     ('{"seconds": true}', "application/json", "seconds must be a number from 0 to 60"),
     ('{"seconds": null}', "application/json", "seconds must be a number from 0 to 60"),
     ("seconds=5", "application/x-www-form-urlencoded", "the body is not valid JSON"),
+    # from the hardening run: 500s with a RecursionError traceback in the log before
+    ('{"seconds": ' + "[" * 3000 + "]" * 3000 + "}", "application/json", "the body is nested too deeply"),
+    ("[" * 2000, "application/json", "the body is nested too deeply"),
 ])
 def test_bad_task_requests_get_400_json(client: FlaskClient, data: str, content_type: str,
                                         message: str) -> None:
@@ -42,6 +45,17 @@ def test_bad_task_requests_get_400_json(client: FlaskClient, data: str, content_
     assert response.status_code == 400
     assert response.json == {"error": response.json["error"]}
     assert message in response.json["error"]
+
+
+@pytest.mark.parametrize("body", [
+    "[" + ",".join(["0"] * 100_000) + "]",                                   # a list of 1e5
+    "{" + ",".join(f'"k{i}": 0' for i in range(50_000)) + "}",               # an object of 5e4
+    '{"seconds": 1, "padding": "' + "x" * 10_000_000 + '"}',                  # 10 MB
+])
+def test_a_body_over_max_content_length_gets_413_json(client: FlaskClient, body: str) -> None:
+    response = client.post("/task/", data=body, content_type="application/json")
+    assert response.status_code == 413
+    assert response.json == {"error": "the body is larger than 16384 bytes"}
 
 
 @pytest.mark.parametrize("task_id", ["bad id", "x" * 65, "-leading-dash", "a/b"])

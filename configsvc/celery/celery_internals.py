@@ -15,13 +15,23 @@ from celery import Celery
 
 
 def take_broker_pool(app: Celery) -> Any:
-    """Detach and return the app's cached broker pool (None if there was none); the producer pool built
-    on it is dropped too, so the next publish builds both from the current settings."""
+    """Detach and return the app's cached broker pool (None if there was none); the producer pools built
+    on it are dropped too, so the next publish builds both from the current settings.
+
+    One of them hides in the remote-control mailbox: kombu's ``Mailbox.producer_pool`` is a
+    ``cached_property`` holding the pool it first saw (Celery only clears it after a fork). A worker fills it
+    when it first answers a control message (another worker's mingle hello), and every bound copy of the
+    mailbox inherits it; after a rotation closed that pool, the worker's next mingle died with
+    "Acquire on closed pool".
+    """
     pool = app.__dict__.get("_pool")
     app._pool = None
     amqp = app.__dict__.get("amqp")
     if amqp is not None:
         amqp._producer_pool = None
+    control = app.__dict__.get("control")
+    if control is not None:
+        control.mailbox.__dict__.pop("producer_pool", None)
     return pool
 
 

@@ -31,8 +31,16 @@ MAX_DELAY = 5.0
 class Consumer(CeleryConsumer):  # type: ignore[misc]
     """Celery's consumer, connecting with the current settings on every attempt."""
 
+    #: The ``broker_generation`` of the settings the consuming connection was made with; the rotation step
+    #: compares against it, so settings that change while the consumer restarts are not missed.
+    connected_generation = 0
+
     def connection_for_read(self, heartbeat: float | None = None) -> Any:
-        return self._connect_current(lambda: self.app.connection_for_read(heartbeat=heartbeat))
+        def make() -> Any:
+            self.connected_generation = self.app.broker_generation  # read before the settings are
+            return self.app.connection_for_read(heartbeat=heartbeat)
+
+        return self._connect_current(make)
 
     def connection_for_write(self, url: Any = None, heartbeat: float | None = None) -> Any:
         return self._connect_current(lambda: self.app.connection_for_write(url=url, heartbeat=heartbeat))

@@ -45,9 +45,10 @@ class CeleryFollower:
     def __hash__(self) -> int:
         return id(self.celery)
 
-    def check_config(self, old: Config, new: Config) -> None:
-        """Refuse (ConfigError) new credentials that the broker or a Redis backend refuses."""
-        preflight(self.celery, new.celery_settings(), old.celery_settings())
+    def check_config(self, old: Config, new: Config, *, forced: bool = False) -> None:
+        """Refuse (ConfigError) new credentials that the broker or a Redis backend refuses; put off
+        (Deferred) a new broker that cannot be reached while the current one can, unless ``forced``."""
+        preflight(self.celery, new.celery_settings(), old.celery_settings(), forced=forced)
 
     def apply_config(self, old: Config, new: Config) -> None:
         """Switch to the new Celery settings."""

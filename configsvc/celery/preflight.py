@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 from configsvc.celery.auth import is_auth_failure
 from configsvc.celery.settings_groups import backend_settings, broker_settings
 from configsvc.core.redaction import mask_url
-from configsvc.errors import ConfigError, Problem
+from configsvc.errors import ConfigError, Deferred, Problem
+from configsvc.flask.reloader import RECHECK_SECONDS
 
 if TYPE_CHECKING:
     from configsvc.celery.placeholder import FlaskCelery
@@ -24,16 +25,23 @@ _UNUSABLE = (ValueError, LookupError, ImportError, TypeError)
 
 
 def preflight(celery: FlaskCelery, new: Mapping[str, Any], current: Mapping[str, Any],
-              timeout: float = 2.0) -> None:
+              timeout: float = 2.0, *, forced: bool = False) -> None:
     """Raise :class:`ConfigError` when the broker or a Redis result backend refuses the credentials in
-    ``new``. Settings equal to ``current`` are not tried again."""
+    ``new``; :class:`Deferred` when the new broker cannot be reached while the current one can (a
+    half-written host name, a broker not up yet) and the switch is not ``forced``. Settings equal to
+    ``current`` are not tried again."""
     problems = []
     broker_url = new.get("broker_url")
     if broker_url and broker_settings(new) != broker_settings(current):
-        problem = _try_broker(celery, str(broker_url), dict(new.get("broker_transport_options") or {}),
-                              timeout)
+        problem, reached = _try_broker(celery, str(broker_url),
+                                       dict(new.get("broker_transport_options") or {}), timeout)
         if problem is not None:
             problems.append(problem)
+        elif not reached and not forced and celery.broker_reachable(timeout=timeout):
+            raise Deferred(Problem(
+                f"the new broker ({mask_url(str(broker_url))}) cannot be reached while the current one "
+                f"can; staying on the current one and trying again every {RECHECK_SECONDS:g} s "
+                "(SIGHUP switches anyway)", kind="config", key="celery.broker_url", source="broker"))
     backend = new.get("result_backend")
     if isinstance(backend, str) and backend.startswith(("redis://", "rediss://")) and \
             backend_settings(new) != backend_settings(current):
@@ -45,7 +53,8 @@ def preflight(celery: FlaskCelery, new: Mapping[str, Any], current: Mapping[str,
 
 
 def _try_broker(celery: FlaskCelery, url: str, transport_options: dict[str, Any],
-                timeout: float) -> Problem | None:
+                timeout: float) -> tuple[Problem | None, bool]:
+    """(a refusal, or None; whether the broker answered)."""
     connection: Any = None
     try:
         connection = celery.connection_for_write(url=url, connect_timeout=timeout)
@@ -54,15 +63,16 @@ def _try_broker(celery: FlaskCelery, url: str, transport_options: dict[str, Any]
     except Exception as error:
         if is_auth_failure(error):
             return Problem(f"the broker refused the new credentials ({mask_url(url)})",
-                           kind="config", key="celery.broker_url", source="broker")
+                           kind="config", key="celery.broker_url", source="broker"), True
         if isinstance(error, _UNUSABLE) and not isinstance(error, OSError):
             return Problem(f"the new broker URL cannot be used ({type(error).__name__})",
-                           kind="config", key="celery.broker_url", source="broker")
+                           kind="config", key="celery.broker_url", source="broker"), False
+        return None, False
     finally:
         if connection is not None:
             with contextlib.suppress(Exception):
                 connection.release()
-    return None
+    return None, True
 
 
 def _try_redis(url: str, timeout: float) -> Problem | None:

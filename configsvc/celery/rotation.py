@@ -42,7 +42,9 @@ class RotationStep(bootsteps.StartStopStep):  # type: ignore[misc]
         self.draining = False
 
     def start(self, c: Any) -> None:
-        self.seen = c.app.broker_generation
+        # The generation the consumer connected with: a change that arrived while it was starting
+        # (mingle waits a second for its neighbours) is switched to at the first tick.
+        self.seen = getattr(c, "connected_generation", c.app.broker_generation)
         self.draining = False
         _take_sighup(c.app)
         if c.hub is None:  # no event loop (the embedded filesystem broker): nothing to switch in place

@@ -13,7 +13,8 @@ import re
 from typing import Any
 
 from configsvc.core.schema import Setting
-from configsvc.formats import Plain
+from configsvc.formats import FileProblem, Plain
+from configsvc.formats.limits import check_json_nesting
 
 _INT = re.compile(r"[+-]?\d+")
 _TRUE = frozenset({"true", "yes", "on", "1"})
@@ -114,10 +115,7 @@ def as_list(value: Any) -> list[str]:
     if isinstance(value, str):
         text = value.strip()
         if text.startswith("["):
-            try:
-                value = json.loads(text)
-            except json.JSONDecodeError:
-                raise Mismatch("expected a list: text starting with '[' must be a JSON array") from None
+            value = _json(text, "expected a list: text starting with '[' must be a JSON array")
         else:
             return [item.strip() for item in text.split(",") if item.strip()]
     if not isinstance(value, list | tuple):
@@ -133,7 +131,15 @@ def as_list(value: Any) -> list[str]:
 
 
 def json_object(text: str) -> Any:
+    return _json(text, "expected a mapping: give a JSON object ({...})")
+
+
+def _json(text: str, problem: str) -> Any:
+    """JSON given as text in a variable, bounded like a file (the decoder recurses)."""
     try:
+        check_json_nesting(text)
         return json.loads(text)
-    except json.JSONDecodeError:
-        raise Mismatch("expected a mapping: give a JSON object ({...})") from None
+    except FileProblem as bounded:
+        raise Mismatch(f"{problem}; {bounded.message}") from None
+    except (ValueError, RecursionError):  # also Python's limit on integer digits
+        raise Mismatch(problem) from None

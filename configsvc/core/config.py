@@ -77,6 +77,11 @@ class Config:
             digests.update(typed.layer.file_digests)
         return fingerprint(digests)
 
+    @property
+    def encrypted_at_rest(self) -> bool:
+        """True when the deployment file this came from was encrypted."""
+        return any(typed.layer.encrypted for typed in self._layers)
+
     def __repr__(self) -> str:
         where = f" from {self.deployment_file}" if self.deployment_file else ""
         return f"<Config env={self.env!r}{where}: {len(self._winners)} settings>"

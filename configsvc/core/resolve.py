@@ -105,7 +105,7 @@ def _environment(options: Options, environ: Mapping[str, str], defaults: Default
     if env not in known:
         where = f" (sections of {defaults.path})" if defaults.path is not None else ""
         raise ConfigError(Problem(
-            f"unknown environment {env!r}; use one of: {', '.join(known)}{where}",
+            f"not a known environment; use one of: {', '.join(known)}{where}",
             kind="config", key=None, source="environment", variable=variable,
         ))
     return env

@@ -20,12 +20,18 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from configsvc.errors import DecryptError, Problem
+from configsvc.formats.reading import FileProblem, read_with_status
+
+MAX_KEY_FILE_BYTES = 64 * 1024
 
 PREFIX = "configsvc1:"
 KEY_BYTES = 32
 KEY_VARIABLE = "CONFIGSVC_KEY"
 KEY_FILE_VARIABLE = "CONFIGSVC_KEY_FILE"
 DEFAULT_KEY_FILE = "master.key"
+#: Set to 1 to accept a plaintext deployment file although a master key is configured (a deliberate
+#: choice: without it, someone who can write the file but has no key could replace every value).
+ALLOW_PLAINTEXT_VARIABLE = "CONFIGSVC_ALLOW_PLAINTEXT"
 
 
 def derive(secret: bytes, purpose: str, length: int = 32) -> bytes:
@@ -89,6 +95,28 @@ def key_file_path(environ: Mapping[str, str], deployment_file: Path | None) -> P
     return None
 
 
+def configured_key(environ: Mapping[str, str], deployment_file: Path | None) -> str | None:
+    """Where a master key is configured for this deployment file (``CONFIGSVC_KEY``, the file
+    ``CONFIGSVC_KEY_FILE`` names, or a ``master.key`` beside the file), or None when none is.
+
+    A deployment with a key expects an encrypted file: a plaintext one is refused (see
+    :data:`ALLOW_PLAINTEXT_VARIABLE`).
+    """
+    if environ.get(KEY_VARIABLE):
+        return KEY_VARIABLE
+    if environ.get(KEY_FILE_VARIABLE):
+        return KEY_FILE_VARIABLE
+    path = key_file_path(environ, deployment_file)
+    if path is not None and os.path.lexists(path):
+        return str(path)
+    return None
+
+
+def plaintext_allowed(environ: Mapping[str, str]) -> bool:
+    """True when the deployment opted out of refusing plaintext (``CONFIGSVC_ALLOW_PLAINTEXT=1``)."""
+    return environ.get(ALLOW_PLAINTEXT_VARIABLE, "").strip().lower() in ("1", "true", "yes")
+
+
 def load(environ: Mapping[str, str], deployment_file: Path | None) -> list[MasterKey]:
     """The master keys, primary first. Raises :class:`DecryptError` when none can be had."""
     if KEY_VARIABLE in environ:
@@ -104,22 +132,35 @@ def load(environ: Mapping[str, str], deployment_file: Path | None) -> list[Maste
 
 
 def read_key_file(path: Path) -> list[MasterKey]:
-    """The keys in a key file, refusing a file that group or others may read or write."""
+    """The keys in a key file (see :func:`check_key_file_status` for the modes accepted)."""
     try:
-        mode = path.stat().st_mode
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise _key_error(
-                f"the key file is open to group or others (mode {stat.S_IMODE(mode):04o}); "
-                f"run: chmod 600 {path}", str(path))
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as error:
-        raise _key_error(f"the key file cannot be read ({error.strerror})", str(path)) from None
+        data, status = read_with_status(path, MAX_KEY_FILE_BYTES, "a key file")
+    except FileProblem as problem:
+        raise _key_error(f"the key file cannot be used: {problem.message}", str(path)) from None
+    check_key_file_status(path, status, "key file")
+    try:
+        lines = data.decode("utf-8").splitlines()
     except UnicodeDecodeError:
         raise _key_error("the key file is not text", str(path)) from None
     entries = [(n, line) for n, line in enumerate(lines, 1) if line.strip() and not line.startswith("#")]
     if not entries:
         raise _key_error("the key file holds no key", str(path))
     return [parse(line, f"the key on line {n} of {path}") for n, line in entries]
+
+
+def check_key_file_status(path: Path, status: os.stat_result, what: str) -> None:
+    """Accept a key file owned by this process's user with no access for group or others (0600, 0400),
+    or owned by root with group read and nothing for others (0640, 0440: Kubernetes ``fsGroup``, the rule
+    PostgreSQL applies to its key file). Anything else is refused, with the mode and the fix."""
+    mode = stat.S_IMODE(status.st_mode)
+    own = status.st_uid == os.geteuid() and not mode & 0o077
+    root_group = status.st_uid == 0 and not mode & 0o037
+    if own or root_group:
+        return
+    raise _key_error(
+        f"the {what} has mode {mode:04o} and owner uid {status.st_uid}: it must be readable by its owner "
+        f"only (chmod 600 {path}), or owned by root and readable by one group (chown root:GROUP {path}; "
+        f"chmod 640 {path})", str(path))
 
 
 def write_new_key_file(path: Path) -> None:

@@ -20,7 +20,7 @@ from flask import Flask
 from configsvc.core.config import Config
 from configsvc.core.resolve import resolve
 from configsvc.crypto import keys
-from configsvc.errors import AlreadyRegistered
+from configsvc.errors import AlreadyRegistered, DecryptError, Problem
 from configsvc.flask import discovery
 from configsvc.flask.changes import apply_to_flask
 from configsvc.flask.reloader import DEFAULT_INTERVAL, Reloader
@@ -95,10 +95,11 @@ class ConfigService:
         app.extensions[EXTENSION_KEY] = state
         app_ref = weakref.ref(app)
 
-        def switch(old: Config, new: Config) -> None:
+        def switch(old: Config, new: Config, forced: bool) -> None:
             target = app_ref()
             if target is not None:
-                self._switch(target, state, old, new)
+                refuse_downgrade(old, new, environ)
+                self._switch(target, state, old, new, forced)
 
         interval = config.reveal(INTERVAL_KEY, DEFAULT_INTERVAL)
         state.reloader = Reloader(
@@ -141,10 +142,10 @@ class ConfigService:
             raise LookupError(f"{self!r} is not registered on {app!r}; call init_app(app) first")
         return state
 
-    def _switch(self, app: Flask, state: ConfigState, old: Config, new: Config) -> None:
+    def _switch(self, app: Flask, state: ConfigState, old: Config, new: Config, forced: bool) -> None:
         # Every participant may refuse (raising ConfigError) before anything changes.
         for participant in state.participants:
-            participant.check_config(old, new)
+            participant.check_config(old, new, forced=forced)
         apply_to_flask(app, old.flask_mapping(), new.flask_mapping())
         for participant in state.participants:
             participant.apply_config(old, new)
@@ -154,6 +155,18 @@ class ConfigService:
             except Exception as error:  # the configuration is applied; one hook must not undo it
                 logger.error("configsvc: the on_reload hook %s failed (%s)",
                              getattr(hook, "__qualname__", hook), type(error).__name__)
+
+
+def refuse_downgrade(old: Config, new: Config, environ: Mapping[str, str]) -> None:
+    """A running process never goes from an encrypted deployment file to a plaintext one on its own
+    (someone who removed the key and wrote plaintext could choose every value), unless the deployment
+    opted out with ``CONFIGSVC_ALLOW_PLAINTEXT=1``."""
+    if old.encrypted_at_rest and not new.encrypted_at_rest and not keys.plaintext_allowed(environ):
+        raise DecryptError(Problem(
+            "the deployment file was encrypted and is now plaintext: refused (encrypt it again, or "
+            f"restart with {keys.ALLOW_PLAINTEXT_VARIABLE}=1 to accept plaintext on purpose)",
+            kind="decrypt", source="deployment file",
+            path=str(new.deployment_file) if new.deployment_file else None))
 
 
 def watched_files(config: Config, environ: Mapping[str, str], cwd: Path) -> list[Path]:

@@ -17,18 +17,24 @@ import logging
 import os
 import signal
 import threading
+import time
 import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from configsvc.core.config import Config
-from configsvc.errors import ConfigError
+from configsvc.errors import ConfigError, Deferred
 from configsvc.flask.state import ConfigState
 
 logger = logging.getLogger("configsvc.reload")
 
 DEFAULT_INTERVAL = 0.25
+# A changed file is read once two looks this far apart see the same size and times (a writer is done).
+SETTLE_SECONDS = 0.05
+SETTLE_LIMIT_SECONDS = 2.0
+# How often a deferred switch (a new broker that cannot be reached yet) is tried again.
+RECHECK_SECONDS = 2.0
 Signature = tuple[tuple[int, int, int, int, int] | None, ...]
 
 _live: weakref.WeakSet[Reloader] = weakref.WeakSet()
@@ -46,7 +52,7 @@ class Reloader:
         self,
         state: ConfigState,
         resolve: Callable[[], Config],
-        apply: Callable[[Config, Config], None],
+        apply: Callable[[Config, Config, bool], None],
         *,
         watched: Sequence[Path] = (),
         interval: float = DEFAULT_INTERVAL,
@@ -62,6 +68,7 @@ class Reloader:
         self._changed = threading.Condition(self._lock)
         self._wake = threading.Event()
         self._force = False
+        self._recheck_at: float | None = None
         self._thread: threading.Thread | None = None
         self._seen = self._signature()
         _live.add(self)
@@ -75,13 +82,18 @@ class Reloader:
         """True while this process has a thread polling the watched files."""
         return self._thread is not None and self._thread.is_alive()
 
-    def check(self, force: bool = False) -> bool:
-        """Reload when a watched file changed (or ``force``); True when a new configuration was applied."""
+    def check(self, force: bool = False, recheck: bool = False) -> bool:
+        """Reload when a watched file changed, or on ``force`` (SIGHUP, a refused publish: the new
+        configuration is applied even if its broker cannot be reached) or ``recheck`` (a deferred switch is
+        tried again). True when a new configuration was applied."""
         with self._lock:
             seen = self._signature()
-            if seen == self._seen and not force:
+            if seen == self._seen and not force and not recheck:
                 return False
+            if seen != self._seen and not force:
+                seen = self._settled(seen)  # a file still being written is read once it is complete
             self._seen = seen
+            self._recheck_at = None
             try:
                 new = self._resolve()
             except ConfigError as error:
@@ -97,7 +109,11 @@ class Reloader:
                 self._recover(new, changed=False)
                 return False
             try:
-                self._apply(old, new)
+                self._apply(old, new, force)
+            except Deferred as error:  # e.g. the new broker cannot be reached while the current one can
+                self._recheck_at = time.monotonic() + RECHECK_SECONDS
+                self._refuse(_one_line(error), quiet=recheck)
+                return False
             except ConfigError as error:  # e.g. the broker refuses the new credentials
                 self._refuse(_one_line(error))
                 return False
@@ -169,8 +185,9 @@ class Reloader:
             if self._thread is not me or not self._alive():
                 return
             force, self._force = self._force, False
+            recheck = self._recheck_at is not None and time.monotonic() >= self._recheck_at
             try:
-                self.check(force)
+                self.check(force, recheck)
             except Exception as error:  # keep watching whatever happens
                 logger.error("configsvc: reload check failed (%s)", type(error).__name__)
 
@@ -181,11 +198,26 @@ class Reloader:
         fallback = self.watched[0] if self.watched else "configuration"
         return str(self.state.config.deployment_file or fallback)
 
-    def _refuse(self, problem: str) -> None:
+    def _settled(self, seen: Signature) -> Signature:
+        """Wait until the watched files stop changing: the same size and times on two looks
+        :data:`SETTLE_SECONDS` apart (at most :data:`SETTLE_LIMIT_SECONDS`)."""
+        deadline = time.monotonic() + SETTLE_LIMIT_SECONDS
+        while time.monotonic() < deadline:
+            time.sleep(SETTLE_SECONDS)
+            again = self._signature()
+            if again == seen:
+                break
+            seen = again
+        return seen
+
+    def _refuse(self, problem: str, quiet: bool = False) -> None:
+        """Stay on the last good configuration; one log line, unless it repeats a retry's problem."""
+        repeated = quiet and self.state.state == "stale" and self.state.problem == problem
         self.state.state = "stale"
         self.state.problem = problem
-        logger.error("configsvc: refused the new configuration in %s: %s; keeping the last good one",
-                     self._where(), problem)
+        if not repeated:
+            logger.error("configsvc: refused the new configuration in %s: %s; keeping the last good one",
+                         self._where(), problem)
 
     def _recover(self, config: Config, *, changed: bool) -> None:
         was_stale = self.state.state == "stale"

@@ -27,11 +27,12 @@ class ReloadParticipant(Protocol):
     """Something in the app that follows the configuration (the Celery binding).
 
     ``check_config`` runs before a new configuration is applied and may refuse it by raising
-    :class:`configsvc.ConfigError` (the broker refused the new credentials); ``apply_config`` switches
-    over once every participant accepted it.
+    :class:`configsvc.ConfigError` (the broker refused the new credentials), or put it off with
+    :class:`configsvc.Deferred` (tried again later; ``forced`` is True for SIGHUP, which must not be put
+    off); ``apply_config`` switches over once every participant accepted it.
     """
 
-    def check_config(self, old: Config, new: Config) -> None: ...
+    def check_config(self, old: Config, new: Config, *, forced: bool = False) -> None: ...
 
     def apply_config(self, old: Config, new: Config) -> None: ...
 

@@ -5,14 +5,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from configsvc.formats.limits import check_expanded, check_json_nesting
 from configsvc.formats.reading import FileProblem, ParsedFile, Plain, require_mapping
 
 
 def parse_json(text: str) -> ParsedFile:
-    """Parse JSON text into a mapping (numbers kept with their text); raises :class:`FileProblem`."""
+    """Parse JSON text into a mapping (numbers kept with their text); raises :class:`FileProblem` for
+    anything wrong, the nesting bounded before the decoder (which recurses) sees the text."""
 
     def number(raw: str, kind: type) -> Plain:
-        return Plain(kind(raw), raw)
+        try:
+            return Plain(kind(raw), raw)
+        except ValueError:  # Python's limit on integer digits
+            raise FileProblem("a number has too many digits") from None
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
         mapping: dict[str, Any] = {}
@@ -22,6 +27,7 @@ def parse_json(text: str) -> ParsedFile:
             mapping[key] = value
         return mapping
 
+    check_json_nesting(text)
     try:
         data = json.loads(
             text,
@@ -30,9 +36,14 @@ def parse_json(text: str) -> ParsedFile:
             parse_constant=lambda raw: _refuse_constant(raw),
             object_pairs_hook=pairs,
         )
+    except FileProblem:
+        raise
     except json.JSONDecodeError as error:
         raise FileProblem(f"invalid JSON: {error.msg} (column {error.colno})", error.lineno) from None
+    except Exception as error:  # never the decoder's text
+        raise FileProblem(f"invalid JSON ({type(error).__name__})") from None
     require_mapping(data)
+    check_expanded(data)
     return ParsedFile(data)
 
 

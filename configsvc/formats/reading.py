@@ -7,6 +7,7 @@ a string gets exactly what was written (``secret_key: 0123`` stays ``"0123"``, n
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,28 +44,56 @@ class FileProblem(Exception):
 
 
 
-def read_bytes(path: Path) -> bytes:
-    """The file's bytes, refusing what is not a readable file or is too large."""
+def read_bytes(path: Path, limit: int = MAX_FILE_BYTES, what: str = "a configuration file") -> bytes:
+    """The file's bytes: a regular file (a FIFO, device or socket is refused, never waited on) of at most
+    ``limit`` bytes, read with that bound whatever the file claims."""
+    return read_with_status(path, limit, what)[0]
+
+
+def read_with_status(path: Path, limit: int = MAX_FILE_BYTES, what: str = "a configuration file"
+                     ) -> tuple[bytes, os.stat_result]:
+    """:func:`read_bytes`, with the status of the very file read (owner, mode), for checks on it."""
     try:
-        with open(path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            if size > MAX_FILE_BYTES:
-                raise FileProblem(
-                    f"the file is {size} bytes, over the {MAX_FILE_BYTES} byte limit for a "
-                    "configuration file"
-                )
-            data = handle.read(MAX_FILE_BYTES + 1)
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise FileProblem("the file does not exist") from None
-    except IsADirectoryError:
-        raise FileProblem("this is a folder, not a file") from None
     except PermissionError:
         raise FileProblem("the file cannot be read (permission denied)") from None
     except OSError as error:
         raise FileProblem(f"the file cannot be read ({error.strerror})") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise FileProblem(f"the file is over the {MAX_FILE_BYTES} byte limit")
-    return data
+    try:
+        status = os.fstat(descriptor)
+        mode = status.st_mode
+        if stat.S_ISDIR(mode):
+            raise FileProblem("this is a folder, not a file")
+        if not stat.S_ISREG(mode):
+            raise FileProblem(f"this is not a regular file ({_file_kind(mode)}); point to a file")
+        size = status.st_size
+        if size > limit:
+            raise FileProblem(f"the file is {size} bytes, over the {limit} byte limit for {what}")
+        chunks: list[bytes] = []
+        remaining = limit + 1
+        while remaining > 0 and (chunk := os.read(descriptor, min(remaining, 1 << 16))):
+            chunks.append(chunk)
+            remaining -= len(chunk)
+    except OSError as error:
+        raise FileProblem(f"the file cannot be read ({error.strerror})") from None
+    finally:
+        os.close(descriptor)
+    data = b"".join(chunks)
+    if len(data) > limit:
+        raise FileProblem(f"the file is over the {limit} byte limit for {what}")
+    return data, status
+
+
+def _file_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
 
 
 def decode(data: bytes) -> str:

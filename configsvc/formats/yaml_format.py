@@ -3,11 +3,13 @@ refuses tags and duplicate keys; and writing YAML back with numbers as they were
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
 
 from configsvc.core.keypath import KeyPath
+from configsvc.formats.limits import check_expanded, check_yaml_nesting
 from configsvc.formats.reading import FileProblem, ParsedFile, Plain, require_mapping
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -55,9 +57,13 @@ class _Loader(_Base):  # type: ignore[misc]
         self.key_lines[id(data)] = self.key_lines.pop(id(value), {})
 
 
-def _plain_scalar(base: Any) -> Any:
+def _plain_scalar(base: Any, kind: str) -> Any:
     def construct(loader: Any, node: Any) -> Any:
-        value = base(loader, node)
+        try:
+            value = base(loader, node)
+        except Exception:  # an explicit !!int on text: the message would quote the value
+            raise FileProblem(f"a value tagged as {kind} is not one; remove the tag",
+                              node.start_mark.line + 1) from None
         # plain (unquoted) style is None from the Python parser and "" from the C parser
         return Plain(value, node.value) if not node.style else value
 
@@ -65,16 +71,15 @@ def _plain_scalar(base: Any) -> Any:
 
 
 def _refuse(loader: Any, node: Any) -> Any:
-    raise FileProblem(
-        f"the YAML tag {node.tag!r} is not allowed; write plain values", node.start_mark.line + 1
-    )
+    # The tag is not quoted back: a secret may have been written where a tag is read (`!<secret>`).
+    raise FileProblem("a YAML tag is not allowed here; write plain values", node.start_mark.line + 1)
 
 
 _C = yaml.constructor.SafeConstructor
 _Loader.add_constructor("tag:yaml.org,2002:map", _Loader.construct_yaml_map)
-_Loader.add_constructor("tag:yaml.org,2002:int", _plain_scalar(_C.construct_yaml_int))
-_Loader.add_constructor("tag:yaml.org,2002:float", _plain_scalar(_C.construct_yaml_float))
-_Loader.add_constructor("tag:yaml.org,2002:bool", _plain_scalar(_C.construct_yaml_bool))
+_Loader.add_constructor("tag:yaml.org,2002:int", _plain_scalar(_C.construct_yaml_int, "an integer"))
+_Loader.add_constructor("tag:yaml.org,2002:float", _plain_scalar(_C.construct_yaml_float, "a number"))
+_Loader.add_constructor("tag:yaml.org,2002:bool", _plain_scalar(_C.construct_yaml_bool, "true/false"))
 # Dates stay the text they were written as: configuration has no date settings, and JSON has no dates.
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: node.value)
 for _tag in ("binary", "set", "omap", "pairs"):
@@ -83,22 +88,39 @@ _Loader.add_constructor(None, _refuse)  # any other tag: !!python/object, !custo
 
 
 def parse_yaml(text: str) -> ParsedFile:
-    """Parse YAML text into a mapping, with key lines; raises :class:`FileProblem`."""
-    loader = _Loader(text)
+    """Parse YAML text into a mapping, with key lines; raises :class:`FileProblem` for anything wrong.
+
+    The nesting is bounded before the text is composed, the expanded size before it is used; no exception
+    but :class:`FileProblem` leaves, and no message quotes the file's text.
+    """
+    loader: _Loader | None = None
     try:
+        check_yaml_nesting(text)
+        loader = _Loader(text)
         data = loader.get_single_data()
+    except FileProblem:
+        raise
+    except yaml.reader.ReaderError as error:  # a control character; the reader checks before parsing
+        at = text.count("\n", 0, error.position) + 1
+        raise FileProblem("invalid YAML: the file holds a control character YAML does not allow",
+                          at) from None
     except yaml.MarkedYAMLError as error:
-        # str(error) may quote the offending source line; the message is rebuilt without it.
+        # str(error) quotes the offending source line; the message is rebuilt without it.
         mark = error.problem_mark or error.context_mark
-        what = error.problem or error.context or "invalid YAML"
-        line = mark.line + 1 if mark is not None else None
-        raise FileProblem(f"invalid YAML: {what}", line) from None
-    except yaml.YAMLError as error:
-        raise FileProblem(f"invalid YAML: {type(error).__name__}") from None
+        what = _QUOTED.sub("(...)", error.problem or error.context or "invalid YAML")
+        raise FileProblem(f"invalid YAML: {what}", mark.line + 1 if mark is not None else None) from None
+    except Exception as error:  # whatever else a parser or constructor raises: never its text
+        raise FileProblem(f"invalid YAML ({type(error).__name__})") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     require_mapping(data)
+    check_expanded(data)
     return ParsedFile(data, _collect_lines(data, loader.key_lines))
+
+
+# Quoted text longer than two characters in a parser's message is file content (an alias name, a token).
+_QUOTED = re.compile(r"'[^']{3,}'|\"[^\"]{3,}\"")
 
 
 

@@ -21,6 +21,8 @@ class Layer:
     variables: dict[KeyPath, str] = field(default_factory=dict)
     # Keys whose values were encrypted at rest: secret whatever their name.
     secret_paths: frozenset[KeyPath] = frozenset()
+    # The source was an encrypted file (a reload must not go from encrypted to plaintext silently).
+    encrypted: bool = False
     # Files that can change while the app runs, as read for this layer: role (the source, or the
     # variable naming the file) -> SHA-256 of the bytes read. The fingerprint is made of these.
     file_digests: dict[str, str] = field(default_factory=dict)

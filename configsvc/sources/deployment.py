@@ -59,6 +59,14 @@ class DeploymentFile(Source):
                         line=problem.line, key=problem.key)
             ) from None
         if not encryption.is_encrypted(parsed.data):
+            key_source = keys.configured_key(self.environ, self.path)
+            if key_source is not None and not keys.plaintext_allowed(self.environ):
+                raise DecryptError(Problem(
+                    f"the file is not encrypted, but a master key is configured ({key_source}): a "
+                    "plaintext file is refused, since anyone who can write it could replace every value "
+                    "without the key. Encrypt it (configsvc encrypt), or accept plaintext on purpose "
+                    f"with {keys.ALLOW_PLAINTEXT_VARIABLE}=1", kind="decrypt", source=self.name,
+                    path=str(self.path)))
             token = encryption.first_token_path(parsed.data)
             if token is not None:
                 key = encryption.dotted(token)
@@ -78,5 +86,5 @@ class DeploymentFile(Source):
             for path in opened.encrypted
         }
         return Layer(self.name, opened.tree, path=str(self.path), lines=parsed.lines,
-                     secret_paths=frozenset(secret),
+                     secret_paths=frozenset(secret), encrypted=True,
                      file_digests={self.name: hashlib.sha256(data).hexdigest()})

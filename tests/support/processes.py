@@ -25,11 +25,15 @@ __all__ = ["VENV_BIN", "celery_worker", "free_port", "process_group", "stop_proc
 
 @contextmanager
 def celery_worker(environ: Mapping[str, str], cwd: Path, log: Path, extra: tuple[str, ...] = (),
-                  target: str = "worker_entry.celery",
-                  pool: tuple[str, ...] = ("--pool=solo",)) -> Iterator[subprocess.Popen[bytes]]:
-    """``celery -A worker_entry.celery worker`` as a user starts it, from ``cwd``; stopped afterwards."""
-    args = (*pool, "--without-gossip", "--without-mingle", "--without-heartbeat",
-            "-n", f"test-{os.getpid()}@%h", *extra)
+                  target: str = "worker_entry.celery", pool: tuple[str, ...] = ("--pool=solo",),
+                  default_startup: bool = False, name: str = "test") -> Iterator[subprocess.Popen[bytes]]:
+    """``celery -A worker_entry.celery worker`` as a user starts it, from ``cwd``; stopped afterwards.
+
+    Most tests skip mingle, gossip and heartbeat (mingle waits a second for neighbours at every start);
+    ``default_startup`` keeps Celery's default startup, the path users take (the rotation tests).
+    """
+    quick = () if default_startup else ("--without-gossip", "--without-mingle", "--without-heartbeat")
+    args = (*pool, *quick, "-n", f"{name}-{os.getpid()}@%h", *extra)
     worker: WorkerProcess
     with run_celery_worker(target, environ, log, cwd=cwd, args=args, options=OPTIONS) as worker:
         yield worker.process

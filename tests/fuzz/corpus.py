@@ -1,0 +1,89 @@
+"""Seed inputs for each target, including every input the hardening run found (they must stay fixed)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+SENTINEL = "SENTINEL-SECRET-7f3a91"
+KEY = "configsvc1:" + "A" * 43  # a fixed test key, for the encrypted target only
+
+SEED_YAML = f"""\
+port: 8080
+secret_key: {SENTINEL}
+admin_token: token-{SENTINEL}
+secret_key_fallbacks: [older-{SENTINEL}]
+feature:
+  level: 3
+  names: [a, b]
+celery:
+  broker_url: amqp://app:{SENTINEL}@rabbit:5672//
+  result_backend: redis://:{SENTINEL}@localhost:6379/0
+  worker_prefetch_multiplier: 4
+  broker_transport_options: {{visibility_timeout: 3600}}
+"""
+
+
+def _alias_bomb(depth: int, encrypted: bool) -> bytes:
+    lines = ['a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    lines += [f"a{i}: &a{i} [{', '.join(['*a' + str(i - 1)] * 10)}]" for i in range(1, depth + 1)]
+    if encrypted:
+        lines.append("configsvc_encryption: {version: 1, only: null, keys: [{id: x, wrapped: eA==}], mac: x}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def loader_seeds() -> list[bytes]:
+    """Deployment files: good ones, and each shape the hardening run found crashing or leaking."""
+    good_json = json.dumps({"port": 8080, "secret_key": SENTINEL, "celery": {"broker_url": "redis://r/0"}})
+    return [
+        SEED_YAML.encode(),
+        good_json.encode(),
+        b"a: " + b"[" * 100_000,                                             # segfault in the C parser
+        ('{"a": ' + "[" * 3000 + "]" * 3000 + "}").encode(),                 # JSON RecursionError
+        b"a:\n  " + b"- " * 5000 + b"x\n",                                   # YAML 5,000 deep
+        b"configsvc_encryption: {version: 1}\na:\n  " + b"- " * 900 + b"x\n",  # encrypted, 900 deep
+        ('{"port": ' + "9" * 5000 + "}").encode(),                          # JSON int ValueError
+        f"secret_key: !!int {SENTINEL}\n".encode(),                          # value in a traceback
+        f"secret_key: !<{SENTINEL}>\n".encode(),                             # value quoted as a tag
+        _alias_bomb(6, encrypted=True),                                     # 10 s inside decryption
+        _alias_bomb(7, encrypted=True),                                     # out of memory
+        b"a: &a [x, *a]\n",                                                 # refers to itself
+        SEED_YAML.encode()[: SEED_YAML.index("celery")],                     # half-written
+        b"\xef\xbb\xbfport: 1\n\tdebug: true\n\x00",                        # BOM, tab, NUL
+    ]
+
+
+def environment_seeds() -> list[bytes]:
+    """Environments as ``NAME=VALUE`` lines (each name gets the APP_ prefix)."""
+    return [
+        b"PORT=8080\nSECRET_KEY=1e3\nCELERY__BROKER_URL=amqp://u:p@h//",
+        b"CELERY__WORKER_PREFETCH_MULTIPLIER=x\nDEBUG=sometimes",
+        b"CELERY_BROKER_URL=amqp://a//\nCELERY__BROKER_URL=amqp://b//",
+        b"A____B=1\nFEATURE=on\nFEATURE__LEVEL=2",
+        b"ENV=staging",
+        b"CELERY__BROKER_TRANSPORT_OPTIONS={\"a\": " + b"[" * 3000 + b"]" * 3000 + b"}",
+        b"CELERY__ACCEPT_CONTENT=" + b"[" * 5000,
+        b"SECRT_KEY=x\nCELERY__BORKER_URL=amqp://x//",
+    ]
+
+
+def http_seeds() -> list[bytes]:
+    """Bodies for ``POST /task/``."""
+    return [
+        b'{"seconds": 0}',
+        b"",
+        b"{not json",
+        b'{"seconds": ' + b"[" * 3000 + b"]" * 3000 + b"}",               # 500 with RecursionError
+        b"[" + b",".join([b"0"] * 100_000) + b"]",                          # a list of 1e5
+        b"{" + b",".join(b'"k%d": 0' % i for i in range(50_000)) + b"}",    # an object of 5e4
+        b'{"seconds": 1e999}',
+        b'{"seconds": NaN}',
+    ]
+
+
+SEEDS: dict[str, Callable[[], list[bytes]]] = {
+    "loader": loader_seeds,
+    "encrypted": lambda: [],  # made at run time from the loader's good seeds, with KEY
+    "environment": environment_seeds,
+    "http": http_seeds,
+}

@@ -1,0 +1,98 @@
+"""What each fuzz target does with one input. A target returns, or raises :class:`Finding`; any other
+exception that escapes is a crash (nothing but ``configsvc.ConfigError`` may leave configsvc's readers)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from configsvc import ConfigError, Options, resolve
+from configsvc.crypto import keys
+from configsvc.crypto.document import seal
+from configsvc.formats import dump_yaml, parse_yaml
+from tests.fuzz.corpus import KEY, SEED_YAML
+
+OPTIONS = Options(defaults=None, schema={"port": range(1, 65536), "admin_token": str})
+
+
+class Finding(Exception):
+    """The input made configsvc do something it must not."""
+
+
+def _resolve(work: Path, environ: dict[str, str]) -> Any:
+    return resolve(environ, options=OPTIONS, root_path=work, instance_path=work / "instance", cwd=work,
+                   emit_warnings=False)
+
+
+def loader(data: bytes, work: Path, context: dict[str, Any]) -> None:
+    """A deployment file, as YAML and as JSON: a configuration, or a ConfigError."""
+    for suffix in (".yaml", ".json"):
+        path = work / f"api-config{suffix}"
+        path.write_bytes(data)
+        with contextlib.suppress(ConfigError):
+            _resolve(work, {"FLASK_CONFIG": str(path)})
+
+
+def encrypted_seeds() -> tuple[list[bytes], list[Any]]:
+    """Valid encrypted files (all values, and some), with what each must decrypt to."""
+    key = keys.parse(KEY, "fuzz")
+    plain = parse_yaml(SEED_YAML).data
+    files = [dump_yaml(seal(plain, key)).encode(), dump_yaml(seal(plain, key, only="secret|broker")).encode()]
+    return files, []
+
+
+def encrypted(data: bytes, work: Path, context: dict[str, Any]) -> None:
+    """A mutated encrypted file: refused, or exactly the original values."""
+    path = work / "api-config.yaml"
+    path.write_bytes(data)
+    try:
+        config = _resolve(work, {"FLASK_CONFIG": str(path), "CONFIGSVC_KEY": KEY})
+    except ConfigError:
+        return
+    if config.as_dict(reveal_secrets=True) != context["expected"]:
+        raise Finding("a changed encrypted file was accepted with other values")
+
+
+def environment(data: bytes, work: Path, context: dict[str, Any]) -> None:
+    """``NAME=VALUE`` lines as APP_ variables: a configuration, or a ConfigError."""
+    environ = {}
+    for line in data.decode("utf-8", "replace").splitlines()[:64]:
+        name, _, value = line.partition("=")
+        environ["APP_" + name[:80].replace("\x00", "")] = value[:4096].replace("\x00", "")
+    with contextlib.suppress(ConfigError):
+        _resolve(work, environ)
+
+
+def http(data: bytes, work: Path, context: dict[str, Any]) -> None:
+    """A ``POST /task/`` body: 202, 400 or 413, always with a JSON answer, never a 500."""
+    client = context["client"]
+    response = client.post("/task/", data=data, content_type="application/json")
+    if response.status_code not in (202, 400, 413):
+        raise Finding(f"POST /task/ answered {response.status_code}")
+    body = json.loads(response.data)
+    if not isinstance(body, dict) or not ({"error"} <= set(body) or {"task_id"} <= set(body)):
+        raise Finding("POST /task/ answered without a JSON error or task id")
+
+
+def prepare(target: str, work: Path) -> dict[str, Any]:
+    """What a target needs once per run (an app for ``http``, the expected values for ``encrypted``)."""
+    if target == "http":
+        from app import create_app
+
+        app = create_app({"celery": {"broker_url": "memory://", "result_backend": "cache+memory://"}},
+                         environ={"APP_ENV": "testing"})
+        return {"client": app.test_client()}
+    if target == "encrypted":
+        path = work / "plain.yaml"
+        path.write_text(SEED_YAML)
+        expected = _resolve(work, {"FLASK_CONFIG": str(path)}).as_dict(reveal_secrets=True)
+        return {"expected": expected}
+    return {}
+
+
+TARGETS: dict[str, Callable[[bytes, Path, dict[str, Any]], None]] = {
+    "loader": loader, "encrypted": encrypted, "environment": environment, "http": http,
+}

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from configsvc import DecryptError, Secret
+from configsvc import DecryptError, FileError, Secret
 from configsvc.crypto import keys as master_keys
 from configsvc.crypto.document import METADATA_KEY, open_document, seal
 from configsvc.formats import dump_json, dump_yaml, parse_json, parse_yaml
@@ -321,7 +321,7 @@ def test_wrong_key(tmp_path: Path) -> None:
     (f"{KEY},configsvc1:short", "the 2nd key in CONFIGSVC_KEY is malformed"),
     ("configsvc1:!!!!", "malformed"),
     (f"{KEY},", "the 2nd key in CONFIGSVC_KEY is empty"),
-])
+], ids=["empty", "blank", "not-a-key", "second-malformed", "malformed", "second-empty"])
 def test_bad_keys(tmp_path: Path, value: str, message: str) -> None:
     with pytest.raises(DecryptError, match=message) as caught:
         resolve_file(tmp_path, encrypted_text(), CONFIGSVC_KEY=value)
@@ -398,3 +398,16 @@ def test_a_plaintext_file_is_refused_when_a_key_is_configured(tmp_path: Path, wh
         resolve(environ, instance_path=tmp_path)
     allowed = resolve({**environ, "CONFIGSVC_ALLOW_PLAINTEXT": "1"}, instance_path=tmp_path)
     assert allowed.reveal("secret_key") == "chosen-by-an-attacker"  # only when the deployment says so
+
+
+def test_an_alias_bomb_inside_an_encrypted_file_is_refused_before_it_expands(tmp_path: Path) -> None:
+    """Depth 7 used to take 3 GB and a minute inside decryption, holding the reloader's lock."""
+    import time
+
+    lines = ['a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    lines += [f"a{i}: &a{i} [{', '.join(['*a' + str(i - 1)] * 10)}]" for i in range(1, 8)]
+    metadata = encrypted_text().split(METADATA_KEY, 1)[1]
+    started = time.monotonic()
+    with pytest.raises(FileError, match="expands to more than 100000 values"):
+        resolve_file(tmp_path, "\n".join(lines) + f"\n{METADATA_KEY}{metadata}")
+    assert time.monotonic() - started < 2

@@ -208,9 +208,10 @@ def test_edit_broken_then_fixed_after_reopening(workspace: dict[str, Path | str]
 
 @pytest.mark.parametrize(("script", "code", "message"), [
     ("exit 3\n", 1, "the editor exited with status 3"),
-    ("kill -INT $PPID; sleep 5\n", 130, "interrupted"),
-    ("kill -TERM $PPID; sleep 5\n", 130, "interrupted"),
-    ("kill -HUP $PPID; sleep 5\n", 130, "interrupted"),
+    # If the signal were not handled, the editor would end after 5 s with nothing changed: exit 0.
+    ("kill -INT $PPID; exec sleep 5 >/dev/null 2>&1\n", 130, "interrupted"),
+    ("kill -TERM $PPID; exec sleep 5 >/dev/null 2>&1\n", 130, "interrupted"),
+    ("kill -HUP $PPID; exec sleep 5 >/dev/null 2>&1\n", 130, "interrupted"),
 ])
 def test_edit_aborted(workspace: dict[str, Path | str], script: str, code: int, message: str) -> None:
     config = Path(str(workspace["config"]))
@@ -228,7 +229,7 @@ def test_edit_interrupted_when_started_with_sigint_ignored(workspace: dict[str, 
     config = Path(str(workspace["config"]))
     cli(workspace, "encrypt", str(config))
     before = config.read_text()
-    editor = write_editor(workspace, "kill -INT $PPID; sleep 5\n")
+    editor = write_editor(workspace, "kill -INT $PPID; exec sleep 5 >/dev/null 2>&1\n")
     done = subprocess.run(
         ["sh", "-c", f"trap '' INT; exec {VENV_BIN / 'configsvc'} edit {config}"],
         env={**clean_environ(), "EDITOR": editor, "TMPDIR": str(workspace["tmp"])},

@@ -95,7 +95,7 @@ def test_every_error_path_of_a_bad_file(tmp_path: Path, content: str) -> None:
     path.write_text(content)
     outputs = []
     for command in (["check"], ["show"], ["explain", "secret_key"]):
-        code, stdout, stderr = cli_in_process(*command, env={"FLASK_CONFIG": str(path)})
+        _, stdout, stderr = cli_in_process(*command, env={"FLASK_CONFIG": str(path)})
         assert "Traceback" not in stderr
         outputs += [stdout, stderr]
     assert_clean(*outputs)

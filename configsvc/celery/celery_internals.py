@@ -3,15 +3,19 @@
 A Celery app caches its broker pool (``_pool``), the producer pool built on it (``amqp._producer_pool``)
 and its result backend (``_backend_cache`` when thread-safe, else one per thread in ``_local``): switching
 broker or backend means dropping those caches so the next use builds new ones from the current settings.
-The worker's consumer keeps a few counters of its own about connection attempts.
+The worker's consumer keeps a few counters of its own about connection attempts, and beat's scheduler
+caches its producer and connection.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
 from celery import Celery
+
+logger = logging.getLogger("configsvc.celery")
 
 
 def take_broker_pool(app: Celery) -> Any:
@@ -70,3 +74,16 @@ def mark_connected(consumer: Any) -> None:
     """Tell the consumer a connection succeeded (its attempt counters start again)."""
     consumer.first_connection_attempt = False
     consumer.broker_connection_retry_attempt = 0
+
+
+def drop_beat_connection(scheduler: Any) -> None:
+    """Forget beat's cached producer and connection (``Scheduler.producer`` and ``.connection`` are
+    cached properties): the next publish opens a connection with the current settings. The old one is
+    released (closing it; the broker may already have closed it)."""
+    scheduler.__dict__.pop("producer", None)
+    connection = scheduler.__dict__.pop("connection", None)
+    if connection is not None:
+        try:
+            connection.release()
+        except Exception as error:  # a connection the broker already dropped
+            logger.debug("releasing beat's old connection: %s", type(error).__name__)

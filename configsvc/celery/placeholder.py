@@ -17,8 +17,10 @@ from flask import Flask
 
 from configsvc.celery import celery_internals, kombu_internals
 from configsvc.celery.auth import is_auth_failure
+from configsvc.celery.beat import follow_rotation_in_beat
 from configsvc.celery.embedded import prepare_folders, quiet_hostless_warnings, with_control_folder
 from configsvc.celery.follow import CeleryFollower
+from configsvc.celery.status import register_status_command
 from configsvc.errors import AlreadyRegistered, CeleryNotConfigured
 from configsvc.flask.state import ConfigState, find_state
 
@@ -80,6 +82,8 @@ class FlaskCelery(Celery):  # type: ignore[misc]
         self.config_state = find_state(app)
         if self.config_state is not None:
             self.config_state.add_participant(CeleryFollower(self))
+            follow_rotation_in_beat(self)
+            register_status_command()
         app.extensions[EXTENSION_KEY] = self
 
     def reset_connections(self) -> None:

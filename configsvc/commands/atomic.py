@@ -1,17 +1,27 @@
-"""Atomic file writes: a temporary file in the same folder, fsync, then rename; mode and owner kept."""
+"""Atomic file writes: a temporary file in the same folder, fsync, then rename; mode and owner kept.
+
+A file that is a single-file bind mount cannot be renamed onto (EBUSY): it is then written in place, and
+the caller is told so it can warn (readers may see it half-written; mount its folder instead).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from pathlib import Path
 
+IN_PLACE_WARNING = ("{path} could not be replaced atomically (it is a single-file bind mount: rename "
+                    "fails with EBUSY), so it was written in place; a process reading it at that moment "
+                    "may see it half-written. Mount its folder instead of the file")
 
-def write_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
+
+def write_atomic(path: Path, data: bytes, mode: int | None = None) -> str | None:
     """Replace ``path`` with ``data`` in one step; readers see the old file or the new, never half.
 
     The new file keeps the existing file's mode and owner (``mode`` for a new file, 0600 by default).
+    Returns a warning when the file had to be written in place (a bind mount), else None.
     """
     path = Path(path)
     folder = path.parent
@@ -31,7 +41,14 @@ def write_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
                 os.chown(temporary, existing.st_uid, existing.st_gid)
         else:
             os.chmod(temporary, 0o600 if mode is None else mode)
-        os.replace(temporary, path)
+        try:
+            os.replace(temporary, path)
+        except OSError as error:
+            if error.errno != errno.EBUSY:
+                raise
+            _write_in_place(path, data)
+            os.unlink(temporary)
+            return IN_PLACE_WARNING.format(path=path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
@@ -41,3 +58,17 @@ def write_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
         os.fsync(directory)
     finally:
         os.close(directory)
+    return None
+
+
+def _write_in_place(path: Path, data: bytes) -> None:
+    """Overwrite the file's contents through its own inode (what a bind mount shows), then sync."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.ftruncate(descriptor, 0)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(descriptor, view):]
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

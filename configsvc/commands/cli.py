@@ -10,9 +10,10 @@ from __future__ import annotations
 import click
 
 from configsvc.commands.file_cli import decrypt, edit, encrypt, keygen, rotate_key, set_command
+from configsvc.commands.fleet import fleet
 from configsvc.commands.inspect import APP_OPTION, check, explain, show
 
-COMMANDS = (show, explain, check, keygen, encrypt, decrypt, set_command, rotate_key, edit)
+COMMANDS = (show, explain, check, fleet, keygen, encrypt, decrypt, set_command, rotate_key, edit)
 
 
 @click.group()

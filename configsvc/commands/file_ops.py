@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +24,7 @@ from configsvc.core.keypath import parse_key
 from configsvc.core.schema import Schema
 from configsvc.crypto import document as encryption
 from configsvc.crypto import keys
-from configsvc.errors import ConfigError, FileError, Problem, ValidationError
+from configsvc.errors import ConfigError, ConfigWarning, FileError, Problem, ValidationError
 from configsvc.formats import FileProblem, ParsedFile, dump, parse, read_text
 from configsvc.options import Options
 from configsvc.sources.base import Layer
@@ -51,7 +52,9 @@ def _open(path: Path, environ: Mapping[str, str]) -> tuple[ParsedFile, encryptio
 
 
 def _write(path: Path, document: dict[str, Any], mode: int | None = None) -> None:
-    write_atomic(path, dump(path, document).encode("utf-8"), mode)
+    fallback = write_atomic(path, dump(path, document).encode("utf-8"), mode)
+    if fallback is not None:  # a single-file bind mount: written in place
+        warnings.warn(ConfigWarning(fallback), stacklevel=3)
 
 
 def _reseal(path: Path, opened: encryption.Opened, tree: dict[str, Any], environ: Mapping[str, str],

@@ -3,29 +3,37 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
 import click
 
-from configsvc.errors import ConfigError
+from configsvc.errors import ConfigError, ConfigWarning
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def reports_errors(command: F) -> F:
-    """Turn configuration errors into plain messages on stderr and exit status 1."""
+    """Turn configuration errors into plain messages on stderr and exit status 1; configsvc's warnings
+    raised while the command ran (a file written in place) become ``warning:`` lines."""
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except ConfigError as error:
-            for message in error.warnings:
-                click.echo(f"warning: {message}", err=True)
-            click.echo(f"error: {error}", err=True)
-            sys.exit(1)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConfigWarning)
+            try:
+                return command(*args, **kwargs)
+            except ConfigError as error:
+                for message in error.warnings:
+                    warn(message)
+                click.echo(f"error: {error}", err=True)
+                sys.exit(1)
+            finally:
+                for record in caught:
+                    if issubclass(record.category, ConfigWarning):
+                        warn(str(record.message))
 
     return wrapper  # type: ignore[return-value]
 

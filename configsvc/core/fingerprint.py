@@ -20,5 +20,5 @@ def fingerprint(file_digests: Mapping[str, str]) -> str:
     if not file_digests:
         return NONE
     material = "\n".join(f"{role}\t{digest}" for role, digest in sorted(file_digests.items()))
-    derived = hashlib.scrypt(material.encode(), salt=_SALT, n=2**14, r=8, p=1, dklen=16)
+    derived = hashlib.scrypt(material.encode(), salt=_SALT, n=2**12, r=8, p=1, dklen=16)
     return derived.hex()

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from configsvc.errors import DecryptError, Problem
-from configsvc.formats.reading import FileProblem, read_with_status
+from configsvc.formats.snapshot import FileRead, read_together
 
 MAX_KEY_FILE_BYTES = 64 * 1024
 
@@ -117,27 +117,40 @@ def plaintext_allowed(environ: Mapping[str, str]) -> bool:
     return environ.get(ALLOW_PLAINTEXT_VARIABLE, "").strip().lower() in ("1", "true", "yes")
 
 
-def load(environ: Mapping[str, str], deployment_file: Path | None) -> list[MasterKey]:
-    """The master keys, primary first. Raises :class:`DecryptError` when none can be had."""
+def load(environ: Mapping[str, str], deployment_file: Path | None,
+         key_file: FileRead | None = None) -> list[MasterKey]:
+    """The master keys, primary first. Raises :class:`DecryptError` when none can be had.
+
+    ``key_file`` is the key file already read with the deployment file (one snapshot); without it the
+    key file is read here.
+    """
     if KEY_VARIABLE in environ:
         parts = environ[KEY_VARIABLE].split(",")
         return [parse(part, f"the {_ordinal(i)} key in {KEY_VARIABLE}") for i, part in enumerate(parts, 1)]
     path = key_file_path(environ, deployment_file)
-    if path is None or not path.exists():
+    if path is None or not os.path.lexists(path):
         where = f" and there is no key file at {path}" if path else ""
         raise _key_error(
             f"no master key: {KEY_VARIABLE} is not set{where}; set {KEY_VARIABLE} or "
             f"{KEY_FILE_VARIABLE} (create a key with: configsvc keygen --out {DEFAULT_KEY_FILE})")
-    return read_key_file(path)
+    if key_file is None or key_file.path != path:
+        key_file = read_together([(path, MAX_KEY_FILE_BYTES, "a key file")])[0]
+    return keys_from_file(key_file)
 
 
 def read_key_file(path: Path) -> list[MasterKey]:
     """The keys in a key file (see :func:`check_key_file_status` for the modes accepted)."""
-    try:
-        data, status = read_with_status(path, MAX_KEY_FILE_BYTES, "a key file")
-    except FileProblem as problem:
-        raise _key_error(f"the key file cannot be used: {problem.message}", str(path)) from None
-    check_key_file_status(path, status, "key file")
+    return keys_from_file(read_together([(path, MAX_KEY_FILE_BYTES, "a key file")])[0])
+
+
+def keys_from_file(key_file: FileRead) -> list[MasterKey]:
+    """The keys in a key file as read (refused: a problem reading it, or its mode)."""
+    path = key_file.path
+    if key_file.problem is not None or key_file.data is None or key_file.status is None:
+        message = key_file.problem.message if key_file.problem is not None else "it cannot be read"
+        raise _key_error(f"the key file cannot be used: {message}", str(path))
+    data = key_file.data
+    check_key_file_status(path, key_file.status, "key file")
     try:
         lines = data.decode("utf-8").splitlines()
     except UnicodeDecodeError:

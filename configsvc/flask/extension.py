@@ -26,6 +26,7 @@ from configsvc.flask.changes import apply_to_flask
 from configsvc.flask.reloader import DEFAULT_INTERVAL, Reloader
 from configsvc.flask.sessions import reuse_session_serializer
 from configsvc.flask.state import EXTENSION_KEY, ConfigState, find_state
+from configsvc.formats.mounts import is_single_file_mount
 from configsvc.options import (
     DEFAULT_DEPLOYMENT_FILE,
     DEFAULT_FILE_VARIABLE,
@@ -101,10 +102,11 @@ class ConfigService:
                 refuse_downgrade(old, new, environ)
                 self._switch(target, state, old, new, forced)
 
+        warn_about_bind_mounts(watched_files(config, cwd))
         interval = config.reveal(INTERVAL_KEY, DEFAULT_INTERVAL)
         state.reloader = Reloader(
             state, lambda: resolve_now(emit_warnings=False), switch,
-            watched=watched_files(config, environ, cwd),
+            watched=watched_files(config, cwd),
             interval=float(interval if interval is not None else DEFAULT_INTERVAL),
             alive=lambda: app_ref() is not None,
         )
@@ -169,12 +171,18 @@ def refuse_downgrade(old: Config, new: Config, environ: Mapping[str, str]) -> No
             path=str(new.deployment_file) if new.deployment_file else None))
 
 
-def watched_files(config: Config, environ: Mapping[str, str], cwd: Path) -> list[Path]:
-    """The deployment file and, when it has encrypted values, its master key file."""
-    if config.deployment_file is None:
-        return []
-    files = [config.deployment_file]
-    key_file = keys.key_file_path(environ, config.deployment_file)
-    if key_file is not None:
-        files.append(cwd / key_file)
-    return files
+def warn_about_bind_mounts(files: list[Path]) -> None:
+    """One warning per file that is a single-file bind mount: changes made on the host by replacing the
+    file (as editors and secret tools do) will never be seen by this process."""
+    for path in files:
+        if is_single_file_mount(path):
+            logger.warning(
+                "configsvc: %s is a single-file bind mount (docker -v file:file, or a Kubernetes subPath): "
+                "when it is replaced on the host this process keeps seeing the old file and will not "
+                "reload; mount its folder instead", path)
+
+
+def watched_files(config: Config, cwd: Path) -> list[Path]:
+    """Every file the configuration came from that can change: the deployment file, its key file, and
+    the files ``*_FILE`` variables name (relative ones from the folder the process started in)."""
+    return [cwd / path for path in config.watched_files]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from configsvc.core.keypath import KeyPath
@@ -23,6 +24,8 @@ class Layer:
     secret_paths: frozenset[KeyPath] = frozenset()
     # The source was an encrypted file (a reload must not go from encrypted to plaintext silently).
     encrypted: bool = False
+    # Files this layer was read from that can change while the app runs (watched for reloads).
+    files: tuple[Path, ...] = ()
     # Files that can change while the app runs, as read for this layer: role (the source, or the
     # variable naming the file) -> SHA-256 of the bytes read. The fingerprint is made of these.
     file_digests: dict[str, str] = field(default_factory=dict)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -10,7 +11,8 @@ from configsvc.core.keypath import KeyPath
 from configsvc.crypto import document as encryption
 from configsvc.crypto import keys
 from configsvc.errors import DecryptError, FileError, Problem
-from configsvc.formats import FileProblem, decode, parse, read_bytes
+from configsvc.formats import MAX_FILE_BYTES, FileProblem, decode, parse
+from configsvc.formats.snapshot import read_together
 from configsvc.options import Options
 from configsvc.sources.base import Layer, Source
 
@@ -50,8 +52,18 @@ class DeploymentFile(Source):
         """The file's settings with their lines; None when there is no deployment file."""
         if self.path is None:
             return None
+        key_path = None
+        if not self.environ.get(keys.KEY_VARIABLE):
+            key_path = keys.key_file_path(self.environ, self.path)
+        wanted = [(self.path, MAX_FILE_BYTES, "a configuration file")]
+        if key_path is not None and os.path.lexists(key_path):
+            wanted.append((key_path, keys.MAX_KEY_FILE_BYTES, "a key file"))
+        reads = read_together(wanted)  # the file and its key as they were together
+        watched = (self.path,) if key_path is None else (self.path, key_path)
         try:
-            data = read_bytes(self.path)
+            if reads[0].problem is not None:
+                raise reads[0].problem
+            data = reads[0].data or b""
             parsed = parse(self.path, decode(data))
         except FileProblem as problem:
             raise FileError(
@@ -77,8 +89,8 @@ class DeploymentFile(Source):
                     "encrypt, set or edit", kind="decrypt", key=key, source=self.name,
                     path=str(self.path), line=parsed.lines.get(keys_only)))
             return Layer(self.name, parsed.data, path=str(self.path), lines=parsed.lines,
-                         file_digests={self.name: hashlib.sha256(data).hexdigest()})
-        master_keys = keys.load(self.environ, self.path)
+                         file_digests={self.name: hashlib.sha256(data).hexdigest()}, files=watched)
+        master_keys = keys.load(self.environ, self.path, reads[1] if len(reads) > 1 else None)
         opened = encryption.open_document(parsed.data, master_keys, str(self.path),
                                           json_format=self.path.suffix.lower() == ".json")
         secret: set[KeyPath] = {
@@ -87,4 +99,4 @@ class DeploymentFile(Source):
         }
         return Layer(self.name, opened.tree, path=str(self.path), lines=parsed.lines,
                      secret_paths=frozenset(secret), encrypted=True,
-                     file_digests={self.name: hashlib.sha256(data).hexdigest()})
+                     file_digests={self.name: hashlib.sha256(data).hexdigest()}, files=watched)

@@ -1,19 +1,25 @@
-"""``<prefix>*`` environment variables: ``APP_PORT``, nested keys with ``__`` (``APP_CELERY__BROKER_URL``).
+"""``<prefix>*`` environment variables: ``APP_PORT``, nested keys with ``__`` (``APP_CELERY__BROKER_URL``),
+and ``<prefix><KEY>_FILE=/path``, which reads that key's value from a file (Docker and Kubernetes secrets).
 
 Values stay the strings they are here; the schema types them later. ``<prefix>ENV`` selects the
-environment and is not a setting.
+environment and is not a setting. A value read through ``_FILE`` is secret whatever its key, has one
+trailing newline dropped, and its file is watched like the deployment file.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from configsvc.core.keypath import KeyPath
-from configsvc.errors import ValidationError
+from configsvc.errors import Problem, raise_for
+from configsvc.formats import FileProblem, read_bytes
 from configsvc.sources.base import Layer, Source
 
 NESTING = "__"
+FILE_SUFFIX = "_FILE"
 SOURCE_NAME = "environment"
 
 
@@ -27,17 +33,23 @@ class EnvironmentVariables(Source):
         self.prefix = prefix.upper()
 
     def load(self) -> Layer | None:
-        """Every ``<prefix>*`` variable but ``<prefix>ENV``, nested by ``__``, keys lower-cased."""
+        """Every ``<prefix>*`` variable but ``<prefix>ENV``, nested by ``__``, keys lower-cased; the
+        ``_FILE`` ones read from their files."""
         data: dict[str, Any] = {}
         variables: dict[KeyPath, str] = {}
         layer = Layer(self.name, data, variables=variables)
         problems = []
+        secret: set[KeyPath] = set()
+        files: list[Path] = []
         prefix, selector = self.prefix, f"{self.prefix}ENV"
+        names = {name.upper() for name in self.environ}
         for name in sorted(self.environ):
             upper = name.upper()
             if not upper.startswith(prefix) or upper == selector:
                 continue
-            path = tuple(part.lower() for part in name[len(prefix):].split(NESTING))
+            from_file = upper.endswith(FILE_SUFFIX) and len(upper) > len(prefix) + len(FILE_SUFFIX)
+            stem = name[len(prefix):len(name) - len(FILE_SUFFIX)] if from_file else name[len(prefix):]
+            path = tuple(part.lower() for part in stem.split(NESTING))
             if not all(path):
                 variables[path] = name
                 problems.append(layer.problem(
@@ -45,14 +57,43 @@ class EnvironmentVariables(Source):
                     f"between non-empty names ({prefix}CELERY__BROKER_URL)", path))
                 continue
             variables[path] = name
-            conflict = _place(data, path, self.environ[name])
+            value = self.environ[name]
+            if from_file:
+                if upper[: -len(FILE_SUFFIX)] in names:
+                    problems.append(layer.problem(
+                        f"both {name[: -len(FILE_SUFFIX)]} and {name} are set; keep one", path))
+                    continue
+                file_path = Path(value).expanduser()
+                files.append(file_path)
+                try:
+                    content = read_bytes(file_path, what="a value file")
+                    value = _one_value(content)
+                except FileProblem as problem:
+                    problems.append(Problem(
+                        f"{file_path}: {problem.message}", kind="file", key=".".join(path),
+                        source=self.name, variable=name))
+                    continue
+                layer.file_digests[name] = hashlib.sha256(content).hexdigest()
+                secret.add(path)
+            conflict = _place(data, path, value)
             if conflict is not None:
                 problems.append(layer.problem(
                     f"variable {name} sets a key inside {'.'.join(conflict)}, which another variable "
                     "sets to a single value; keep one of them", path))
         if problems:
-            raise ValidationError(problems)
+            raise_for(problems)
+        layer.secret_paths = frozenset(secret)
+        layer.files = tuple(files)
         return layer if data else None
+
+
+def _one_value(content: bytes) -> str:
+    """A value file's text, one trailing newline dropped (what ``echo`` and editors add)."""
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise FileProblem(f"the file is not valid UTF-8 (byte {error.start})") from None
+    return text[:-1] if text.endswith("\n") else text
 
 
 def _place(data: dict[str, Any], path: KeyPath, value: str) -> KeyPath | None:

@@ -103,3 +103,24 @@ def wait_for(predicate: object, timeout: float, what: str, interval: float = 0.1
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout} s waiting for {what}")
         time.sleep(interval)
+
+
+@contextmanager
+def celery_beat(environ: Mapping[str, str], cwd: Path, log: Path,
+                target: str = "worker_entry.celery") -> Iterator[subprocess.Popen[bytes]]:
+    """``celery -A worker_entry.celery beat`` as a user starts it, its schedule file in ``cwd``."""
+    env = {**clean_environ(os.environ, OPTIONS), **environ}
+    with open(log, "wb") as out:
+        beat = subprocess.Popen(
+            [str(VENV_BIN / "celery"), "-A", target, "beat", "-l", "info", "-s", str(cwd / "beat-schedule"),
+             "--pidfile", str(cwd / "beat.pid")],
+            env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while b"beat: Starting..." not in log.read_bytes():
+            if beat.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"beat did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.1)
+        yield beat
+    finally:
+        stop_process_group(beat)

@@ -1,0 +1,72 @@
+"""Load for the rotation tests: ``POST /task/`` from a thread, and the check that every task ran once."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+from tests.support.http import http
+from tests.support.processes import wait_for
+
+SUCCEEDED = re.compile(r"Task app\.tasks\.sleep_then_now\[([0-9a-f-]+)\] succeeded")
+
+
+class Load:
+    """Posts ``{"seconds": 0}`` to ``POST /task/`` continuously from a thread; keeps every answer."""
+
+    def __init__(self, url: str, per_second: float = 80) -> None:
+        self.url = url
+        self.pause = 1 / per_second
+        self.answers: list[tuple[int, str | None]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Load:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                status, body, _ = http("POST", self.url + "/task/", {"seconds": 0}, timeout=10)
+                self.answers.append((status, body.get("task_id")))
+            except OSError as error:  # a refused or reset request counts as not accepted
+                self.answers.append((0, type(error).__name__))
+            time.sleep(self.pause)
+
+    @property
+    def accepted(self) -> list[str]:
+        return [task_id for status, task_id in self.answers if status == 202 and task_id]
+
+    @property
+    def refused(self) -> list[tuple[int, str | None]]:
+        return [answer for answer in self.answers if answer[0] != 202]
+
+
+def assert_every_task_ran_once(load: Load, worker_log: Path | list[Path], label: str) -> None:
+    """Every accepted task succeeds exactly once (worker log), none is refused; prints the counts."""
+    accepted = load.accepted
+
+    logs = worker_log if isinstance(worker_log, list) else [worker_log]
+
+    def ran() -> Counter[str]:
+        return Counter(task_id for log in logs for task_id in SUCCEEDED.findall(log.read_text()))
+
+    wait_for(lambda: set(accepted) <= set(ran()), 90, "every accepted task to succeed", interval=0.5)
+    time.sleep(1.0)  # a duplicate delivery would show up here
+    runs = ran()
+    twice = [task_id for task_id, count in runs.items() if count > 1]
+    unknown = set(runs) - set(accepted)
+    print(f"\n{label}: posted {len(load.answers)}, accepted {len(accepted)}, refused {len(load.refused)}, "
+          f"completed {len(set(accepted) & set(runs))}, ran twice {len(twice)}")
+    assert len(accepted) >= 300, "the load must be several hundred tasks"
+    assert not load.refused, load.refused[:5]
+    assert not twice, twice[:5]
+    assert not unknown, list(unknown)[:5]

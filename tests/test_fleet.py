@@ -1,0 +1,84 @@
+"""The fleet: several hosts, each with its own copy of the secret, switched at different moments; beat;
+and ``configsvc fleet`` saying when every worker runs what the files hold now."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support.brokers import delete_rabbitmq_user, rabbitmq_user, rabbitmq_vhost
+from tests.support.http import http
+from tests.support.load import Load, assert_every_task_ran_once
+from tests.support.processes import celery_beat, celery_worker, wait_for, web_process
+from tests.support.reference import run_cli
+from tests.support.writers import KubeletVolume
+from tests.test_delivery import BEAT_TICK
+
+pytestmark = pytest.mark.brokers
+
+
+def secret_files(tmp_path: Path, broker: str, name: str) -> dict[str, bytes]:
+    """One version of the Secret: the deployment file, encrypted under a master key of its own."""
+    folder = tmp_path / f"make-{name}"
+    folder.mkdir()
+    path = folder / "api-config.yaml"
+    path.write_text(f"secret_key: fleet-secret-key\nconfig_reload_interval: 0.1\ncelery:\n"
+                    f"  broker_url: {broker}\n  result_backend: file://{tmp_path / 'results'}\n{BEAT_TICK}")
+    assert run_cli("keygen", "--out", str(folder / "master.key")).returncode == 0
+    assert run_cli("encrypt", str(path)).returncode == 0
+    return {"api-config.yaml": path.read_bytes(), "master.key": (folder / "master.key").read_bytes()}
+
+
+def fleet(volume: KubeletVolume, *args: str) -> tuple[int, dict[str, object]]:
+    done = run_cli("fleet", "--json", *args, env={"FLASK_CONFIG": str(volume.path("api-config.yaml")),
+                                                  "APP_ENV": "production"})
+    return done.returncode, json.loads(done.stdout or "{}")
+
+
+def test_two_hosts_switched_at_different_moments_under_load(tmp_path: Path) -> None:
+    """Host A runs gunicorn -w 2, a worker and beat; host B a worker; each reads its own Secret volume,
+    which kubelet swaps (file and key together) at a different moment. While B lags, ``configsvc fleet``
+    says so (exit 1); ``--wait`` returns once B has switched; then the old user is revoked, and beat and the
+    web processes keep publishing. Every accepted task runs once."""
+    with rabbitmq_vhost() as vhost, rabbitmq_user(vhost) as (old, old_pw), \
+            rabbitmq_user(vhost) as (new, new_pw):
+        before = secret_files(tmp_path, f"amqp://{old}:{old_pw}@127.0.0.1:5672/{vhost}", "before")
+        after = secret_files(tmp_path, f"amqp://{new}:{new_pw}@127.0.0.1:5672/{vhost}", "after")
+        hosts = {name: KubeletVolume(tmp_path / f"host-{name}" / "secret", before) for name in ("a", "b")}
+        envs = {name: {"FLASK_CONFIG": str(volume.path("api-config.yaml")), "APP_ENV": "production"}
+                for name, volume in hosts.items()}
+        logs = [tmp_path / "worker-a.log", tmp_path / "worker-b.log"]
+        with celery_worker(envs["a"], cwd=Path("/"), log=logs[0], pool=("--concurrency=2",),
+                           default_startup=True, name="host-a"), \
+                celery_worker(envs["b"], cwd=Path("/"), log=logs[1], default_startup=True, name="host-b"), \
+                celery_beat(envs["a"], cwd=tmp_path / "host-a", log=tmp_path / "beat.log"), \
+                web_process(envs["a"], cwd=tmp_path / "host-a", log=tmp_path / "web.log",
+                            kind="gunicorn") as (url, _):
+            code, report = fleet(hosts["a"])
+            assert code == 0 and len(report["workers"]) == 2, report  # type: ignore[arg-type]
+            with Load(url) as load:
+                time.sleep(1)
+                hosts["a"].update(after)  # kubelet on host A
+                code, report = fleet(hosts["a"])
+                assert code == 1, report  # host B still runs the old Secret
+                lagging = [w["hostname"] for w in report["workers"] if not w["current"]]  # type: ignore[union-attr,index]
+                assert len(lagging) == 1 and lagging[0].startswith("host-b-"), lagging
+                time.sleep(2)
+                hosts["b"].update(after)  # kubelet on host B, later
+                started = time.monotonic()
+                code, report = fleet(hosts["a"], "--wait", "30")
+                assert code == 0, report
+                print(f"\nfleet --wait returned {time.monotonic() - started:.2f} s after host B's swap")
+                delete_rabbitmq_user(old)  # now safe: no worker uses it
+                ticks = sum(log.read_text().count("beat-tick") for log in logs)
+                wait_for(lambda: sum(log.read_text().count("beat-tick") for log in logs) > ticks + 3, 15,
+                         "beat's tasks after the old user was revoked")
+                time.sleep(2)
+            assert_every_task_ran_once(load, logs, "two hosts, kubelet swaps, fleet, beat")
+            assert http("GET", url + "/healthz")[1]["config"] == "ok"
+        for log in [*logs, tmp_path / "beat.log", tmp_path / "web.log"]:
+            text = log.read_text()
+            assert old_pw not in text and new_pw not in text and "Traceback" not in text, log.name

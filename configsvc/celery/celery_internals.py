@@ -87,3 +87,20 @@ def drop_beat_connection(scheduler: Any) -> None:
             connection.release()
         except Exception as error:  # a connection the broker already dropped
             logger.debug("releasing beat's old connection: %s", type(error).__name__)
+
+
+def skip_mingle_once(consumer: Any) -> None:
+    """Make the consumer's next start skip mingle (its one-second wait for neighbours' hellos).
+
+    Mingle syncs revoked tasks and clocks when a worker *joins*; after configsvc switches the consumer to
+    new broker settings the process and its state are the same, so the sync would only cost a second of
+    consuming per rotation. Only the next start is affected (``Mingle.start`` is restored after it).
+    """
+    step = consumer.blueprint.steps.get("celery.worker.consumer.mingle.Mingle")
+    if step is None or not getattr(step, "enabled", False) or "start" in step.__dict__:
+        return
+
+    def start_once_without_sync(c: Any) -> None:
+        del step.start  # back to Mingle.start for any later (re)start
+
+    step.start = start_once_without_sync

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from configsvc.celery.auth import is_auth_failure
 from configsvc.celery.settings_groups import backend_settings, broker_settings
+from configsvc.celery.verdicts import Verdict, shared_verdict
 from configsvc.core.redaction import mask_url
 from configsvc.errors import ConfigError, Deferred, Problem
 from configsvc.flask.reloader import RECHECK_SECONDS
@@ -33,8 +34,10 @@ def preflight(celery: FlaskCelery, new: Mapping[str, Any], current: Mapping[str,
     problems = []
     broker_url = new.get("broker_url")
     if broker_url and broker_settings(new) != broker_settings(current):
-        problem, reached = _try_broker(celery, str(broker_url),
-                                       dict(new.get("broker_transport_options") or {}), timeout)
+        options = dict(new.get("broker_transport_options") or {})
+        verdict = shared_verdict("broker", [str(broker_url), options], lambda: _verdict(
+            *_try_broker(celery, str(broker_url), options, timeout)))
+        problem, reached = _from_verdict(verdict, "celery.broker_url", "broker")
         if problem is not None:
             problems.append(problem)
         elif not reached and not forced and celery.broker_reachable(timeout=timeout):
@@ -45,11 +48,23 @@ def preflight(celery: FlaskCelery, new: Mapping[str, Any], current: Mapping[str,
     backend = new.get("result_backend")
     if isinstance(backend, str) and backend.startswith(("redis://", "rediss://")) and \
             backend_settings(new) != backend_settings(current):
-        problem = _try_redis(backend, timeout)
+        verdict = shared_verdict("redis", backend, lambda: _verdict(_try_redis(backend, timeout), True))
+        problem, _ = _from_verdict(verdict, "celery.result_backend", "result backend")
         if problem is not None:
             problems.append(problem)
     if problems:
         raise ConfigError(problems)
+
+
+def _verdict(problem: Problem | None, reached: bool) -> Verdict:
+    """What is shared with the host's other processes: the outcome and the (masked) message."""
+    return {"problem": problem.message if problem is not None else None, "reached": reached}
+
+
+def _from_verdict(verdict: Verdict, key: str, source: str) -> tuple[Problem | None, bool]:
+    message = verdict.get("problem")
+    problem = Problem(str(message), kind="config", key=key, source=source) if message else None
+    return problem, bool(verdict.get("reached"))
 
 
 def _try_broker(celery: FlaskCelery, url: str, transport_options: dict[str, Any],

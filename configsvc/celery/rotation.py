@@ -15,11 +15,12 @@ from typing import Any
 from celery import bootsteps
 from celery.worker import state
 
+from configsvc.celery import celery_internals
 from configsvc.flask.state import ConfigState
 
 logger = logging.getLogger("configsvc.worker")
 
-TICK_SECONDS = 0.1
+TICK_SECONDS = 0.05
 
 
 class BrokerSettingsChanged(ConnectionError):
@@ -71,6 +72,7 @@ class RotationStep(bootsteps.StartStopStep):  # type: ignore[misc]
         if state.active_requests or state.reserved_requests:
             return
         self.draining = False
+        celery_internals.skip_mingle_once(c)  # the same worker switching settings, not a new one joining
         raise BrokerSettingsChanged()
 
 

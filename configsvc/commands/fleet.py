@@ -20,21 +20,24 @@ from configsvc.commands.inspect import resolve_for
 from configsvc.commands.reporting import reports_errors
 from configsvc.core.config import Config
 
-POLL_SECONDS = 0.25  # how long one round waits for answers
+POLL_SECONDS = 0.2  # how long one round waits for answers (without --expect)
 
 
-def ask_workers(config: Config, timeout: float, expect: int | None) -> list[dict[str, Any]]:
-    """Every worker's ``configsvc_status`` answer, over the broker ``config`` names."""
+def fleet_app(config: Config) -> Any:
+    """A plain Celery app on the broker ``config`` names, to ask the workers (closed by the caller)."""
     from celery import Celery  # imported here: the other commands do not need Celery
-
-    from configsvc.celery.status import STATUS_COMMAND
 
     app = Celery("configsvc-fleet", set_as_current=False)
     app.conf.update(config.celery_settings())
-    try:
-        replies = app.control.broadcast(STATUS_COMMAND, reply=True, timeout=timeout, limit=expect)
-    finally:
-        app.close()
+    return app
+
+
+def ask_workers(app: Any, timeout: float, expect: int | None) -> list[dict[str, Any]]:
+    """Every worker's ``configsvc_status`` answer, over ``app``'s broker (done as soon as ``expect``
+    answered, when the number of workers is known)."""
+    from configsvc.celery.status import STATUS_COMMAND
+
+    replies = app.control.broadcast(STATUS_COMMAND, reply=True, timeout=timeout, limit=expect)
     answers = []
     for reply in replies or []:
         for hostname, status in reply.items():
@@ -47,26 +50,32 @@ def ask_workers(config: Config, timeout: float, expect: int | None) -> list[dict
 @click.option("--wait", "wait_seconds", type=float, default=0.0, metavar="SECONDS",
               help="Ask again until every worker runs the files' configuration, or the time is up.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@click.option("--expect", type=int, default=1, show_default=True, metavar="N",
-              help="How many workers must answer (a worker left on another broker cannot).")
+@click.option("--expect", type=click.IntRange(1), metavar="N",
+              help="How many workers you run: fleet waits for exactly that many answers (and returns as soon "
+                   "as they came); without it, at least one must answer. A worker left on another broker "
+                   "cannot answer, so give it when moving between brokers or vhosts.")
 @click.pass_context
 @reports_errors
-def fleet(ctx: click.Context, wait_seconds: float, as_json: bool, expect: int) -> None:
+def fleet(ctx: click.Context, wait_seconds: float, as_json: bool, expect: int | None) -> None:
     """Ask every worker which configuration it runs; exit 0 when all run the one the files hold now."""
     config = resolve_for(ctx)
     wanted = config.fingerprint
     deadline = time.monotonic() + wait_seconds
-    while True:
-        answers = ask_workers(config, POLL_SECONDS if wait_seconds else 1.0, None)
-        current = [status for status in answers if status.get("fingerprint") == wanted]
-        done = len(answers) >= expect and len(current) == len(answers)
-        if done or time.monotonic() >= deadline:
-            break
+    app = fleet_app(config)
+    try:
+        while True:
+            answers = ask_workers(app, POLL_SECONDS if wait_seconds else 1.0, expect)
+            current = [status for status in answers if status.get("fingerprint") == wanted]
+            done = len(answers) >= (expect or 1) and len(current) == len(answers)
+            if done or time.monotonic() >= deadline:
+                break
+    finally:
+        app.close()
     _print(answers, wanted, as_json)
     if not done:
         lagging = len(answers) - len(current)
         reason = (f"{lagging} of {len(answers)} worker(s) run another configuration" if lagging
-                  else f"{len(answers)} worker(s) answered, {expect} expected")
+                  else f"{len(answers)} worker(s) answered, {expect or 1} expected")
         click.echo(f"fleet: not yet: {reason}", err=True)
         sys.exit(1)
     click.echo(f"fleet: all {len(answers)} worker(s) run the configuration the files hold now", err=True)

@@ -31,7 +31,7 @@ logger = logging.getLogger("configsvc.reload")
 
 DEFAULT_INTERVAL = 0.25
 # A changed file is read once two looks this far apart see the same size and times (a writer is done).
-SETTLE_SECONDS = 0.05
+SETTLE_SECONDS = 0.03
 SETTLE_LIMIT_SECONDS = 2.0
 # How often a deferred switch (a new broker that cannot be reached yet) is tried again.
 RECHECK_SECONDS = 2.0

@@ -36,6 +36,7 @@ class Forwarder:
         self._listener: socket.socket | None = None
         self._connections: list[socket.socket] = []
         self._lock = threading.Lock()
+        self.accepted = 0  # connections accepted so far (the rotation benchmark counts pre-flights)
 
     def start(self) -> None:
         listener = socket.socket()
@@ -63,6 +64,7 @@ class Forwarder:
                 client, _ = listener.accept()
             except OSError:
                 return
+            self.accepted += 1
             try:
                 upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
             except OSError:

@@ -19,7 +19,7 @@ from configsvc.formats.reading import (
     read_bytes,
     read_text,
 )
-from configsvc.formats.yaml_format import dump_yaml, parse_yaml
+from configsvc.formats.yaml_format import dump_yaml, parse_yaml, parse_yaml_scalar
 
 __all__ = ["MAX_FILE_BYTES", "FileProblem", "ParsedFile", "Plain", "decode", "dump", "dump_json", "dump_yaml",
            "parse", "parse_json", "parse_scalar", "parse_yaml", "read_bytes", "read_text"]
@@ -40,7 +40,7 @@ def parse_scalar(text: str, json_format: bool) -> Any:
     """One scalar's text read back the way its file format reads it (``0123`` in YAML is 83, kept raw)."""
     if json_format:
         return parse_json(f'{{"v": {text}}}').data["v"]
-    return parse_yaml(f"v: {text}\n").data["v"]
+    return parse_yaml_scalar(text)
 
 
 

@@ -18,7 +18,7 @@ from configsvc.formats.reading import FileProblem
 MAX_DEPTH = 64
 MAX_VALUES = 100_000
 
-_Parser: Any = getattr(yaml, "CParser", None)
+_Parser: Any = getattr(yaml, "CBaseLoader", None)  # libyaml's parser (events only)
 _JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 
 
@@ -41,10 +41,17 @@ def check_yaml_nesting(text: str) -> None:
                 depth -= 1
             elif kind is yaml.StreamEndEvent:
                 return
-    except yaml.YAMLError:
+    except yaml.YAMLError as error:
+        if "nesting depth" in str(getattr(error, "problem", "")):  # libyaml's own limit (1,000 levels)
+            raise FileProblem(_too_deep(), depth_line(error)) from None
         return  # the real parse reports the syntax error, with its line
     finally:
         parser.dispose()
+
+
+def depth_line(error: yaml.YAMLError) -> int | None:
+    mark = getattr(error, "problem_mark", None)
+    return mark.line + 1 if mark is not None else None
 
 
 def check_json_nesting(text: str) -> None:

@@ -119,6 +119,25 @@ def parse_yaml(text: str) -> ParsedFile:
     return ParsedFile(data, _collect_lines(data, loader.key_lines))
 
 
+# A single plain YAML scalar with nothing in it the parser treats specially: typed directly by YAML's
+# implicit resolvers and configsvc's constructors (what composing ``v: TEXT`` would do, without a parser).
+_SIMPLE_PLAIN = re.compile(r"(?:[A-Za-z0-9_+.~]|-(?=[A-Za-z0-9_+.~]))[A-Za-z0-9_+.:~-]*(?<!:)")
+_RESOLVER: Any = yaml.resolver.Resolver()
+
+
+def parse_yaml_scalar(text: str) -> Any:
+    """One scalar's text as YAML reads it in a file (``0123`` is 83, kept raw with its text)."""
+    if _SIMPLE_PLAIN.fullmatch(text):
+        tag = _RESOLVER.resolve(yaml.ScalarNode, text, (True, False))
+        construct = _Loader.yaml_constructors.get(tag)
+        if construct is not None:
+            try:
+                return construct(_SCALAR_LOADER, yaml.ScalarNode(tag, text, style=""))
+            except Exception:  # anything unusual: the parser decides, as below
+                pass
+    return parse_yaml(f"v: {text}\n").data["v"]
+
+
 # Quoted text longer than two characters in a parser's message is file content (an alias name, a token).
 _QUOTED = re.compile(r"'[^']{3,}'|\"[^\"]{3,}\"")
 
@@ -158,3 +177,6 @@ _Dumper.add_representer(Plain, _represent_plain)
 def dump_yaml(data: dict[str, Any]) -> str:
     """YAML text for a mapping read by :func:`parse_yaml`, numbers kept as written. Comments are lost."""
     return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False)
+
+
+_SCALAR_LOADER = _Loader("")  # constructors of scalars use no loader state

@@ -30,6 +30,7 @@ fuzz: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_resolve
 	$(BIN)/python -m benchmarks.bench_encrypted
+	$(BIN)/python -m benchmarks.bench_sops
 	$(BIN)/python -m benchmarks.bench_cli
 	$(BIN)/python -m benchmarks.bench_app
 	$(BIN)/python -m benchmarks.bench_rotation

@@ -23,7 +23,7 @@ from configsvc.core.coerce import coerce_layer
 from configsvc.core.keypath import parse_key
 from configsvc.core.schema import Schema
 from configsvc.crypto import document as encryption
-from configsvc.crypto import keys
+from configsvc.crypto import keys, sops
 from configsvc.errors import ConfigError, ConfigWarning, FileError, Problem, ValidationError
 from configsvc.formats import FileProblem, ParsedFile, dump, parse, read_text
 from configsvc.options import Options
@@ -42,8 +42,19 @@ def _is_json(path: Path) -> bool:
     return path.suffix.lower() == ".json"
 
 
-def _open(path: Path, environ: Mapping[str, str]) -> tuple[ParsedFile, encryption.Opened]:
+def _refuse_sops(path: Path, parsed: ParsedFile, command: str) -> None:
+    """configsvc never writes a SOPS file: sops's MAC and layout are sops's to keep. The file is untouched."""
+    if sops.is_sops(parsed.data):
+        instead = sops.COMMANDS.get(command, "sops edit PATH").replace("PATH", shlex.quote(str(path)))
+        raise ConfigError(Problem(
+            f"this is a SOPS file; configsvc {command} does not change SOPS files (they would no longer "
+            f"open in sops). Use sops instead: {instead}; the file is unchanged",
+            kind="config", source=sops.SOURCE_NAME, path=str(path)))
+
+
+def _open(path: Path, environ: Mapping[str, str], command: str) -> tuple[ParsedFile, encryption.Opened]:
     parsed = _read(path)
+    _refuse_sops(path, parsed, command)
     if not encryption.is_encrypted(parsed.data):
         raise ConfigError(Problem("the file is not encrypted; encrypt it with: configsvc encrypt PATH",
                                   kind="config", path=str(path)))
@@ -89,6 +100,7 @@ def encrypt_file(path: Path, environ: Mapping[str, str], only: str | None, out: 
             raise ConfigError(Problem(f"--only is not a valid regular expression ({error.msg})",
                                       kind="config")) from None
     parsed = _read(path)
+    _refuse_sops(path, parsed, "encrypt")
     if encryption.is_encrypted(parsed.data):
         raise ConfigError(Problem("the file is already encrypted; use configsvc edit, set or rotate-key",
                                   kind="config", path=str(path)))
@@ -97,8 +109,11 @@ def encrypt_file(path: Path, environ: Mapping[str, str], only: str | None, out: 
 
 
 def decrypt_file(path: Path, environ: Mapping[str, str]) -> str:
-    """The file's plaintext, in its own format."""
-    _, opened = _open(path, environ)
+    """The file's plaintext, in its own format (a SOPS file as ``sops decrypt`` types its values)."""
+    parsed = _read(path)
+    if sops.is_sops(parsed.data):
+        return dump(path, sops.open_sops(path, read_text(path), environ).tree)
+    _, opened = _open(path, environ, "decrypt")
     return dump(path, opened.tree)
 
 
@@ -116,12 +131,13 @@ def set_value(path: Path, environ: Mapping[str, str], key: str, value: str,
     refused with a :class:`ValidationError` and the file is left unchanged. Returns warnings (a key one
     typo away from a known key).
     """
-    warnings = check_value(path, key, value, options or Options())
     parsed = _read(path)
+    _refuse_sops(path, parsed, "set")
+    warnings = check_value(path, key, value, options or Options())
     encrypted = encryption.is_encrypted(parsed.data)
     opened = None
     if encrypted:
-        _, opened = _open(path, environ)
+        _, opened = _open(path, environ, "set")
         tree = opened.tree
     else:
         tree = parsed.data
@@ -171,7 +187,7 @@ def _assign(tree: dict[str, Any], key: str, value: str, where: str) -> tuple[str
 
 def rotate_file(path: Path, environ: Mapping[str, str], new_data_key: bool) -> None:
     """Wrap the data key for the primary master key only; or re-encrypt everything under a new one."""
-    parsed, opened = _open(path, environ)  # the whole file is verified before anything changes
+    parsed, opened = _open(path, environ, "rotate-key")  # the whole file is verified before anything changes
     master_keys = keys.load(environ, path)
     if new_data_key:
         document = encryption.seal(opened.tree, master_keys[0], only=opened.only, encrypted=opened.encrypted)
@@ -222,7 +238,7 @@ def edit_file(path: Path, environ: Mapping[str, str], editor: str,
               reopen: Callable[[list[str]], bool], say: Callable[[str], None],
               options: Options | None = None) -> bool:
     """Edit an encrypted file through a private plaintext copy; True when the file was changed."""
-    _, opened = _open(path, environ)
+    _, opened = _open(path, environ, "edit")
     original = dump(path, opened.tree)
     with _private_folder() as folder:
         plaintext = folder / f"plaintext{path.suffix}"

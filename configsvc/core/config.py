@@ -80,12 +80,13 @@ class Config:
     @property
     def watched_files(self) -> tuple[Path, ...]:
         """The files this configuration was read from that can change while a process runs: the
-        deployment file, its key file, the files ``*_FILE`` variables name."""
+        deployment file, its key file (or a SOPS file's age identity files), the files ``*_FILE``
+        variables name."""
         return tuple(dict.fromkeys(path for typed in self._layers for path in typed.layer.files))
 
     @property
     def encrypted_at_rest(self) -> bool:
-        """True when the deployment file this came from was encrypted."""
+        """True when the deployment file this came from was encrypted (configsvc's format or SOPS)."""
         return any(typed.layer.encrypted for typed in self._layers)
 
     def __repr__(self) -> str:

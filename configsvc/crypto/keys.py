@@ -81,8 +81,8 @@ def _ordinal(index: int) -> str:
     return {1: "1st", 2: "2nd", 3: "3rd"}.get(index, f"{index}th")
 
 
-def _key_error(message: str, path: str | None = None) -> DecryptError:
-    return DecryptError(Problem(message, kind="decrypt", source="master key", path=path))
+def _key_error(message: str, path: str | None = None, source: str = "master key") -> DecryptError:
+    return DecryptError(Problem(message, kind="decrypt", source=source, path=path))
 
 
 def key_file_path(environ: Mapping[str, str], deployment_file: Path | None) -> Path | None:
@@ -161,7 +161,7 @@ def keys_from_file(key_file: FileRead) -> list[MasterKey]:
     return [parse(line, f"the key on line {n} of {path}") for n, line in entries]
 
 
-def check_key_file_status(path: Path, status: os.stat_result, what: str) -> None:
+def check_key_file_status(path: Path, status: os.stat_result, what: str, source: str = "master key") -> None:
     """Accept a key file owned by this process's user with no access for group or others (0600, 0400),
     or owned by root with group read and nothing for others (0640, 0440: Kubernetes ``fsGroup``, the rule
     PostgreSQL applies to its key file). Anything else is refused, with the mode and the fix."""
@@ -173,7 +173,7 @@ def check_key_file_status(path: Path, status: os.stat_result, what: str) -> None
     raise _key_error(
         f"the {what} has mode {mode:04o} and owner uid {status.st_uid}: it must be readable by its owner "
         f"only (chmod 600 {path}), or owned by root and readable by one group (chown root:GROUP {path}; "
-        f"chmod 640 {path})", str(path))
+        f"chmod 640 {path})", str(path), source)
 
 
 def write_new_key_file(path: Path) -> None:

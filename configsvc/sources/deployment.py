@@ -9,9 +9,9 @@ from pathlib import Path
 
 from configsvc.core.keypath import KeyPath
 from configsvc.crypto import document as encryption
-from configsvc.crypto import keys
+from configsvc.crypto import keys, sops
 from configsvc.errors import DecryptError, FileError, Problem
-from configsvc.formats import MAX_FILE_BYTES, FileProblem, decode, parse
+from configsvc.formats import MAX_FILE_BYTES, FileProblem, ParsedFile, decode, parse
 from configsvc.formats.snapshot import read_together
 from configsvc.options import Options
 from configsvc.sources.base import Layer, Source
@@ -64,12 +64,16 @@ class DeploymentFile(Source):
             if reads[0].problem is not None:
                 raise reads[0].problem
             data = reads[0].data or b""
-            parsed = parse(self.path, decode(data))
+            text = decode(data)
+            parsed = parse(self.path, text)
         except FileProblem as problem:
             raise FileError(
                 Problem(problem.message, kind="file", source=self.name, path=str(self.path),
                         line=problem.line, key=problem.key)
             ) from None
+        digests = {self.name: hashlib.sha256(data).hexdigest()}
+        if sops.is_sops(parsed.data):
+            return self._sops_layer(text, parsed, digests, watched)
         if not encryption.is_encrypted(parsed.data):
             key_source = keys.configured_key(self.environ, self.path)
             if key_source is not None and not keys.plaintext_allowed(self.environ):
@@ -89,7 +93,7 @@ class DeploymentFile(Source):
                     "encrypt, set or edit", kind="decrypt", key=key, source=self.name,
                     path=str(self.path), line=parsed.lines.get(keys_only)))
             return Layer(self.name, parsed.data, path=str(self.path), lines=parsed.lines,
-                         file_digests={self.name: hashlib.sha256(data).hexdigest()}, files=watched)
+                         file_digests=digests, files=watched)
         master_keys = keys.load(self.environ, self.path, reads[1] if len(reads) > 1 else None)
         opened = encryption.open_document(parsed.data, master_keys, str(self.path),
                                           json_format=self.path.suffix.lower() == ".json")
@@ -98,5 +102,16 @@ class DeploymentFile(Source):
             for path in opened.encrypted
         }
         return Layer(self.name, opened.tree, path=str(self.path), lines=parsed.lines,
+                     secret_paths=frozenset(secret), encrypted=True, file_digests=digests, files=watched)
+
+    def _sops_layer(self, text: str, parsed: ParsedFile, digests: dict[str, str],
+                    watched: tuple[Path, ...]) -> Layer:
+        """A SOPS file: decrypted and verified natively; every decrypted value is secret."""
+        assert self.path is not None
+        opened = sops.open_sops(self.path, text, self.environ)
+        secret = {tuple(str(part).lower() for part in path if isinstance(part, str))
+                  for path in opened.encrypted}
+        return Layer(sops.SOURCE_NAME, opened.tree, path=str(self.path), lines=parsed.lines,
                      secret_paths=frozenset(secret), encrypted=True,
-                     file_digests={self.name: hashlib.sha256(data).hexdigest()}, files=watched)
+                     file_digests={sops.SOURCE_NAME: next(iter(digests.values()))},
+                     files=(self.path, *opened.files))

@@ -40,9 +40,7 @@ def child(target: str, seconds: float, seed: int, last: Path) -> int:
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         context = targets.prepare(target, work)
-        seeds = SEEDS[target]()
-        if target == "encrypted":
-            seeds = targets.encrypted_seeds()[0]
+        seeds = SEEDS[target]() or targets.run_time_seeds(target, work)
         run = targets.TARGETS[target]
         tried = crashes = 0
         deadline = time.monotonic() + seconds

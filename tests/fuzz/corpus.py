@@ -7,6 +7,9 @@ from collections.abc import Callable
 
 SENTINEL = "SENTINEL-SECRET-7f3a91"
 KEY = "configsvc1:" + "A" * 43  # a fixed test key, for the encrypted target only
+# A fixed age key pair, for the sops target only (its seeds are encrypted by the real sops at run time).
+AGE_IDENTITY = "AGE-SECRET-KEY-1SGFKZXRJWTQHNZ5EAUWPAWVMVTFFLC8Q068F30N55X0M2TD7NNAQNR0TT6"
+AGE_RECIPIENT = "age1wn2z29cnwl7zzpalkz8pftqs46jrvxaxn5rxsh2ygaj0squ0tgsqx2w3ng"
 
 SEED_YAML = f"""\
 port: 8080
@@ -84,6 +87,7 @@ def http_seeds() -> list[bytes]:
 SEEDS: dict[str, Callable[[], list[bytes]]] = {
     "loader": loader_seeds,
     "encrypted": lambda: [],  # made at run time from the loader's good seeds, with KEY
+    "sops": lambda: [],  # made at run time by the real sops, for AGE_RECIPIENT
     "environment": environment_seeds,
     "http": http_seeds,
 }

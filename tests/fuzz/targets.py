@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import contextlib
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from configsvc import ConfigError, Options, resolve
-from configsvc.crypto import keys
+from configsvc.crypto import keys, sops
 from configsvc.crypto.document import seal
-from configsvc.formats import dump_yaml, parse_yaml
-from tests.fuzz.corpus import KEY, SEED_YAML
+from configsvc.crypto.sops_values import to_bytes
+from configsvc.formats import Plain, dump_yaml, parse_yaml
+from tests.fuzz.corpus import AGE_IDENTITY, AGE_RECIPIENT, KEY, SEED_YAML
 
 OPTIONS = Options(defaults=None, schema={"port": range(1, 65536), "admin_token": str})
 
@@ -42,6 +47,54 @@ def encrypted_seeds() -> tuple[list[bytes], list[Any]]:
     plain = parse_yaml(SEED_YAML).data
     files = [dump_yaml(seal(plain, key)).encode(), dump_yaml(seal(plain, key, only="secret|broker")).encode()]
     return files, []
+
+
+def sops_seeds(work: Path) -> list[bytes]:
+    """The seed file encrypted by the real sops: YAML and JSON, every value and only some."""
+    plain = work / "seed.yaml"
+    plain.write_text(SEED_YAML)
+    (work / "seed.json").write_text(json.dumps(yaml.safe_load(SEED_YAML)))
+    made = []
+    for source, selector in ((plain, ()), (plain, ("--encrypted-regex", "secret|broker")),
+                             (work / "seed.json", ())):
+        done = subprocess.run(
+            [str(Path(sys.executable).parent / "sops"), "encrypt", "--age", AGE_RECIPIENT, *selector,
+             str(source)], capture_output=True, check=True, timeout=60,
+            env={"HOME": str(work), "SOPS_DISABLE_VERSION_CHECK": "1"})
+        made.append(done.stdout)
+    return made
+
+
+def run_time_seeds(target: str, work: Path) -> list[bytes]:
+    """Seeds made when the target runs (encrypted ones), for targets with no fixed corpus."""
+    return encrypted_seeds()[0] if target == "encrypted" else sops_seeds(work)
+
+
+def _leaves(node: Any, at: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], Any]:
+    if isinstance(node, dict):
+        return {path: leaf for key, value in node.items()
+                for path, leaf in _leaves(value, (*at, key)).items()}
+    if isinstance(node, list):
+        return {path: leaf for index, value in enumerate(node)
+                for path, leaf in _leaves(value, (*at, index)).items()}
+    return {at: node.value if isinstance(node, Plain) else node}
+
+
+def sops_file(data: bytes, work: Path, context: dict[str, Any]) -> None:
+    """A mutated SOPS file (read as YAML, then as JSON): refused with a ConfigError, or opened with every
+    value that was encrypted exactly as it was (its bytes: sops binds neither the type tag nor added empty
+    values, so those may differ)."""
+    for suffix in (".yaml", ".json"):
+        path = work / f"sops{suffix}"
+        path.write_bytes(data)
+        try:
+            opened = sops.open_sops(path, data.decode("utf-8", "replace"), {"SOPS_AGE_KEY": AGE_IDENTITY})
+        except ConfigError:
+            continue
+        expected = context["expected"]
+        for at, value in _leaves(opened.tree).items():
+            if at in opened.encrypted and at in expected and to_bytes(value) != to_bytes(expected[at]):
+                raise Finding("a changed SOPS file was accepted with another value")
 
 
 def encrypted(data: bytes, work: Path, context: dict[str, Any]) -> None:
@@ -90,9 +143,12 @@ def prepare(target: str, work: Path) -> dict[str, Any]:
         path.write_text(SEED_YAML)
         expected = _resolve(work, {"FLASK_CONFIG": str(path)}).as_dict(reveal_secrets=True)
         return {"expected": expected}
+    if target == "sops":
+        return {"expected": _leaves(parse_yaml(SEED_YAML).data)}
     return {}
 
 
 TARGETS: dict[str, Callable[[bytes, Path, dict[str, Any]], None]] = {
     "loader": loader, "encrypted": encrypted, "environment": environment, "http": http,
+    "sops": sops_file,
 }

@@ -14,16 +14,19 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
+import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 from dynaconf import Dynaconf
 from flask import Flask
 
-from benchmarks.timing import median_ms
+from benchmarks.timing import interleaved
 from configsvc import Options, resolve
 
 OPTIONS = Options(schema={"port": int, "admin_token": str})  # the app's own typed keys
@@ -69,6 +72,15 @@ ENVIRONMENT = {
 }
 
 
+def timed(run: Callable[[], object]) -> Callable[[], float]:
+    def once() -> float:
+        start = time.perf_counter()
+        run()
+        return (time.perf_counter() - start) * 1000
+
+    return once
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=30)
@@ -102,14 +114,16 @@ def main() -> int:
         assert config["port"] == 9090 and config["service_10.timeout"] == "100"  # type: ignore[attr-defined]
         assert config["service_11.timeout"] == 41  # type: ignore[attr-defined]
 
-        results = {
-            "flask": median_ms(flask_minimal, args.runs),
-            "dynaconf": median_ms(plain_dynaconf, args.runs),
-            "configsvc": median_ms(configsvc_resolve, args.runs),
-        }
+        sides = {"flask": flask_minimal, "dynaconf": plain_dynaconf, "configsvc": configsvc_resolve}
+        for run in sides.values():
+            run()  # warm-up
+        # Interleaved rounds (each round runs all three, rotating which goes first), so drift on a shared
+        # machine hits all of them alike.
+        samples = interleaved(args.runs, {name: timed(run) for name, run in sides.items()})
+        results = {name: statistics.median(values) for name, values in samples.items()}
 
     print(f"input: {lines} lines, 150 nested sections, {len(ENVIRONMENT)} APP_* variables; "
-          f"median of {args.runs} runs")
+          f"median of {args.runs} interleaved rounds")
     for name, value in results.items():
         print(f"  {name:<10} {value:8.2f} ms")
     met = True

@@ -98,3 +98,25 @@ def test_installed_configsvc_works_outside_the_checkout(venv: Path, tmp_path: Pa
     bad = run(venv / "bin" / "configsvc", "check", cwd=tmp_path, SHOP_SHELVES="many")
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
     assert "environment variable SHOP_SHELVES: shelves: expected an integer" in bad.stderr
+
+
+def test_installed_configsvc_reads_a_sops_file_with_no_sops_binary(venv: Path, tmp_path: Path) -> None:
+    """A team's existing SOPS + age setup: the file made by the real sops elsewhere, read where no sops
+    binary is installed (not in the fresh venv, not on its PATH)."""
+    import shutil
+
+    from tests.support.sops import AgeKey, SopsTool
+
+    key = AgeKey.generate()
+    made = SopsTool(tmp_path / "made").encrypt("secret_key: from-sops\nshelves: 12\n", "api-config.yaml",
+                                               [key])
+    assert shutil.which("sops", path="/usr/bin:/bin") is None and not (venv / "bin" / "sops").exists()
+    (tmp_path / "app.py").write_text(APP)
+    identities = key.write(tmp_path / "age" / "keys.txt")
+    done = run(venv / "bin" / "configsvc", "show", "--json", cwd=tmp_path, FLASK_CONFIG=str(made),
+               SOPS_AGE_KEY_FILE=str(identities))
+    assert done.returncode == 0, done.stderr
+    assert '"source": "deployment file (SOPS)"' in done.stdout and "from-sops" not in done.stdout
+    revealed = run(venv / "bin" / "configsvc", "show", "--reveal", "--json", cwd=tmp_path,
+                   FLASK_CONFIG=str(made), SOPS_AGE_KEY_FILE=str(identities))
+    assert "from-sops" in revealed.stdout and '"value": 12' in revealed.stdout

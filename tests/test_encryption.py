@@ -208,6 +208,7 @@ def test_rollback_of_one_value_is_refused(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("change", "message"), [
     (lambda t: re.sub(r"mac: (\w)", lambda m: "mac: " + ("0" if m.group(1) != "0" else "1"), t),
      "fails its integrity check"),
+    (lambda t: re.sub(r"mac: (\w)", "mac: \u00e9", t), "fails its integrity check"),  # found by the fuzzer
     (lambda t: t.replace("version: 1", "version: 2"), "unsupported encryption format version"),
     (lambda t: t.replace("only: null", "only: port"), "fails its integrity check"),
     (lambda t: re.sub(r"wrapped: (\w)", lambda m: "wrapped: " + ("A" if m.group(1) != "A" else "B"), t),

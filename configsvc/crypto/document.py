@@ -214,7 +214,9 @@ def open_document(document: dict[str, Any], master_keys: Sequence[MasterKey], wh
     tree = _transform(body, (), decrypt)
     if problems:
         raise DecryptError(problems)
-    if not hmac.compare_digest(_mac(body, metadata["only"], data_key), metadata["mac"]):
+    # As bytes: compare_digest refuses a str with non-ASCII characters (TypeError), and the stored MAC
+    # is whatever the file says.
+    if not hmac.compare_digest(_mac(body, metadata["only"], data_key).encode(), metadata["mac"].encode()):
         raise DecryptError(_problem(
             "the file fails its integrity check (MAC): a value was added, removed, reordered, or "
             "replaced by an older one since it was encrypted", where))

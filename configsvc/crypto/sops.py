@@ -271,7 +271,7 @@ def _decrypt(tree: dict[str, Any], metadata: dict[str, Any], data_key: bytes, wh
     if walk.problems:
         raise DecryptError(walk.problems)
     expected = _stored_mac(metadata, walk.cipher, where)
-    if not hmac.compare_digest(walk.mac.hexdigest().upper(), expected):
+    if not hmac.compare_digest(walk.mac.hexdigest().upper().encode(), expected.encode()):
         raise _error("the file fails sops's integrity check (MAC): a value was added, removed or changed "
                      "since sops wrote it; edit it with sops", where)
     return SopsOpened(_as_configuration(plain), walk.encrypted, files)

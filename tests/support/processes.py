@@ -35,8 +35,21 @@ def celery_worker(environ: Mapping[str, str], cwd: Path, log: Path, extra: tuple
     quick = () if default_startup else ("--without-gossip", "--without-mingle", "--without-heartbeat")
     args = (*pool, *quick, "-n", f"{name}-{os.getpid()}@%h", *extra)
     worker: WorkerProcess
-    with run_celery_worker(target, environ, log, cwd=cwd, args=args, options=OPTIONS) as worker:
+    with run_celery_worker(target, environ, log, cwd=cwd, args=args, options=OPTIONS) as worker, \
+            log_shown_on_failure(log):
         yield worker.process
+
+
+@contextmanager
+def log_shown_on_failure(log: Path, lines: int = 60) -> Iterator[None]:
+    """When the test fails inside the block, print the last ``lines`` of a process's log: pytest shows
+    it under "Captured stdout", so a failure in CI says what the server or worker was doing."""
+    try:
+        yield
+    except BaseException:
+        tail = log.read_text(errors="replace").splitlines()[-lines:] if log.exists() else ["(no log)"]
+        print(f"--- last {len(tail)} lines of {log} ---", *tail, sep="\n")
+        raise
 
 
 def free_port() -> int:
@@ -83,7 +96,8 @@ def web_process(environ: Mapping[str, str], cwd: Path, log: Path, kind: str = "f
                 if server.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"web server did not start: {log.read_text()[-2000:]}") from None
                 time.sleep(0.1)
-        yield url, server
+        with log_shown_on_failure(log):
+            yield url, server
     finally:
         stop_process_group(server)
 
@@ -121,6 +135,7 @@ def celery_beat(environ: Mapping[str, str], cwd: Path, log: Path,
             if beat.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"beat did not start: {log.read_text()[-2000:]}")
             time.sleep(0.1)
-        yield beat
+        with log_shown_on_failure(log):
+            yield beat
     finally:
         stop_process_group(beat)

@@ -33,17 +33,21 @@ MAX_BODY_NESTING = 8
 _BRACKETS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 
 
-def _nesting(data: bytes) -> int:
-    """How deep JSON brackets nest in ``data`` (strings skipped), without decoding it."""
-    depth = deepest = 0
+def _nested_too_deeply(data: bytes) -> bool:
+    """True when JSON brackets in ``data`` nest deeper than :data:`MAX_BODY_NESTING` (strings skipped),
+    found without decoding it."""
+    if data.count(b"[") + data.count(b"{") <= MAX_BODY_NESTING:  # the usual small body: no scan needed
+        return False
+    depth = 0
     for match in _BRACKETS.finditer(data):
         token = match.group()
         if token in (b"[", b"{"):
             depth += 1
-            deepest = max(deepest, depth)
+            if depth > MAX_BODY_NESTING:
+                return True
         elif token in (b"]", b"}"):
             depth -= 1
-    return deepest
+    return False
 
 
 class BrokerUnavailable(Exception):
@@ -114,7 +118,7 @@ def submit_task() -> ResponseReturnValue:
     """
     seconds: Any = 5
     if data := request.get_data():  # raises RequestEntityTooLarge past max_content_length: 413
-        if _nesting(data) > MAX_BODY_NESTING:
+        if _nested_too_deeply(data):
             return _error(400, "the body is nested too deeply")
         try:
             body = request.get_json(force=True)

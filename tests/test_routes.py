@@ -38,6 +38,7 @@ def test_post_task_without_a_body_uses_the_default(client: FlaskClient) -> None:
     # from the hardening run: 500s with a RecursionError traceback in the log before
     ('{"seconds": ' + "[" * 3000 + "]" * 3000 + "}", "application/json", "the body is nested too deeply"),
     ("[" * 2000, "application/json", "the body is nested too deeply"),
+    ('{"seconds": 1, "x": ' + "[" * 8 + "]" * 8 + "}", "application/json", "the body is nested too deeply"),
 ])
 def test_bad_task_requests_get_400_json(client: FlaskClient, data: str, content_type: str,
                                         message: str) -> None:
@@ -45,6 +46,14 @@ def test_bad_task_requests_get_400_json(client: FlaskClient, data: str, content_
     assert response.status_code == 400
     assert response.json == {"error": response.json["error"]}
     assert message in response.json["error"]
+
+
+@pytest.mark.parametrize("body", [
+    '{"seconds": 0, "x": ' + "[" * 7 + "]" * 7 + "}",               # eight levels: the most a body may nest
+    '{"seconds": 0, "note": "' + "[{" * 50 + '", "more": "\\"[[[[[[[["}',   # brackets in strings do not count
+])
+def test_nesting_up_to_the_limit_is_accepted(client: FlaskClient, body: str) -> None:
+    assert client.post("/task/", data=body, content_type="application/json").status_code == 202
 
 
 @pytest.mark.parametrize("body", [

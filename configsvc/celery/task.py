@@ -21,6 +21,7 @@ from configsvc.errors import CeleryNotConfigured
 DEFAULT_REQUEST_HEADERS = ("Accept", "Accept-Language", "User-Agent", "X-Request-Id", "X-Forwarded-For")
 NEVER_FORWARDED = frozenset({"authorization", "cookie", "proxy-authorization", "set-cookie"})
 REQUEST_HEADER = "configsvc_request"
+_current_app_context = _cv_app.get  # bound once: looked up for every task
 
 
 class TaskAppContext(AppContext):
@@ -53,8 +54,13 @@ class AppContextTask(Task):  # type: ignore[misc]
             return
 
         def traced(uuid: str, args: Any, kwargs: Any, request: Any = None) -> Any:
-            with TaskAppContext(self.app.bound_flask_app or self._flask()):
+            # push/pop rather than ``with``: this runs for every task, and pop() finds an exception itself
+            context = TaskAppContext(self.app.bound_flask_app or self._flask())
+            context.push()
+            try:
                 return tracer(uuid, args, kwargs, request)
+            finally:
+                context.pop()
 
         self._traced = traced
 
@@ -68,7 +74,7 @@ class AppContextTask(Task):  # type: ignore[misc]
         # The common case, kept short: in a worker, __trace__ pushed a fresh app context around Celery's
         # tracer, which has pushed the task request too: run the body directly (Task.__call__ would
         # push a second request that hides the task id).
-        if type(_cv_app.get(None)) is TaskAppContext and not self.request_context:
+        if type(_current_app_context(None)) is TaskAppContext and not self.request_context:
             return self.run(*args, **kwargs)
         return self._call_in_context(*args, **kwargs)
 
@@ -99,7 +105,7 @@ class AppContextTask(Task):  # type: ignore[misc]
 
 def _is_current(flask_app: Flask) -> bool:
     # One context-variable lookup: this runs for every task.
-    context = _cv_app.get(None)
+    context = _current_app_context(None)
     return context is not None and context.app is flask_app
 
 

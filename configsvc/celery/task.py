@@ -53,9 +53,11 @@ class AppContextTask(Task):  # type: ignore[misc]
             self._traced = None
             return
 
+        celery_app = self.app  # a class property (two Python calls): looked up once, not per task
+
         def traced(uuid: str, args: Any, kwargs: Any, request: Any = None) -> Any:
             # push/pop rather than ``with``: this runs for every task, and pop() finds an exception itself
-            context = TaskAppContext(self.app.bound_flask_app or self._flask())
+            context = TaskAppContext(celery_app.bound_flask_app or self._flask())
             context.push()
             try:
                 return tracer(uuid, args, kwargs, request)

@@ -1,10 +1,11 @@
 """Live broker credential rotation across a production-shaped fleet, repeated. One run.
 
 One Kubernetes-style Secret volume (kubelet's ``..data`` layout: the encrypted deployment file and its
-master key, swapped together) feeds gunicorn (2 workers), two Celery workers (prefork, concurrency 2,
-Celery's default startup) and beat; this process publishes ``echo`` as fast as it can through an app on the
-same volume. Windows of ``--window`` seconds alternate: a rotation (kubelet swaps the volume to the other
-RabbitMQ user) or a control window (nothing changes), at least 20 of each. It reports:
+master key, swapped together) feeds gunicorn (``--preload``, 2 workers), two Celery workers (prefork,
+concurrency 2, Celery's default startup) and beat; this process publishes ``echo`` as fast as it can
+through an app on the same volume. Windows of ``--window`` seconds alternate: a rotation (kubelet swaps
+the volume to the other RabbitMQ user) or a control window (nothing changes), at least 20 of each. It
+reports:
 
 1. from each swap to every process on the new credentials (web and pool processes: their reload; worker
    main processes: their consumer reconnected; beat: its reload): median, p90, p99 (target p99 < 0.5 s);
@@ -158,7 +159,7 @@ def fleet_rotation(options: argparse.Namespace) -> None:
                     windows.append(("rotation", start))
                     time.sleep(max(0.0, start + options.window - time.time()))
                     found = switch_times(logs, start, users[current][0])
-                    missing = 9 - len(found)  # 2 web, 2 worker main, 4 pool processes, beat
+                    missing = 10 - len(found)  # gunicorn master + 2 web, 2 worker main, 4 pool, beat
                     switches.extend([moment - start for moment in found.values()] + [float("inf")] * missing)
                 else:
                     windows.append(("control", start))
@@ -204,8 +205,9 @@ def fleet_rotation(options: argparse.Namespace) -> None:
     print(f"rotations {options.rotations}, control windows {len(control)}, {options.window:g} s each; "
           f"published {len(published)} at {options.rate:g}/s, completed {len(done_at)}; control median "
           f"{baseline:.0f} completed/s")
-    print(f"swap -> every process on the new credentials ({len(switches)} process switches: 2 web, 2 worker "
-          f"main + 4 pool, beat, per rotation): median {statistics.median(switches):.3f} s, "
+    print(f"swap -> every process on the new credentials ({len(switches)} process switches: gunicorn "
+          f"master + 2 web, 2 worker main + 4 pool, beat, per rotation): "
+          f"median {statistics.median(switches):.3f} s, "
           f"p90 {percentile(switches, 0.9):.3f} s, p99 {percentile(switches, 0.99):.3f} s, "
           f"max {max(switches):.3f} s (target p99 < 0.5 s)")
     print(f"throughput dip in rotation windows vs control: median {statistics.median(dips):+.1%}, "

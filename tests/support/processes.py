@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -68,8 +69,10 @@ def web_server(environ: Mapping[str, str], cwd: Path, log: Path, kind: str = "fl
 
 @contextmanager
 def web_process(environ: Mapping[str, str], cwd: Path, log: Path, kind: str = "flask", workers: int = 2,
-                app_spec: str = "app:create_app()") -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """Like :func:`web_server`, yielding (base URL, server process)."""
+                app_spec: str = "app:create_app()", preload: bool = True
+                ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Like :func:`web_server`, yielding (base URL, server process). gunicorn runs with ``--preload``, as
+    the README tells users to (``preload=False`` for the case it guards against)."""
     import urllib.error
     import urllib.request
 
@@ -78,8 +81,12 @@ def web_process(environ: Mapping[str, str], cwd: Path, log: Path, kind: str = "f
         command = [str(VENV_BIN / "flask"), "--app", "app", "run", "--host", "127.0.0.1", "--port", str(port)]
     else:
         command = [str(VENV_BIN / "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}",
-                   app_spec]
-    env = {**clean_environ(os.environ, OPTIONS), **environ}
+                   *(["--preload"] if preload else []), app_spec]
+    # gunicorn >= 25.1 opens a control socket at $XDG_RUNTIME_DIR/gunicorn.ctl, else ~/.gunicorn/gunicorn.ctl:
+    # one path shared by every gunicorn a parallel run starts. Each server gets its own (a short path: a
+    # Unix socket's is limited to 107 bytes).
+    runtime = tempfile.TemporaryDirectory(prefix="gunicorn-")
+    env = {**clean_environ(os.environ, OPTIONS), **environ, "XDG_RUNTIME_DIR": runtime.name}
     with open(log, "wb") as out:
         server = subprocess.Popen(command, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
                                   start_new_session=True)
@@ -96,10 +103,17 @@ def web_process(environ: Mapping[str, str], cwd: Path, log: Path, kind: str = "f
                 if server.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"web server did not start: {log.read_text()[-2000:]}") from None
                 time.sleep(0.1)
+        # One worker answering is not all of them: wait until gunicorn has forked every worker (with
+        # --preload a forked worker already holds the app).
+        while kind != "flask" and len(process_group(server)) < workers + 1:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"gunicorn did not start {workers} workers: {log.read_text()[-2000:]}")
+            time.sleep(0.05)
         with log_shown_on_failure(log):
             yield url, server
     finally:
         stop_process_group(server)
+        runtime.cleanup()
 
 
 def process_group(leader: subprocess.Popen[bytes]) -> set[int]:

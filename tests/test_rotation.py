@@ -66,6 +66,7 @@ def test_rabbitmq_two_user_rotation_under_load(tmp_path: Path) -> None:
         worker_log, web_log = tmp_path / "worker.log", tmp_path / "web.log"
         with service(path) as (url, worker, web):
             processes = process_group(worker) | process_group(web)
+            assert "configsvc: connected to the broker" not in worker_log.read_text()  # said on a switch only
             with Load(url) as load:
                 time.sleep(2)
                 assert set(rabbitmq_connection_users(vhost)) == {old_user}
@@ -77,6 +78,8 @@ def test_rabbitmq_two_user_rotation_under_load(tmp_path: Path) -> None:
                 delete_rabbitmq_user(old_user)
                 time.sleep(2)
             assert set(rabbitmq_connection_users(vhost)) == {new_user}
+            switched = f"configsvc: connected to the broker at amqp://{new_user}:"
+            assert worker_log.read_text().count(switched) == 1
             assert_every_task_ran_once(load, worker_log, "RabbitMQ two-user rotation")
             assert process_group(worker) | process_group(web) == processes
             assert http("GET", url + "/healthz")[1]["config"] == "ok"

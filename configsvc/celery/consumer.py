@@ -40,10 +40,12 @@ class Consumer(CeleryConsumer):  # type: ignore[misc]
             self.connected_generation = self.app.broker_generation  # read before the settings are
             return self.app.connection_for_read(heartbeat=heartbeat)
 
-        return self._connect_current(make)
+        return self._connect_current(make, announce=True)
 
     def connection_for_write(self, url: Any = None, heartbeat: float | None = None) -> Any:
-        return self._connect_current(lambda: self.app.connection_for_write(url=url, heartbeat=heartbeat))
+        # The events connection, opened after the consuming one: not announced again.
+        return self._connect_current(lambda: self.app.connection_for_write(url=url, heartbeat=heartbeat),
+                                     announce=False)
 
     def on_connection_error_after_connected(self, exc: BaseException) -> None:
         if not isinstance(exc, BrokerSettingsChanged):
@@ -55,7 +57,9 @@ class Consumer(CeleryConsumer):  # type: ignore[misc]
             warnings.simplefilter("ignore", CPendingDeprecationWarning)
             super().on_connection_error_after_connected(exc)
 
-    def _connect_current(self, make: Callable[[], Any]) -> Any:
+    def _connect_current(self, make: Callable[[], Any], announce: bool) -> Any:
+        """Connect with the current settings, retrying as the class says; ``announce`` logs the connection
+        when it is not the worker's first (a reconnect or a switch: the line the runbooks wait for)."""
         first = celery_internals.is_first_connection(self)
         retry = celery_internals.retry_setting(self)
         delay = FIRST_DELAY
@@ -76,7 +80,7 @@ class Consumer(CeleryConsumer):  # type: ignore[misc]
                 _wait(live, generation, delay)
                 delay = min(delay * 2, MAX_DELAY)
                 continue
-            if not first:
+            if announce and not first:
                 logger.warning("configsvc: connected to the broker at %s", connection.as_uri())
             celery_internals.mark_connected(self)
             return connection

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from app import create_app
@@ -392,8 +392,7 @@ LOOKALIKES = st.sampled_from(["0123", "0o17", "0x1F", "0b101", "1_000", "+12", "
 SCALARS = (st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12)
            | LOOKALIKES
            | st.integers(-(2**53), 2**53) | st.booleans() | st.none()
-           # -0.0 has its own test: sops cannot open a file it wrote with an unencrypted one
-           | st.floats(allow_nan=False, allow_infinity=False, width=64).filter(lambda x: str(x) != "-0.0"))
+           | st.floats(allow_nan=False, allow_infinity=False, width=64))
 DOCUMENTS = st.dictionaries(
     KEYS | KEYS.map(lambda key: key + "_unencrypted"),
     st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=3)
@@ -410,7 +409,10 @@ def test_random_documents_encrypted_by_sops_round_trip(sops: SopsTool, document:
     name = "doc.json" if as_json else "doc.yaml"
     text = json.dumps(document) if as_json else yaml.safe_dump(document, allow_unicode=True)
     path = sops.encrypt(text, name, [ALICE])
-    assert assert_same_verdict(sops, path, ALICE)
+    # Not "sops opens it": some files sops writes it cannot read back (see the README's quirks); what must
+    # hold is that configsvc gives sops's verdict, and sops's values when it opens the file.
+    opened = assert_same_verdict(sops, path, ALICE)
+    event("sops opens the file it wrote" if opened else "sops refuses the file it wrote")
 
 
 @pytest.mark.parametrize(("name", "sops_opens_it"), [("doc.yaml", False), ("doc.json", True)])

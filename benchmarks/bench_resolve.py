@@ -17,16 +17,14 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 from dynaconf import Dynaconf
 from flask import Flask
 
-from benchmarks.timing import interleaved
+from benchmarks.timing import interleaved, timed
 from configsvc import Options, resolve
 
 OPTIONS = Options(schema={"port": int, "admin_token": str})  # the app's own typed keys
@@ -70,15 +68,6 @@ ENVIRONMENT = {
     "APP_CELERY__TASK_DEFAULT_QUEUE": "bench",
     **{f"APP_SERVICE_{i}__TIMEOUT": str(90 + i) for i in range(0, 120, 10)},
 }
-
-
-def timed(run: Callable[[], object]) -> Callable[[], float]:
-    def once() -> float:
-        start = time.perf_counter()
-        run()
-        return (time.perf_counter() - start) * 1000
-
-    return once
 
 
 def main() -> int:

@@ -17,7 +17,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -26,19 +25,10 @@ import pyrage
 import yaml
 
 from benchmarks.bench_encrypted import document
-from benchmarks.timing import interleaved, ratio_summary
+from benchmarks.timing import interleaved, ratio_summary, timed
 from configsvc import resolve
 
 SOPS = Path(sys.executable).parent / "sops"
-
-
-def timed(run: Callable[[], object]) -> Callable[[], float]:
-    def once() -> float:
-        start = time.perf_counter()
-        run()
-        return (time.perf_counter() - start) * 1000
-
-    return once
 
 
 def main() -> int:

@@ -18,6 +18,16 @@ def median_ms(run: Callable[[], object], runs: int) -> float:
     return statistics.median(samples) * 1000
 
 
+def timed(run: Callable[[], object]) -> Callable[[], float]:
+    """``run`` as one measurement for :func:`interleaved`: a callable returning its wall time in ms."""
+    def once() -> float:
+        start = time.perf_counter()
+        run()
+        return (time.perf_counter() - start) * 1000
+
+    return once
+
+
 def interleaved(rounds: int, sides: Mapping[str, Callable[[], float]]) -> dict[str, list[float]]:
     """Run every side once per round, rotating which goes first, so drift hits all of them alike.
     Each callable returns one measurement; the lists hold them in round order."""

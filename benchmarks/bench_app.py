@@ -55,8 +55,10 @@ def per_task_overhead(calls: int, rounds: int) -> tuple[list[float], list[float]
 
     create_app({"celery": {"broker_url": "memory://", "result_backend": "cache+memory://"}},
                environ={"APP_ENV": "testing"})
+    # the task objects themselves, as the worker's registry holds them (``echo`` is Celery's lazy proxy)
+    echo = echo.app.tasks[echo.name]
     echo.__trace__ = build_tracer(echo.name, echo, app=echo.app, eager=True)
-    noop = baseline_app.noop
+    noop = baseline_app.noop.app.tasks[baseline_app.noop.name]
     noop.__trace__ = build_tracer(noop.name, noop, app=noop.app, eager=True)
     ids = [uuid.uuid4().hex for _ in range(calls)]
 

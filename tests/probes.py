@@ -11,7 +11,8 @@ from typing import Any
 
 from celery import Task
 from celery.signals import task_failure, task_postrun, task_prerun, task_success
-from flask import current_app, g, has_request_context, request
+from flask import Flask, current_app, g, has_request_context, request
+from flask.signals import appcontext_popped, appcontext_pushed, appcontext_tearing_down
 
 from app.extensions import celery
 
@@ -23,8 +24,8 @@ class PlainBase(Task):  # type: ignore[misc]
         _log(f"on_success {current_app.config['PROBE_NAME']}")
 
 
-def _log(line: str) -> None:
-    with open(Path(current_app.config["PROBE_LOG"]), "a", encoding="utf-8") as handle:
+def _log(line: str, app: Flask | None = None) -> None:
+    with open(Path((app or current_app).config["PROBE_LOG"]), "a", encoding="utf-8") as handle:
         handle.write(line + "\n")
 
 
@@ -75,3 +76,25 @@ def on_failure(sender: Any = None, **_: Any) -> None:
 def on_postrun(sender: Any = None, **_: Any) -> None:
     if sender.name.startswith("probes."):
         _log(f"postrun {sender.name}")
+
+
+# Flask's app context signals: each task's context must send them as Flask's own context does. Only apps
+# with a probe log record them (this module is imported by tests whose apps have none).
+def _log_context(app: Flask, line: str) -> None:
+    if app.config.get("PROBE_LOG"):
+        _log(line, app)
+
+
+@appcontext_pushed.connect
+def on_context_pushed(sender: Flask, **_: Any) -> None:
+    _log_context(sender, "appcontext pushed")
+
+
+@appcontext_tearing_down.connect
+def on_context_tearing_down(sender: Flask, exc: BaseException | None = None, **_: Any) -> None:
+    _log_context(sender, f"appcontext tearing down {exc!r}")
+
+
+@appcontext_popped.connect
+def on_context_popped(sender: Flask, **_: Any) -> None:
+    _log_context(sender, "appcontext popped")

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
+from celery.app.trace import build_tracer
+from flask import Flask, current_app, has_app_context
 
 from app import create_app
+from configsvc.celery import FlaskCelery
 from tests.support.brokers import rabbitmq_account, redis_account
 from tests.support.processes import celery_worker
 from tests.support.reference import PROJECT, probe_config
@@ -25,12 +30,71 @@ def test_tasks_custom_bases_and_signal_handlers_run_in_the_app_context(tmp_path:
             fail.delay().get(timeout=30)
     lines = (tmp_path / "probe.log").read_text().splitlines()
     name = f"probe-{tmp_path.name}"
+    # Each task's own app context sends Flask's context signals around all of it, as Flask's does.
+    pushed, popped = "appcontext pushed", ["appcontext tearing down None", "appcontext popped"]
     assert lines == [
-        f"prerun probes.config_value {name}", f"on_success {name}", "success probes.config_value",
-        "postrun probes.config_value",
-        f"prerun probes.fresh_g {name}", "success probes.fresh_g", "postrun probes.fresh_g",
-        f"prerun probes.fail {name}", "failure probes.fail", "postrun probes.fail",
+        pushed, f"prerun probes.config_value {name}", f"on_success {name}", "success probes.config_value",
+        "postrun probes.config_value", *popped,
+        pushed, f"prerun probes.fresh_g {name}", "success probes.fresh_g", "postrun probes.fresh_g", *popped,
+        pushed, f"prerun probes.fail {name}", "failure probes.fail", "postrun probes.fail", *popped,
     ]
+
+
+class RecordingFlask(Flask):
+    """An app class with a teardown of its own, as some apps have."""
+
+    events: list[str]
+
+    def do_teardown_appcontext(self, exc: BaseException | None = None) -> None:  # type: ignore[override]
+        self.events.append(f"app class teardown {exc!r}")
+        super().do_teardown_appcontext(exc)
+
+
+def traced_task(flask_app: Flask, body: Any, *, eager: bool = False) -> Any:
+    """A task of a fresh placeholder bound to ``flask_app``, traced as the worker traces it (Celery's own
+    tracer set as ``task.__trace__``); returns the traced call."""
+    name = f"recording-{uuid.uuid4().hex[:6]}"
+    celery = FlaskCelery(name)
+    flask_app.config["CELERY"] = {"broker_url": "memory://", "result_backend": "cache+memory://"}
+    task = celery.task(name=f"{name}.task")(body)
+    celery.init_app(flask_app)
+    task = celery.tasks[task.name]
+    task.__trace__ = build_tracer(task.name, task, app=celery, eager=eager, propagate=eager)
+    return lambda: task.__trace__(uuid.uuid4().hex, (), {}, {"delivery_info": {}})
+
+
+@pytest.mark.parametrize("app_class", [Flask, RecordingFlask])
+def test_each_traced_task_gets_its_own_context_torn_down_as_flasks(app_class: type[Flask]) -> None:
+    events: list[str] = []
+    flask_app = app_class("recording")
+    flask_app.events = events  # type: ignore[attr-defined]
+
+    def body() -> str:
+        events.append(f"task in {current_app.name}")
+        return "done"
+
+    run = traced_task(flask_app, body)
+    run()  # no teardown function: nothing to tear down
+    flask_app.teardown_appcontext(lambda exc: events.append(f"teardown {exc!r}"))
+    run()
+    assert not has_app_context()
+    own = ["app class teardown None"] if app_class is RecordingFlask else []
+    assert events == ["task in recording", *own, "task in recording", *own, "teardown None"]
+
+
+def test_an_exception_leaving_the_tracer_reaches_teardown_and_the_context_is_popped() -> None:
+    events: list[str] = []
+    flask_app = Flask("recording")
+    flask_app.teardown_appcontext(lambda exc: events.append(f"teardown {exc!r}"))
+
+    def body() -> None:
+        raise KeyError("escaped")
+
+    run = traced_task(flask_app, body, eager=True)  # eager with propagate: the tracer re-raises
+    with pytest.raises(KeyError, match="escaped"):
+        run()
+    assert events == ["teardown KeyError('escaped')"]
+    assert not has_app_context()
 
 
 def test_request_context_task_in_a_worker(tmp_path: Path) -> None:

@@ -12,21 +12,14 @@ from typing import Any
 
 from celery import Task
 from flask import Flask, has_request_context, request
-from flask.ctx import AppContext
-from flask.globals import _cv_app
 
+from configsvc.celery.app_context import TaskAppContext, current_app_context
 from configsvc.errors import CeleryNotConfigured
 
 # Request headers a request-context task may carry; never Authorization or Cookie, whatever is asked.
 DEFAULT_REQUEST_HEADERS = ("Accept", "Accept-Language", "User-Agent", "X-Request-Id", "X-Forwarded-For")
 NEVER_FORWARDED = frozenset({"authorization", "cookie", "proxy-authorization", "set-cookie"})
 REQUEST_HEADER = "configsvc_request"
-_current_app_context = _cv_app.get  # bound once: looked up for every task
-
-
-class TaskAppContext(AppContext):
-    """The fresh app context a worker pushes around one task's whole execution (its signal handlers
-    included); ``AppContextTask.__call__`` knows from its type that the body can run directly."""
 
 
 class AppContextTask(Task):  # type: ignore[misc]
@@ -56,13 +49,17 @@ class AppContextTask(Task):  # type: ignore[misc]
         celery_app = self.app  # a class property (two Python calls): looked up once, not per task
 
         def traced(uuid: str, args: Any, kwargs: Any, request: Any = None) -> Any:
-            # push/pop rather than ``with``: this runs for every task, and pop() finds an exception itself
+            # push/pop rather than ``with`` (this runs for every task); pop() gets the exception, as
+            # ``with`` would give it
             context = TaskAppContext(celery_app.bound_flask_app or self._flask())
             context.push()
             try:
-                return tracer(uuid, args, kwargs, request)
-            finally:
-                context.pop()
+                result = tracer(uuid, args, kwargs, request)
+            except BaseException as error:
+                context.pop(error)
+                raise
+            context.pop(None)
+            return result
 
         self._traced = traced
 
@@ -76,7 +73,7 @@ class AppContextTask(Task):  # type: ignore[misc]
         # The common case, kept short: in a worker, __trace__ pushed a fresh app context around Celery's
         # tracer, which has pushed the task request too: run the body directly (Task.__call__ would
         # push a second request that hides the task id).
-        if type(_current_app_context(None)) is TaskAppContext and not self.request_context:
+        if type(current_app_context(None)) is TaskAppContext and not self.request_context:
             return self.run(*args, **kwargs)
         return self._call_in_context(*args, **kwargs)
 
@@ -107,7 +104,7 @@ class AppContextTask(Task):  # type: ignore[misc]
 
 def _is_current(flask_app: Flask) -> bool:
     # One context-variable lookup: this runs for every task.
-    context = _current_app_context(None)
+    context = current_app_context(None)
     return context is not None and context.app is flask_app
 
 

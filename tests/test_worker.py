@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,43 @@ def test_worker_on_rabbitmq_and_redis(tmp_path: Path) -> None:
         assert f"{user}:**@127.0.0.1:5672/{vhost}" in text  # Celery's banner shows the masked URL
         assert password not in text
         assert r_password not in text
+
+
+@pytest.mark.brokers
+def test_publishing_leaves_redis_results_unsubscribed_until_someone_waits(tmp_path: Path) -> None:
+    """Celery's Redis backend would subscribe the publishing process to every task's result channel; a
+    web view that only returns the task id never reads it. Waiting still gets every result: one stored
+    before anyone waited, one that arrives while waiting, and a set of them."""
+    import redis
+    from celery.result import ResultSet
+
+    with rabbitmq_account() as (user, password, vhost), redis_account() as (r_user, r_password):
+        path = tmp_path / "api-config.yaml"
+        path.write_text(
+            "celery:\n"
+            f"  broker_url: amqp://{user}:{password}@127.0.0.1:5672/{vhost}\n"
+            f"  result_backend: redis://{r_user}:{r_password}@127.0.0.1:6379/13\n"
+        )
+        flask_app = create_app(environ={"FLASK_CONFIG": str(path)})
+        observer = redis.Redis(host="127.0.0.1", port=6379, username=r_user, password=r_password)
+
+        def subscribers(task_id: str) -> int:
+            [(_channel, count)] = observer.pubsub_numsub(f"celery-task-meta-{task_id}")
+            return int(count)
+
+        response = flask_app.test_client().post("/task/", json={"seconds": 0})
+        assert response.status_code == 202
+        early = echo.delay("stored before anyone waited")
+        assert subscribers(response.json["task_id"]) == 0
+        assert subscribers(early.id) == 0
+        with celery_worker({"FLASK_CONFIG": str(path)}, cwd=Path("/"), log=tmp_path / "worker.log"):
+            deadline = time.monotonic() + 30
+            while early.state != "SUCCESS" and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert early.get(timeout=10) == "stored before anyone waited"
+            assert echo.delay("arrives while waiting").get(timeout=30) == "arrives while waiting"
+            assert ResultSet([echo.delay(n) for n in range(5)]).join_native(timeout=30) == list(range(5))
+        observer.close()
 
 
 @pytest.mark.brokers

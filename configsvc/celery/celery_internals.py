@@ -10,6 +10,7 @@ caches its producer and connection.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from typing import Any
 
@@ -43,6 +44,27 @@ def drop_backends(app: Celery) -> None:
     """Forget the app's result backend in every thread: the next use builds one from the current settings."""
     app._backend_cache = None
     app._local = threading.local()
+
+
+def subscribe_only_when_waiting(backend: Any) -> None:
+    """Stop a Redis result backend from subscribing to each task's result as the task is published.
+
+    Celery's ``RedisBackend.on_task_call`` subscribes the publishing process to the task's result channel
+    (and dropping the ``AsyncResult`` unsubscribes): two Redis round trips, and a pub/sub connection held
+    by every web process, for each task a view publishes and only returns the id of. Whatever waits for a
+    result subscribes itself before it reads the stored state (``AsyncResult.get()`` and ``then()``, a
+    result set or group as it is built), so nothing is missed without it. A backend class with an
+    ``on_task_call`` of its own keeps it.
+    """
+    redis_module = sys.modules.get("celery.backends.redis")  # not imported: no Redis backend exists
+    redis_backend = getattr(redis_module, "RedisBackend", None)
+    if redis_backend is not None and isinstance(backend, redis_backend) \
+            and type(backend).on_task_call is redis_backend.on_task_call:
+        backend.on_task_call = _no_subscription
+
+
+def _no_subscription(producer: Any, task_id: str) -> dict[str, Any]:
+    return {}
 
 
 def backend_redis_pool(backend: Any) -> Any:

@@ -139,6 +139,7 @@ class FlaskCelery(Celery):  # type: ignore[misc]
     def _get_backend(self) -> Any:
         self.flask_app  # noqa: B018
         backend = super()._get_backend()
+        celery_internals.subscribe_only_when_waiting(backend)
         with contextlib.suppress(TypeError):  # a backend that cannot be weakly referenced is not tracked
             self.issued_backends.add(backend)
         return backend

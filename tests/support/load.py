@@ -15,11 +15,13 @@ SUCCEEDED = re.compile(r"Task app\.tasks\.sleep_then_now\[([0-9a-f-]+)\] succeed
 
 
 class Load:
-    """Posts ``{"seconds": 0}`` to ``POST /task/`` continuously from a thread; keeps every answer."""
+    """Posts ``{"seconds": 0}`` to ``POST /task/`` continuously from a thread; keeps every answer. Leaving
+    the block stops it once ``at_least`` requests were posted (a quick rotation still gets a real load)."""
 
-    def __init__(self, url: str, per_second: float = 80) -> None:
+    def __init__(self, url: str, per_second: float = 80, at_least: int = 320) -> None:
         self.url = url
         self.pause = 1 / per_second
+        self.at_least = at_least
         self.answers: list[tuple[int, str | None]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -28,7 +30,10 @@ class Load:
         self._thread.start()
         return self
 
-    def __exit__(self, *_: object) -> None:
+    def __exit__(self, failure: type[BaseException] | None, *_: object) -> None:
+        deadline = time.monotonic() + (60 if failure is None else 0)
+        while len(self.answers) < self.at_least and self._thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
         self._stop.set()
         self._thread.join(timeout=30)
 

@@ -6,14 +6,13 @@ anything listens. Around a task that is a few percent of what the whole traced c
 :class:`TaskAppContext` does exactly what Flask's does (teardown functions with the exception, every
 signal that has a receiver, the same context variable) and skips only the sends that would reach nobody.
 
-It uses Flask's private context variable and token list, checked against Flask 3.1; with any other
-Flask the context is Flask's own, unchanged.
+It uses Flask's private context variable and the token list Flask 3.1's ``AppContext`` keeps; where the
+installed Flask builds its ``AppContext`` differently (checked at import) the context is Flask's own.
 """
 
 from __future__ import annotations
 
 import sys
-from importlib.metadata import version
 
 from flask import Flask
 from flask.ctx import AppContext
@@ -23,7 +22,9 @@ from flask.signals import appcontext_popped, appcontext_pushed, appcontext_teari
 #: The current app context or None; bound once, it is looked up for every task.
 current_app_context = _cv_app.get
 
-_LEAN = version("flask").startswith("3.1.")
+# Flask 3.1's layout: the context keeps its context-variable tokens in ``_cv_tokens``, pushed and popped.
+_LEAN = all("_cv_tokens" in method.__code__.co_names
+            for method in (AppContext.__init__, AppContext.push, AppContext.pop))
 _NOT_GIVEN = object()
 _flask_teardown = Flask.do_teardown_appcontext
 

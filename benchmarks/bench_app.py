@@ -100,7 +100,8 @@ def _brokers(folder: Path) -> Iterator[tuple[Path, dict[str, str]]]:
     with rabbitmq_account() as (user, password, vhost), redis_account() as (r_user, r_password):
         broker = f"amqp://{user}:{password}@127.0.0.1:5672/{vhost}"
         backend = f"redis://{r_user}:{r_password}@127.0.0.1:6379/12"
-        config = folder / "api-config.yaml"
+        # A file per phase: the app an earlier phase built in this process still watches its own.
+        config = Path(tempfile.mkdtemp(dir=folder)) / "api-config.yaml"
         config.write_text(f"celery:\n  broker_url: {broker}\n  result_backend: {backend}\n")
         # Both apps without Flask's debug mode (configsvc's development settings turn it on; it pretty-prints
         # every JSON response).

@@ -2,10 +2,11 @@
 
 One Kubernetes-style Secret volume (kubelet's ``..data`` layout: the encrypted deployment file and its
 master key, swapped together) feeds gunicorn (``--preload``, 2 workers), two Celery workers (prefork,
-concurrency 2, Celery's default startup) and beat; this process publishes ``echo`` as fast as it can
-through an app on the same volume. Windows of ``--window`` seconds alternate: a rotation (kubelet swaps
-the volume to the other RabbitMQ user) or a control window (nothing changes), at least 20 of each. It
-reports:
+concurrency 2, Celery's default startup) and beat; this process publishes ``echo`` through an app on the
+same volume at 200 tasks/s, or at half of what the stack completes when flooded (measured first) if that
+is less: on a saturated stack any pause becomes a backlog that outlasts its window, whatever paused it.
+Windows of ``--window`` seconds alternate: a rotation (kubelet swaps the volume to the other RabbitMQ user)
+or a control window (nothing changes), at least 20 of each. It reports:
 
 1. from each swap to every process on the new credentials (web and pool processes: their reload; worker
    main processes: their consumer reconnected; beat: its reload): median, p90, p99 (target p99 < 0.5 s);
@@ -38,6 +39,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from configsvc.options import clean_environ
 from tests.support.brokers import rabbitmq_user, rabbitmq_vhost, redis_account
@@ -81,9 +83,19 @@ def secret_version(folder: Path, broker: str, backend: str, name: str) -> dict[s
     return {"api-config.yaml": path.read_bytes(), "master.key": (work / "master.key").read_bytes()}
 
 
-def switch_times(logs: list[Path], since: float, user: str) -> dict[str, float]:
-    """The first moment after ``since`` each process shows it runs the new settings, by process: a worker's
-    main process when its consumer reconnected as ``user``, every other process when it reloaded."""
+def completed_per_second(task: Any, tasks: int) -> float:
+    """What the running stack completes when flooded: ``tasks`` published at once, waited for together."""
+    from celery.result import ResultSet
+
+    start = time.perf_counter()
+    ResultSet([task.delay("x") for _ in range(tasks)]).join_native(timeout=300)
+    return tasks / (time.perf_counter() - start)
+
+
+def switch_times(logs: list[Path], since: float, user: str, until: float = float("inf")) -> dict[str, float]:
+    """The first moment from ``since`` to ``until`` each process shows it runs the new settings, by process:
+    a worker's main process when its consumer reconnected as ``user``, every other process when it
+    reloaded."""
     found: dict[str, float] = {}
     for log in logs:
         for line in log.read_text(errors="replace").splitlines():
@@ -93,7 +105,7 @@ def switch_times(logs: list[Path], since: float, user: str) -> dict[str, float]:
             moment = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
             process = f"{log.stem}:{match.group(3) or match.group(4)}"
             message = match.group(5)
-            if moment < since or process in found:
+            if moment < since or moment >= until or process in found:
                 continue
             consumer = log.stem.startswith("worker") and process.endswith(":MainProcess")
             wanted = (f"connected to the broker at amqp://{user}:" if consumer
@@ -130,11 +142,13 @@ def fleet_rotation(options: argparse.Namespace) -> None:
 
             app = create_app()
             celery = app.extensions["celery"]
+            capacity = completed_per_second(echo, options.capacity_tasks)
+            load_rate = min(options.rate, options.load_share * capacity)
             published: list[str] = []
             stop = threading.Event()
 
             def publish() -> None:
-                pause, due = 1 / options.rate, time.monotonic()
+                pause, due = 1 / load_rate, time.monotonic()
                 while not stop.is_set():
                     due += pause
                     try:
@@ -149,6 +163,7 @@ def fleet_rotation(options: argparse.Namespace) -> None:
             time.sleep(3)  # warm
             windows: list[tuple[str, float]] = []
             switches: list[float] = []
+            rotated_to: list[str] = []
             fleet_after: list[float] = []
             current = 0
             for number in range(options.rotations * 2):
@@ -157,15 +172,19 @@ def fleet_rotation(options: argparse.Namespace) -> None:
                     current = 1 - current
                     volume.update(versions[current])
                     windows.append(("rotation", start))
-                    time.sleep(max(0.0, start + options.window - time.time()))
-                    found = switch_times(logs, start, users[current][0])
-                    missing = 10 - len(found)  # gunicorn master + 2 web, 2 worker main, 4 pool, beat
-                    switches.extend([moment - start for moment in found.values()] + [float("inf")] * missing)
+                    rotated_to.append(users[current][0])
                 else:
                     windows.append(("control", start))
-                    time.sleep(options.window)
+                time.sleep(max(0.0, start + options.window - time.time()))
             stop.set()
             publisher.join()
+            # Read the logs only now: parsing them between windows held the GIL long enough to stall the
+            # publisher, whose catching up then inflated the control windows that follow.
+            rotations = [start for kind, start in windows if kind == "rotation"]
+            for start, user in zip(rotations, rotated_to, strict=True):
+                found = switch_times(logs, start, user, until=start + options.window)
+                missing = 10 - len(found)  # gunicorn master + 2 web, 2 worker main, 4 pool, beat
+                switches.extend([moment - start for moment in found.values()] + [float("inf")] * missing)
             time.sleep(3)
             for _ in range(options.fleet_rounds):  # quiet: what fleet --wait adds after the last switch
                 start = time.time()
@@ -202,8 +221,10 @@ def fleet_rotation(options: argparse.Namespace) -> None:
     baseline = statistics.median(control)
     dips = [1 - rate(start) / baseline for kind, start in windows if kind == "rotation"]
     control_dips = [1 - value / baseline for value in control]
+    print(f"the stack completes {capacity:.0f} tasks/s when flooded; the load is {load_rate:.0f} tasks/s "
+          f"(--rate {options.rate:g} at most, {options.load_share:.0%} of that at most)")
     print(f"rotations {options.rotations}, control windows {len(control)}, {options.window:g} s each; "
-          f"published {len(published)} at {options.rate:g}/s, completed {len(done_at)}; control median "
+          f"published {len(published)} at {load_rate:.0f}/s, completed {len(done_at)}; control median "
           f"{baseline:.0f} completed/s")
     print(f"swap -> every process on the new credentials ({len(switches)} process switches: gunicorn "
           f"master + 2 web, 2 worker main + 4 pool, beat, per rotation): "
@@ -282,7 +303,12 @@ def main() -> None:
     parser.add_argument("--rotations", type=int, default=20)
     parser.add_argument("--window", type=float, default=2.0, help="seconds per window")
     parser.add_argument("--rate", type=float, default=200.0,
-                        help="tasks published per second (below what the two workers complete)")
+                        help="tasks published per second, at most (see --load-share)")
+    parser.add_argument("--load-share", type=float, default=0.5,
+                        help="the load is at most this share of what the stack completes when flooded: a "
+                             "saturated stack turns any pause into a backlog the windows cannot drain")
+    parser.add_argument("--capacity-tasks", type=int, default=2000,
+                        help="tasks of the flood that measures what the stack completes")
     parser.add_argument("--fleet-rounds", type=int, default=8)
     parser.add_argument("--cpu-seconds", type=float, default=30.0)
     options = parser.parse_args()

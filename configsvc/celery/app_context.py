@@ -7,7 +7,7 @@ anything listens. Around a task that is a few percent of what the whole traced c
 signal that has a receiver, the same context variable) and skips only the sends that would reach nobody.
 
 It uses Flask's private context variable and the token list Flask 3.1's ``AppContext`` keeps; where the
-installed Flask builds its ``AppContext`` differently (checked at import) the context is Flask's own.
+installed Flask's ``push`` or ``pop`` differ from 3.1's (checked at import) the context is Flask's own.
 """
 
 from __future__ import annotations
@@ -22,9 +22,14 @@ from flask.signals import appcontext_popped, appcontext_pushed, appcontext_teari
 #: The current app context or None; bound once, it is looked up for every task.
 current_app_context = _cv_app.get
 
-# Flask 3.1's layout: the context keeps its context-variable tokens in ``_cv_tokens``, pushed and popped.
-_LEAN = all("_cv_tokens" in method.__code__.co_names
-            for method in (AppContext.__init__, AppContext.push, AppContext.pop))
+# What Flask 3.1's push and pop refer to. Any change to them (a Flask that pushes or pops differently)
+# changes these names, and the context is then Flask's own.
+_FLASK_31 = {
+    "push": {"_cv_app", "_cv_tokens", "app", "appcontext_pushed", "append", "ensure_sync", "send", "set"},
+    "pop": {"AssertionError", "_cv_app", "_cv_tokens", "_sentinel", "app", "appcontext_popped",
+            "do_teardown_appcontext", "ensure_sync", "exc_info", "get", "len", "pop", "reset", "send", "sys"},
+}
+_LEAN = all(set(getattr(AppContext, name).__code__.co_names) == names for name, names in _FLASK_31.items())
 _NOT_GIVEN = object()
 _flask_teardown = Flask.do_teardown_appcontext
 

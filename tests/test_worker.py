@@ -22,6 +22,18 @@ def round_trip(config_path: Path) -> None:
     assert sleep_then_now.delay(0).get(timeout=30).startswith("20")
 
 
+def rabbitmq_and_redis_file(folder: Path, broker: tuple[str, str, str], results: tuple[str, str]) -> Path:
+    """A deployment file on a RabbitMQ account (user, password, vhost), results in Redis (user, password)."""
+    (user, password, vhost), (r_user, r_password) = broker, results
+    path = folder / "api-config.yaml"
+    path.write_text(
+        "celery:\n"
+        f"  broker_url: amqp://{user}:{password}@127.0.0.1:5672/{vhost}\n"
+        f"  result_backend: redis://{r_user}:{r_password}@127.0.0.1:6379/13\n"
+    )
+    return path
+
+
 def test_worker_on_the_embedded_default(tmp_path: Path) -> None:
     """No broker server: kombu's filesystem transport and a file:// backend, as `make run` uses."""
     queue = tmp_path / "queue"
@@ -43,12 +55,7 @@ def test_worker_on_the_embedded_default(tmp_path: Path) -> None:
 def test_worker_on_rabbitmq_and_redis(tmp_path: Path) -> None:
     """The seed's pairing, with an account and vhost of this run only; no secret in the worker log."""
     with rabbitmq_account() as (user, password, vhost), redis_account() as (r_user, r_password):
-        path = tmp_path / "api-config.yaml"
-        path.write_text(
-            "celery:\n"
-            f"  broker_url: amqp://{user}:{password}@127.0.0.1:5672/{vhost}\n"
-            f"  result_backend: redis://{r_user}:{r_password}@127.0.0.1:6379/13\n"
-        )
+        path = rabbitmq_and_redis_file(tmp_path, (user, password, vhost), (r_user, r_password))
         log = tmp_path / "worker.log"
         with celery_worker({"FLASK_CONFIG": str(path)}, cwd=Path("/"), log=log):
             round_trip(path)
@@ -67,12 +74,7 @@ def test_publishing_leaves_redis_results_unsubscribed_until_someone_waits(tmp_pa
     from celery.result import ResultSet
 
     with rabbitmq_account() as (user, password, vhost), redis_account() as (r_user, r_password):
-        path = tmp_path / "api-config.yaml"
-        path.write_text(
-            "celery:\n"
-            f"  broker_url: amqp://{user}:{password}@127.0.0.1:5672/{vhost}\n"
-            f"  result_backend: redis://{r_user}:{r_password}@127.0.0.1:6379/13\n"
-        )
+        path = rabbitmq_and_redis_file(tmp_path, (user, password, vhost), (r_user, r_password))
         flask_app = create_app(environ={"FLASK_CONFIG": str(path)})
         observer = redis.Redis(host="127.0.0.1", port=6379, username=r_user, password=r_password)
 

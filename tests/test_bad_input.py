@@ -12,7 +12,7 @@ import pytest
 
 from configsvc import ConfigError, FileError, ValidationError
 from configsvc.formats import MAX_FILE_BYTES
-from tests.support.reference import resolve
+from tests.support.reference import PROJECT, resolve, run_cli
 
 
 def resolve_file(tmp_path: Path, path: Path | str) -> object:
@@ -246,3 +246,38 @@ def test_a_deployment_file_that_is_not_a_regular_file_is_refused_at_once(tmp_pat
         path.symlink_to("/dev/zero")  # would be read until memory runs out
     with pytest.raises(FileError, match=re.escape(f"api-config.yaml: {message}")):
         resolve_file(tmp_path, path)
+
+
+# Hardening round 3: the JSON nesting check restarted at every quote of an unterminated string full of
+# escaped quotes (quadratic: 120 KB took 62 s, a megabyte about an hour). run_cli's 60 s time-out is the
+# guard here; the scan itself takes a fraction of a second (benchmarks/bench_scan.py measures it).
+NEAR_THE_LIMIT = MAX_FILE_BYTES - 64
+
+
+@pytest.mark.parametrize("body", [
+    '{"a": "' + '\\"' * (NEAR_THE_LIMIT // 2),
+    '{"a": ["' + '\\"[' * (NEAR_THE_LIMIT // 3),
+])
+def test_a_hostile_json_file_near_the_size_limit_is_refused_at_once(deployment_file, body: str) -> None:
+    path = deployment_file(body, name="api-config.json")
+    done = run_cli("check", env={"FLASK_CONFIG": str(path)})
+    assert done.returncode == 1
+    assert f"{path}:1: invalid JSON" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_hostile_json_value_is_refused_at_once() -> None:
+    # in a child process, so that the time-out guards it; a megabyte, as an environment dict can hold
+    code = (
+        "from configsvc import ConfigError\n"
+        "from tests.support.reference import resolve\n"
+        "value = '{\"a\": \"' + '\\\\\"' * 500_000\n"
+        "try:\n"
+        "    resolve({'APP_CELERY__BROKER_TRANSPORT_OPTIONS': value})\n"
+        "except ConfigError as error:\n"
+        "    print(error)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, capture_output=True, text=True,
+                          timeout=60)
+    assert "APP_CELERY__BROKER_TRANSPORT_OPTIONS" in done.stdout, done.stderr[-2000:]
+    assert "expected a mapping" in done.stdout

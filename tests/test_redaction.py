@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from configsvc import ConfigError, Secret, is_secret_key, mask_url, redact
+from configsvc import ConfigError, ConfigWarning, Secret, is_secret_key, mask_url, redact
 from tests.support.reference import resolve
 
 
@@ -23,9 +23,55 @@ from tests.support.reference import resolve
     ("amqp://user@rabbit//", "amqp://user@rabbit//"),
     ("filesystem://", "filesystem://"),
     ("not a url", "not a url"),
+    # round 3: fail closed. Everything between the scheme and the last '@' is credentials; a URL that
+    # cannot be parsed is masked whole.
+    ("amqp://u:PA/SS@h/v", "amqp://u:***@h/v"),
+    ("amqp://u:PA#SS@h/v", "amqp://u:***@h/v"),
+    ("amqp://u:PA?SS@h/v", "amqp://u:***@h/v"),
+    ("amqp://u:PA@SS@h/v", "amqp://u:***@h/v"),
+    ("amqp://u:pa;ss@h//", "amqp://u:***@h//"),
+    ("amqp://u/x:y@h//", "amqp://***@h//"),
+    ("redis://:pw@[::1/0", "redis://***"),
+    ("redis://[::1/0", "redis://***"),
+    ("amqp://h:notaport//", "amqp://***"),
+    ("amqp://a:p/1@h1//;amqp://a:p2@h2//", "amqp://a:***@h1//;amqp://a:***@h2//"),
 ])
 def test_mask_url(url: str, masked: str) -> None:
     assert mask_url(url) == masked
+
+
+@pytest.mark.parametrize("url", [
+    "amqp://u:PA/SS@h/v", "redis://:pw@[::1/0", "amqp://u:p@ss@h//", "amqp://u:pa;ss@h//",
+    "amqp://h:notaport//",
+])
+def test_a_url_kombu_would_misread_gets_a_warning_naming_the_key(tmp_path: Path, url: str) -> None:
+    with pytest.warns(ConfigWarning) as caught:
+        resolve({"APP_CELERY__BROKER_URL": url}, instance_path=tmp_path)
+    messages = [str(w.message) for w in caught if "misread" in str(w.message)]
+    assert len(messages) == 1
+    assert messages[0].startswith("APP_CELERY__BROKER_URL: celery.broker_url is a URL that kombu")
+    assert "percent-encode" in messages[0] and "%2F" in messages[0]
+    assert "pw" not in messages[0].replace("password", "") and "SS" not in messages[0]
+
+
+def test_a_well_formed_url_gets_no_warning(tmp_path: Path) -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        resolve({"APP_CELERY__BROKER_URL": "amqp://u:PA%2FSS@h/v"}, instance_path=tmp_path)
+
+
+def test_every_view_of_a_misread_url_is_masked(tmp_path: Path) -> None:
+    from configsvc import masked
+
+    with pytest.warns(ConfigWarning):
+        config = resolve({"APP_CELERY__BROKER_URL": "amqp://u:PA/SS-hunter2@h/v"}, instance_path=tmp_path)
+    views = [repr(config), str(config.as_dict()), repr(list(config.entries())),
+             repr(config.explain("celery.broker_url")),
+             repr([masked(entry.value) for entry in config.entries()])]
+    assert all("hunter2" not in view for view in views)
+    assert config.reveal("celery.broker_url") == "amqp://u:PA/SS-hunter2@h/v"
 
 
 @pytest.mark.parametrize(("key", "secret"), [

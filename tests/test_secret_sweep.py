@@ -25,6 +25,9 @@ def good_file(tmp_path: Path) -> Path:
         f"admin_token: token-{PLANTED}\n"
         f"secret_key_fallbacks: [old-{PLANTED}]\n"
         f"own_service_url: https://svc:pw-{PLANTED}@svc.internal/api\n"
+        # round 3: passwords a URL parser misreads (an unencoded '/', '#', '?', '@'; an unreadable host)
+        f"odd_urls: ['amqp://u:PA/SS-{PLANTED}@h/v', 'redis://:{PLANTED}@[::1/0', "
+        f"'amqp://u:a#{PLANTED}@h//', 'amqp://u:a?{PLANTED}@h//', 'amqp://u:p@{PLANTED}@h//']\n"
         f"config_reload_interval: 0\n"
         f"celery:\n"
         f"  broker_url: filesystem://\n"
@@ -67,11 +70,12 @@ def assert_clean(*outputs: str) -> None:
 
 def test_every_cli_command_on_a_good_file(tmp_path: Path) -> None:
     env = {"FLASK_CONFIG": str(good_file(tmp_path)), "APP_CELERY__RESULT_EXTENDED": "true",
-           "APP_EXTRA__TOKEN": f"env-{PLANTED}"}
+           "APP_EXTRA__TOKEN": f"env-{PLANTED}", "APP_MIRROR_URL": f"amqp://u:PA/{PLANTED}@h/v"}
     outputs = []
     for command in (["show"], ["show", "--json"], ["check"], ["explain", "secret_key"],
                     ["explain", "celery.broker_transport_options"], ["explain", "own_service_url"],
-                    ["explain", "extra"], ["explain", "secret_key_fallbacks"]):
+                    ["explain", "extra"], ["explain", "secret_key_fallbacks"], ["explain", "odd_urls"],
+                    ["explain", "mirror_url"]):
         done = run_cli(*command, env=env)
         assert done.returncode == 0, (command, done.stderr)
         outputs += [done.stdout, done.stderr]

@@ -160,7 +160,7 @@ def test_no_token_in_any_source_is_evaluated(tmp_path: Path) -> None:
                                "z": "@get port", "w": "@int 5", "v": "@del"}
 
 
-@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=st.text())
 def test_any_string_for_a_string_setting_comes_back_unchanged_from_env(tmp_path: Path,
                                                                       text: str) -> None:
@@ -170,7 +170,7 @@ def test_any_string_for_a_string_setting_comes_back_unchanged_from_env(tmp_path:
     assert config["celery.task_default_queue"] == text
 
 
-@settings(max_examples=100, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=st.text(alphabet=st.characters(blacklist_categories=("Cs",))))
 def test_any_string_round_trips_through_a_json_file(tmp_path: Path, text: str) -> None:
     path = tmp_path / "api-config.json"

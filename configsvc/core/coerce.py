@@ -24,12 +24,18 @@ from configsvc.core.casts import (
     kind_of,
 )
 from configsvc.core.keypath import KeyPath
+from configsvc.core.redaction import misread_url
 from configsvc.core.schema import CELERY_SECTION, Schema, Setting
 from configsvc.errors import Problem
 from configsvc.formats import Plain
 from configsvc.sources.base import Layer
 
 MAX_VALUES = 100_000  # guards against YAML alias bombs and runaway inputs
+MISREAD_URL = (
+    "is a URL that kombu and redis-py will misread: its user or password holds an unencoded '/', '?', "
+    "'#', '@' or ';' (or its host or port cannot be read); percent-encode them in the URL ('/' as %2F, "
+    "'?' %3F, '#' %23, '@' %40, ';' %3B, ':' in the user %3A)"
+)
 
 
 
@@ -176,11 +182,15 @@ class _Walk:
         setting = self.schema.setting_for(path)
         try:
             if setting is None:
-                return self.free(value, path, fold_case=True)
-            return self.cast(setting, value, path)
+                typed = self.free(value, path, fold_case=True)
+            else:
+                typed = self.cast(setting, value, path)
         except Mismatch as mismatch:
             self.problem(path, mismatch.message)
             return _SKIP
+        if isinstance(typed, str) and "://" in typed and misread_url(typed):
+            self.warn(path, MISREAD_URL)
+        return typed
 
     def cast(self, setting: Setting, value: Any, path: KeyPath) -> Any:
         if value is None:

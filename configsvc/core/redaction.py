@@ -17,33 +17,67 @@ def is_secret_key(dotted_key: str) -> bool:
 
 
 def mask_url(url: str) -> str:
-    """The URL with its password (and secret-named query values) replaced by ``***``.
+    """The URL with its password (and secret-named query values) replaced by ``***``; fails closed.
 
     kombu's ``sanitize_url`` rebuilds the URL (it drops the query and rewrites ``filesystem://``), so
     ``configsvc show`` would not show what is configured; this changes nothing but the secret parts.
-    Failover lists (``amqp://a;amqp://b``) are masked part by part.
+    Everything between the scheme and the last ``@`` is taken as credentials, so a password holding an
+    unencoded ``/``, ``?``, ``#`` or ``@`` is masked whole (a URL parser would put part of it in the
+    path, query or fragment); a URL that cannot be parsed is masked whole. Failover lists
+    (``amqp://a;amqp://b``) are masked part by part.
     """
     if ";" in url:
-        return ";".join(mask_url(part) for part in url.split(";"))
-    try:
-        parts = urlsplit(url)
-        password = parts.password
-    except ValueError:
+        failover = url.split(";")
+        if all(_URL_START.match(part) for part in failover):  # else a ';' inside a password: one URL
+            return ";".join(mask_url(part) for part in failover)
+    scheme, separator, rest = url.partition("://")
+    if not separator:
         return url
-    netloc = parts.netloc
-    if password is not None:
-        userinfo, _, hostinfo = netloc.rpartition("@")
-        user, _, _ = userinfo.partition(":")
-        netloc = f"{user}:{MASK}@{hostinfo}"
+    userinfo, at, hostinfo = rest.rpartition("@")
+    if at:
+        user, colon, _ = userinfo.partition(":")
+        if colon and not _HAS_DELIMITER.search(user):
+            rest = f"{user}:{MASK}@{hostinfo}"
+        elif colon or _HAS_DELIMITER.search(userinfo):
+            rest = f"{MASK}@{hostinfo}"  # the name itself holds a delimiter: all of it may be secret
+    try:
+        parts = urlsplit(f"{scheme}://{rest}")
+        parts.port  # noqa: B018 -- raises ValueError for a host or port that cannot be read
+    except ValueError:
+        return f"{scheme}://{MASK}"
     query = parts.query
     if query and SECRET_KEY_PATTERN.search(query):
         pairs = parse_qsl(query, keep_blank_values=True)
         query = urlencode(
             [(k, MASK if SECRET_KEY_PATTERN.search(k) else v) for k, v in pairs], safe="*"
         )
-    if netloc == parts.netloc and query == parts.query:
-        return url
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+        rest = urlunsplit(("", parts.netloc, parts.path, query, parts.fragment))[2:]
+    shown = f"{scheme}://{rest}"
+    return url if shown == url else shown
+
+
+def misread_url(url: str) -> bool:
+    """True when a URL parser (kombu's, redis-py's) would not find the URL's credentials where they are
+    written: an unencoded ``/``, ``?``, ``#``, ``@`` or ``;`` in the user or password (kombu splits
+    failover lists on ``;``), or a host or port that
+    cannot be read. ``configsvc`` warns about such a value: percent-encode those characters."""
+    if ";" in url and all(_URL_START.match(part) for part in url.split(";")):
+        return any(misread_url(part) for part in url.split(";"))
+    _, separator, rest = url.partition("://")
+    if not separator:
+        return False
+    userinfo = rest.rpartition("@")[0]
+    if _HAS_DELIMITER.search(userinfo):
+        return True
+    try:
+        urlsplit(url).port  # noqa: B018
+    except ValueError:
+        return True
+    return False
+
+
+_HAS_DELIMITER = re.compile(r"[/?#@;]")
+_URL_START = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
 
 
 def url_has_secret(value: str) -> bool:

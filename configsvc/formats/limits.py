@@ -19,7 +19,11 @@ MAX_DEPTH = 64
 MAX_VALUES = 100_000
 
 _Parser: Any = getattr(yaml, "CBaseLoader", None)  # libyaml's parser (events only)
-_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+# A string (anchored possessively: no backtracking), a bracket, or a lone quote: what is left when the
+# string cannot end, where the scan stops. Without the lone quote, a regex that searches for whole
+# strings restarts at every quote of an unterminated string full of escaped quotes: quadratic, about an
+# hour for a megabyte.
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*+"|[\[\]{}]|"', re.DOTALL)
 
 
 def check_yaml_nesting(text: str) -> None:
@@ -56,16 +60,27 @@ def depth_line(error: yaml.YAMLError) -> int | None:
 
 def check_json_nesting(text: str) -> None:
     """Refuse JSON nested deeper than :data:`MAX_DEPTH` (strings skipped, so brackets in them do not
-    count)."""
+    count). Linear in the length of ``text`` whatever it holds: every step moves forward."""
+    at = json_too_deep(text, MAX_DEPTH)
+    if at is not None:
+        raise FileProblem(_too_deep(), text.count("\n", 0, at) + 1)
+
+
+def json_too_deep(text: str, limit: int) -> int | None:
+    """The offset of the first bracket that nests JSON deeper than ``limit``, or None. Brackets inside
+    strings do not count; an unterminated string ends the scan (the real parser reports it)."""
     depth = 0
     for match in _JSON_TOKEN.finditer(text):
         token = match.group()
-        if token in "[{":
+        if token == "[" or token == "{":
             depth += 1
-            if depth > MAX_DEPTH:
-                raise FileProblem(_too_deep(), text.count("\n", 0, match.start()) + 1)
-        elif token in "]}":
+            if depth > limit:
+                return match.start()
+        elif token == "]" or token == "}":
             depth -= 1
+        elif token == '"':
+            return None  # a string that does not end: nothing after it is a bracket
+    return None
 
 
 def check_expanded(data: Any) -> None:

@@ -53,6 +53,10 @@ def loader_seeds() -> list[bytes]:
         b"a: &a [x, *a]\n",                                                 # refers to itself
         SEED_YAML.encode()[: SEED_YAML.index("celery")],                     # half-written
         b"\xef\xbb\xbfport: 1\n\tdebug: true\n\x00",                        # BOM, tab, NUL
+        # round 3: an unterminated string of escaped quotes made the JSON nesting scan quadratic
+        b'{"a": "' + b'\\"' * 60_000,                                       # 62 s before
+        b'{"a": ["' + b'\\"[' * 40_000,                                     # brackets among them
+        b'"' * 200_000,                                                     # quotes only
     ]
 
 
@@ -67,6 +71,7 @@ def environment_seeds() -> list[bytes]:
         b"CELERY__BROKER_TRANSPORT_OPTIONS={\"a\": " + b"[" * 3000 + b"]" * 3000 + b"}",
         b"CELERY__ACCEPT_CONTENT=" + b"[" * 5000,
         b"SECRT_KEY=x\nCELERY__BORKER_URL=amqp://x//",
+        b'CELERY__BROKER_TRANSPORT_OPTIONS={"a": "' + b'\\"' * 2000,         # the quadratic scan, round 3
     ]
 
 
@@ -81,6 +86,19 @@ def http_seeds() -> list[bytes]:
         b"{" + b",".join(b'"k%d": 0' % i for i in range(50_000)) + b"}",    # an object of 5e4
         b'{"seconds": 1e999}',
         b'{"seconds": NaN}',
+        b'{"a": "' + b'\\"' * 8000,                                         # 1.4 s of CPU before (round 3)
+        b'["' + b'\\"[{' * 4000,
+    ]
+
+
+def url_seeds() -> list[bytes]:
+    """``BEFORE|AFTER|HOST``: the planted password sits between BEFORE and AFTER (see targets.odd_url)."""
+    return [
+        b"||rabbit:5672//",
+        b"PA/|SS|h/v",                 # round 3: '/' moved the rest of the password into the path
+        b"a#||h//", b"a?b||h//", b"@||h//", b"x;||h//",
+        b"||[::1/0",                   # an unreadable host: the URL came back unchanged
+        b"%2F||h//", b"||h/0?password=p&x=@y", b"/@#?;[]||h:port//",
     ]
 
 
@@ -90,4 +108,5 @@ SEEDS: dict[str, Callable[[], list[bytes]]] = {
     "sops": lambda: [],  # made at run time by the real sops, for AGE_RECIPIENT
     "environment": environment_seeds,
     "http": http_seeds,
+    "urls": url_seeds,
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -13,12 +14,12 @@ from typing import Any
 
 import yaml
 
-from configsvc import ConfigError, Options, resolve
+from configsvc import ConfigError, Options, mask_url, redact, resolve
 from configsvc.crypto import keys, sops
 from configsvc.crypto.document import seal
 from configsvc.crypto.sops_values import to_bytes
 from configsvc.formats import Plain, dump_yaml, parse_yaml
-from tests.fuzz.corpus import AGE_IDENTITY, AGE_RECIPIENT, KEY, SEED_YAML
+from tests.fuzz.corpus import AGE_IDENTITY, AGE_RECIPIENT, KEY, SEED_YAML, SENTINEL
 
 OPTIONS = Options(defaults=None, schema={"port": range(1, 65536), "admin_token": str})
 
@@ -130,6 +131,46 @@ def http(data: bytes, work: Path, context: dict[str, Any]) -> None:
         raise Finding("POST /task/ answered without a JSON error or task id")
 
 
+FAILOVER = re.compile(r";[A-Za-z][A-Za-z0-9+.\-]*://")
+SCHEMES = ("amqp", "redis", "rediss", "sqla+postgresql", "pyamqp")
+
+
+def odd_url(data: bytes) -> str | None:
+    """A URL whose password holds the planted value among the input's bytes, or None when the input's
+    text around it makes it a failover list (``;scheme://``: kombu reads another URL there, and shows
+    its user)."""
+    text = data.decode("utf-8", "replace").replace("\x00", "")
+    before, _, rest = text.partition("|")
+    after, _, host = rest.partition("|")
+    if FAILOVER.search(before + after):
+        return None
+    scheme = SCHEMES[len(text) % len(SCHEMES)]
+    return f"{scheme}://u:{before}{SENTINEL}{after}@{host}"
+
+
+def urls(data: bytes, work: Path, context: dict[str, Any]) -> None:
+    """A URL with a planted password and odd characters around it: the password never shows, in
+    ``mask_url``, ``redact``, the resolved configuration's views or a warning."""
+    url = odd_url(data)
+    if url is None:
+        return
+    import warnings
+
+    shown = [mask_url(url), repr(redact("celery.broker_url", url)), repr(redact("extra", [{"u": url}]))]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            config = _resolve(work, {"APP_CELERY__BROKER_URL": url, "APP_MIRROR": url})
+        except ConfigError as error:
+            shown.append(str(error))
+        else:
+            shown += [repr(config), repr(config.as_dict()), repr(list(config.entries())),
+                      repr(config.explain("celery.broker_url")), repr(config.explain("mirror"))]
+    shown += [str(warning.message) for warning in caught]
+    if any(SENTINEL in text for text in shown):
+        raise Finding("a planted password was shown")
+
+
 def prepare(target: str, work: Path) -> dict[str, Any]:
     """What a target needs once per run (an app for ``http``, the expected values for ``encrypted``)."""
     if target == "http":
@@ -150,5 +191,5 @@ def prepare(target: str, work: Path) -> dict[str, Any]:
 
 TARGETS: dict[str, Callable[[bytes, Path, dict[str, Any]], None]] = {
     "loader": loader, "encrypted": encrypted, "environment": environment, "http": http,
-    "sops": sops_file,
+    "sops": sops_file, "urls": urls,
 }

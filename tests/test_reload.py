@@ -349,7 +349,7 @@ def test_a_reload_never_goes_from_encrypted_to_plaintext_on_its_own(tmp_path: Pa
     with caplog.at_level(logging.ERROR, logger="configsvc.reload"):
         assert not state_of(app).reload(force=False)
     assert state_of(app).state == "stale" and app.config["ADMIN_TOKEN"] == "token-one-sentinel"
-    assert "the deployment file was encrypted and is now plaintext" in caplog.text
+    assert "the deployment file was encrypted (configsvc) and is now plaintext: refused" in caplog.text
 
     opted_out = create_app(environ={"FLASK_CONFIG": str(config_file), "CONFIGSVC_ALLOW_PLAINTEXT": "1"})
     assert opted_out.config["ADMIN_TOKEN"] == "chosen-by-an-attacker"  # only where the deployment said so

@@ -471,7 +471,7 @@ def test_a_sops_file_replaced_by_plaintext_is_refused_while_running(sops: SopsTo
     state = app.extensions["configsvc"]
     path.write_text("secret_key: chosen-by-whoever-wrote-the-file\nconfig_reload_interval: 0\n")
     assert not state.reload(force=False)
-    assert "was encrypted and is now plaintext: refused" in str(state.problem)
+    assert "was a SOPS file and is now plaintext: refused" in str(state.problem)
     assert app.config["SECRET_KEY"] == "s3cret-value-1"
 
 
@@ -507,3 +507,76 @@ def test_a_running_web_and_worker_follow_a_sops_set(sops: SopsTool, tmp_path: Pa
             logged = (tmp_path / log).read_text()
             assert "Traceback" not in logged and "sops-secret-key" not in logged, log
             assert first[1] not in logged and second[1] not in logged, log
+
+
+# Hardening round 3: SOPS undid "no downgrade". age is public-key encryption, and a SOPS file lists its
+# recipients: anyone who can write the deployment file can make a valid SOPS file with values of their choice.
+@pytest.mark.parametrize("where", ["CONFIGSVC_KEY", "master.key"])
+def test_a_sops_file_is_refused_when_a_configsvc_key_is_configured(sops: SopsTool, tmp_path: Path,
+                                                                   where: str) -> None:
+    from configsvc.crypto import keys as master_keys
+
+    path = sops.encrypt("secret_key: chosen-by-an-attacker\n", "api-config.yaml", [ALICE])
+    environ = {"FLASK_CONFIG": str(path), "SOPS_AGE_KEY": ALICE.identity}
+    if where == "CONFIGSVC_KEY":
+        environ["CONFIGSVC_KEY"] = master_keys.generate()
+    else:
+        master_keys.write_new_key_file(path.parent / "master.key")
+    with pytest.raises(DecryptError, match=r"the file is a SOPS file, but a configsvc master key is "
+                                           r"configured \(.*\): refused, since age is public-key") as caught:
+        resolve(environ, instance_path=tmp_path)
+    assert "CONFIGSVC_ALLOW_SOPS=1" in str(caught.value) and "chosen-by" not in str(caught.value)
+    done = run_cli("check", env=environ)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "is a SOPS file, but a configsvc master key is configured" in done.stderr
+    allowed = resolve({**environ, "CONFIGSVC_ALLOW_SOPS": "1"}, instance_path=tmp_path)
+    assert allowed.reveal("secret_key") == "chosen-by-an-attacker"  # only when the deployment says so
+
+
+def test_a_configsvc_file_replaced_by_a_sops_file_is_refused_while_running(sops: SopsTool,
+                                                                          tmp_path: Path) -> None:
+    """The attack while running: the key stays, the file becomes a SOPS file for the public recipient."""
+    plain = "secret_key: s3cret-value-1\nconfig_reload_interval: 0\n"
+    path = tmp_path / "api-config.yaml"
+    path.write_text(plain)
+    assert run_cli("keygen", "--out", str(tmp_path / "master.key")).returncode == 0
+    assert run_cli("encrypt", str(path)).returncode == 0
+    environ = {"FLASK_CONFIG": str(path), "SOPS_AGE_KEY": ALICE.identity}
+    app = create_app(environ=environ)
+    state = app.extensions["configsvc"]
+    assert state.config.encryption == "configsvc"
+    forged = sops.encrypt(plain.replace("s3cret-value-1", "chosen-by-an-attacker"), "forged.yaml", [ALICE])
+    forged.replace(path)
+    assert not state.reload(force=True)  # not even SIGHUP takes it
+    assert state.state == "stale" and app.config["SECRET_KEY"] == "s3cret-value-1"
+    assert "the file is a SOPS file, but a configsvc master key is configured" in str(state.problem)
+
+
+def test_a_running_process_never_switches_between_encrypted_formats(sops: SopsTool, tmp_path: Path) -> None:
+    """With both formats accepted on purpose (CONFIGSVC_ALLOW_SOPS=1), SOPS to configsvc's format is still
+    refused on a reload and taken at a restart; plaintext to encrypted is taken (nobody gains by it)."""
+    plain = "secret_key: s3cret-value-1\nconfig_reload_interval: 0\n"
+    path = sops.encrypt(plain, "api-config.yaml", [ALICE])
+    key = tmp_path / "elsewhere.key"
+    assert run_cli("keygen", "--out", str(key)).returncode == 0
+    environ = {"FLASK_CONFIG": str(path), "SOPS_AGE_KEY": ALICE.identity, "CONFIGSVC_KEY_FILE": str(key),
+               "CONFIGSVC_ALLOW_SOPS": "1"}
+    app = create_app(environ=environ)
+    state = app.extensions["configsvc"]
+    assert state.config.encryption == "sops"
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(plain.replace("s3cret-value-1", "s3cret-value-2"))
+    assert run_cli("encrypt", str(changed), env={"CONFIGSVC_KEY_FILE": str(key)}).returncode == 0
+    changed.replace(path)
+    assert not state.reload(force=True)
+    assert "was a SOPS file and is now encrypted (configsvc): refused" in str(state.problem)
+    assert app.config["SECRET_KEY"] == "s3cret-value-1"
+    restarted = create_app(environ=environ)
+    assert restarted.config["SECRET_KEY"] == "s3cret-value-2"  # a restart takes the new format
+
+    plain_path = tmp_path / "plain.yaml"
+    plain_path.write_text(plain)
+    upgraded = create_app(environ={"FLASK_CONFIG": str(plain_path), "SOPS_AGE_KEY": ALICE.identity})
+    sops.encrypt(plain.replace("s3cret-value-1", "s3cret-value-3"), "plain.yaml", [ALICE]).replace(plain_path)
+    assert upgraded.extensions["configsvc"].reload(force=False)
+    assert upgraded.config["SECRET_KEY"] == "s3cret-value-3"

@@ -87,7 +87,12 @@ class Config:
     @property
     def encrypted_at_rest(self) -> bool:
         """True when the deployment file this came from was encrypted (configsvc's format or SOPS)."""
-        return any(typed.layer.encrypted for typed in self._layers)
+        return self.encryption is not None
+
+    @property
+    def encryption(self) -> str | None:
+        """How the deployment file this came from was encrypted: ``"configsvc"``, ``"sops"``, or None."""
+        return next((typed.layer.encryption for typed in self._layers if typed.layer.encryption), None)
 
     def __repr__(self) -> str:
         where = f" from {self.deployment_file}" if self.deployment_file else ""

@@ -30,6 +30,7 @@ from configsvc.errors import DecryptError, Problem
 from configsvc.formats import Plain, parse_scalar
 
 METADATA_KEY = "configsvc_encryption"
+FORMAT = "configsvc"  # the encryption a layer read from such a file names
 VERSION = 1
 _ENC = re.compile(
     r"ENC\[AES256_GCM,data:([A-Za-z0-9+/=]*),iv:([A-Za-z0-9+/=]+),tag:([A-Za-z0-9+/=]+),"

@@ -32,6 +32,7 @@ DEFAULT_KEY_FILE = "master.key"
 #: Set to 1 to accept a plaintext deployment file although a master key is configured (a deliberate
 #: choice: without it, someone who can write the file but has no key could replace every value).
 ALLOW_PLAINTEXT_VARIABLE = "CONFIGSVC_ALLOW_PLAINTEXT"
+ALLOW_SOPS_VARIABLE = "CONFIGSVC_ALLOW_SOPS"
 
 
 def derive(secret: bytes, purpose: str, length: int = 32) -> bytes:
@@ -114,7 +115,18 @@ def configured_key(environ: Mapping[str, str], deployment_file: Path | None) -> 
 
 def plaintext_allowed(environ: Mapping[str, str]) -> bool:
     """True when the deployment opted out of refusing plaintext (``CONFIGSVC_ALLOW_PLAINTEXT=1``)."""
-    return environ.get(ALLOW_PLAINTEXT_VARIABLE, "").strip().lower() in ("1", "true", "yes")
+    return _yes(environ.get(ALLOW_PLAINTEXT_VARIABLE, ""))
+
+
+def sops_allowed(environ: Mapping[str, str]) -> bool:
+    """True when a deployment with a configsvc master key also accepts SOPS files
+    (``CONFIGSVC_ALLOW_SOPS=1``): age recipients are public, so a SOPS file proves nothing about who wrote
+    it, where a configsvc file's MAC does."""
+    return _yes(environ.get(ALLOW_SOPS_VARIABLE, ""))
+
+
+def _yes(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes")
 
 
 def load(environ: Mapping[str, str], deployment_file: Path | None,

@@ -34,6 +34,7 @@ from configsvc.formats import Plain
 
 METADATA_KEY = "sops"
 SOURCE_NAME = "deployment file (SOPS)"
+FORMAT = "sops"  # the encryption a layer read from a SOPS file names
 # sops's fixed prefix for the MAC of a file with mac_only_encrypted (so the two kinds of MAC differ).
 MAC_ONLY_ENCRYPTED_PREFIX = bytes.fromhex("8a3fd2ad54ce66527b1034f3d147be0b0b975b3bf44f72c6fdadec8176f27d69")
 # What to run instead, for each configsvc command that would change a file.

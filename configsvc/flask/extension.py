@@ -99,7 +99,7 @@ class ConfigService:
         def switch(old: Config, new: Config, forced: bool) -> None:
             target = app_ref()
             if target is not None:
-                refuse_downgrade(old, new, environ)
+                refuse_format_change(old, new, environ)
                 self._switch(target, state, old, new, forced)
 
         warn_about_bind_mounts(watched_files(config, cwd))
@@ -159,16 +159,26 @@ class ConfigService:
                              getattr(hook, "__qualname__", hook), type(error).__name__)
 
 
-def refuse_downgrade(old: Config, new: Config, environ: Mapping[str, str]) -> None:
-    """A running process never goes from an encrypted deployment file to a plaintext one on its own
-    (someone who removed the key and wrote plaintext could choose every value), unless the deployment
-    opted out with ``CONFIGSVC_ALLOW_PLAINTEXT=1``."""
-    if old.encrypted_at_rest and not new.encrypted_at_rest and not keys.plaintext_allowed(environ):
-        raise DecryptError(Problem(
-            "the deployment file was encrypted and is now plaintext: refused (encrypt it again, or "
-            f"restart with {keys.ALLOW_PLAINTEXT_VARIABLE}=1 to accept plaintext on purpose)",
-            kind="decrypt", source="deployment file",
-            path=str(new.deployment_file) if new.deployment_file else None))
+def refuse_format_change(old: Config, new: Config, environ: Mapping[str, str]) -> None:
+    """A running process never switches from an encrypted deployment file to another format on its own:
+    not to plaintext (someone who removed the key and wrote plaintext could choose every value), unless
+    the deployment opted out with ``CONFIGSVC_ALLOW_PLAINTEXT=1``; never between configsvc's format and
+    SOPS (anyone can write a SOPS file for the file's public age recipients), even where both are
+    accepted at start (``CONFIGSVC_ALLOW_SOPS=1``): a restart switches. Plaintext to encrypted is taken:
+    nobody gains by it."""
+    was, now = old.encryption, new.encryption
+    if was is None or now == was:
+        return
+    if now is None and keys.plaintext_allowed(environ):
+        return
+    named = {None: "plaintext", "configsvc": "encrypted (configsvc)", "sops": "a SOPS file"}
+    how = (f"restart with {keys.ALLOW_PLAINTEXT_VARIABLE}=1 to accept plaintext on purpose" if now is None
+           else "restart the process to change formats")
+    raise DecryptError(Problem(
+        f"the deployment file was {named[was]} and is now {named[now]}: refused, a running process does "
+        f"not switch formats on a reload (put the file back as it was, or {how})",
+        kind="decrypt", source="deployment file",
+        path=str(new.deployment_file) if new.deployment_file else None))
 
 
 def warn_about_bind_mounts(files: list[Path]) -> None:

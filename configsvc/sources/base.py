@@ -22,13 +22,19 @@ class Layer:
     variables: dict[KeyPath, str] = field(default_factory=dict)
     # Keys whose values were encrypted at rest: secret whatever their name.
     secret_paths: frozenset[KeyPath] = frozenset()
-    # The source was an encrypted file (a reload must not go from encrypted to plaintext silently).
-    encrypted: bool = False
+    # How the source was encrypted at rest: "configsvc" (its own format), "sops", or None. A reload never
+    # switches from an encrypted format to another format on its own (see refuse_format_change).
+    encryption: str | None = None
     # Files this layer was read from that can change while the app runs (watched for reloads).
     files: tuple[Path, ...] = ()
     # Files that can change while the app runs, as read for this layer: role (the source, or the
     # variable naming the file) -> SHA-256 of the bytes read. The fingerprint is made of these.
     file_digests: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def encrypted(self) -> bool:
+        """True when the source was an encrypted file (either format)."""
+        return self.encryption is not None
 
     def origin(self, path: KeyPath) -> str:
         """Where the value at ``path`` was written, for humans: ``file:line``, a variable, or the source."""

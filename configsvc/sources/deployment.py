@@ -102,16 +102,26 @@ class DeploymentFile(Source):
             for path in opened.encrypted
         }
         return Layer(self.name, opened.tree, path=str(self.path), lines=parsed.lines,
-                     secret_paths=frozenset(secret), encrypted=True, file_digests=digests, files=watched)
+                     secret_paths=frozenset(secret), encryption=encryption.FORMAT, file_digests=digests,
+                     files=watched)
 
     def _sops_layer(self, text: str, parsed: ParsedFile, digests: dict[str, str],
                     watched: tuple[Path, ...]) -> Layer:
         """A SOPS file: decrypted and verified natively; every decrypted value is secret."""
         assert self.path is not None
+        key_source = keys.configured_key(self.environ, self.path)
+        if key_source is not None and not keys.sops_allowed(self.environ):
+            raise DecryptError(Problem(
+                f"the file is a SOPS file, but a configsvc master key is configured ({key_source}): "
+                "refused, since age is public-key encryption: anyone who can write the file can read the "
+                "recipients it lists and make a valid SOPS file with values of their choice. Encrypt it "
+                "with configsvc encrypt, or accept SOPS files on purpose with "
+                f"{keys.ALLOW_SOPS_VARIABLE}=1", kind="decrypt", source=sops.SOURCE_NAME,
+                path=str(self.path)))
         opened = sops.open_sops(self.path, text, self.environ)
         secret = {tuple(str(part).lower() for part in path if isinstance(part, str))
                   for path in opened.encrypted}
         return Layer(sops.SOURCE_NAME, opened.tree, path=str(self.path), lines=parsed.lines,
-                     secret_paths=frozenset(secret), encrypted=True,
+                     secret_paths=frozenset(secret), encryption=sops.FORMAT,
                      file_digests={sops.SOURCE_NAME: next(iter(digests.values()))},
                      files=(self.path, *opened.files))

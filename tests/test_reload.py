@@ -397,3 +397,47 @@ def test_a_new_broker_that_cannot_be_reached_is_not_switched_to(tmp_path: Path,
         edit(path, "127.0.0.1:5672", "127.0.0.1:9")  # a real move to a broker that is down: SIGHUP
         assert state_of(app).reload(force=True)
         assert app.config["CELERY"]["broker_url"].endswith("127.0.0.1:9/" + vhost)
+
+
+# Hardening round 3: a file rewritten in place whose writer paused after broker_url was applied after the
+# settle time, and the worker ran without its result backend (21 of 200 results lost).
+@pytest.mark.parametrize(("cut_after", "dropped"), [
+    ("broker_url:", "celery.result_backend"),
+    ("celery:", "celery.broker_url or celery.result_backend"),
+    ("port: 8080", "celery.broker_url or celery.result_backend or secret_key"),
+])
+def test_a_reload_that_drops_a_setting_the_process_needs_waits_for_the_file_to_change(
+        live_app: Flask, config_file: Path, caplog: pytest.LogCaptureFixture, cut_after: str,
+        dropped: str) -> None:
+    full = config_file.read_text().replace("token-one-sentinel", "token-two-sentinel")
+    cut = full[: full.index("\n", full.index(cut_after)) + 1]  # a writer that stopped at a line's end
+    config_file.write_text(cut)
+    with caplog.at_level(logging.INFO, logger="configsvc.reload"):
+        assert not state_of(live_app).reload(force=False)
+        assert not state_of(live_app).reload(force=False)  # unchanged since: not read again, not logged
+    assert state_of(live_app).state == "stale"
+    assert live_app.config["ADMIN_TOKEN"] == "token-one-sentinel"
+    (line,) = [record.getMessage() for record in caplog.records]
+    assert f"it has no {dropped}, which the running configuration has: taken as incomplete" in line
+    config_file.write_text(full)  # the writer finishes
+    assert state_of(live_app).reload(force=False)
+    assert state_of(live_app).state == "ok" and live_app.config["ADMIN_TOKEN"] == "token-two-sentinel"
+
+
+def test_sighup_applies_a_file_that_drops_a_setting_on_purpose(live_app: Flask, config_file: Path) -> None:
+    text = config_file.read_text()
+    config_file.write_text(text[: text.index("  result_backend")])  # no result backend any more, meant
+    assert not state_of(live_app).reload(force=False)
+    assert state_of(live_app).reload(force=True)  # what SIGHUP does
+    assert state_of(live_app).state == "ok"
+    assert live_app.config["CELERY"].get("result_backend") in (None, "")
+
+
+def test_a_setting_that_only_came_from_defaults_is_not_kept(tmp_path: Path) -> None:
+    """Only what a source above the defaults configured is kept: a file that never had a result
+    backend reloads as usual."""
+    path = tmp_path / "api-config.yaml"
+    path.write_text("secret_key: first\nconfig_reload_interval: 0\n")
+    app = create_app(environ={"FLASK_CONFIG": str(path), "APP_ENV": "testing"})
+    path.write_text("secret_key: second\nconfig_reload_interval: 0\nport: 8081\n")
+    assert state_of(app).reload(force=False) and app.config["PORT"] == 8081

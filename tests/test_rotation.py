@@ -24,7 +24,7 @@ from tests.support.brokers import (
     redis_clients,
 )
 from tests.support.http import http
-from tests.support.load import Load, assert_every_task_ran_once
+from tests.support.load import Load, assert_every_result_stored, assert_every_task_ran_once
 from tests.support.processes import VENV_BIN, celery_worker, process_group, wait_for, web_process
 
 pytestmark = pytest.mark.brokers
@@ -156,6 +156,38 @@ def test_result_backend_rotation_under_load(tmp_path: Path) -> None:
             assert process_group(worker) | process_group(web) == processes
             states = [http("GET", f"{url}/task/{task_id}")[1]["state"] for task_id in load.accepted[-20:]]
             assert states == ["SUCCESS"] * len(states)
+
+
+def test_a_file_rewritten_in_place_with_a_pause_loses_nothing(tmp_path: Path) -> None:
+    """Hardening round 3: the file is rewritten in place to a new broker user, and its writer pauses for
+    0.5 s right after ``broker_url`` (long past the settle time). The half-written file drops the result
+    backend: it is refused as incomplete; the whole file is applied when the writer finishes."""
+    with rabbitmq_vhost() as vhost, rabbitmq_user(vhost) as (old_user, old_password), \
+            rabbitmq_user(vhost) as (new_user, new_password), redis_account() as (r_user, r_password):
+        path = tmp_path / "api-config.yaml"
+        backend = f"redis://{r_user}:{r_password}@127.0.0.1:6379/6"
+        write_deployment(path, f"amqp://{old_user}:{old_password}@127.0.0.1:5672/{vhost}", backend)
+        worker_log, web_log = tmp_path / "worker.log", tmp_path / "web.log"
+        full = path.read_text().replace(f"{old_user}:{old_password}", f"{new_user}:{new_password}")
+        cut = full.index("\n", full.index("broker_url:")) + 1
+        with service(path) as (url, _, _):
+            with Load(url) as load:
+                time.sleep(2)
+                with open(path, "w") as file:  # an editor or a script writing in place, pausing
+                    file.write(full[:cut])
+                    file.flush()
+                    time.sleep(0.5)
+                    file.write(full[cut:])
+                configsvc("fleet", "--wait", "30", env={"FLASK_CONFIG": str(path), "APP_ENV": "production"})
+                delete_rabbitmq_user(old_user)
+                time.sleep(2)
+            assert set(rabbitmq_connection_users(vhost)) == {new_user}
+            assert_every_task_ran_once(load, worker_log, "a file written in place with a pause")
+            assert_every_result_stored(load, url, "a file written in place with a pause")
+        for log in (worker_log, web_log):
+            text = log.read_text()
+            assert "taken as incomplete" in text, log.name  # every process saw the half and refused it
+            assert "Traceback" not in text and old_password not in text and new_password not in text
 
 
 def roundtrip(url: str) -> None:

@@ -98,6 +98,13 @@ class Config:
         where = f" from {self.deployment_file}" if self.deployment_file else ""
         return f"<Config env={self.env!r}{where}: {len(self._winners)} settings>"
 
+    def configured(self, key: str) -> bool:
+        """True when a non-empty value at the dotted key comes from a source above the defaults (the
+        deployment file, the environment, overrides), not from a defaults layer."""
+        path = parse_key(key)
+        winner = self._winners.get(path)
+        return winner is not None and not winner.layer.defaults and self.reveal(key) not in (None, "")
+
     def get(self, key: str, default: Any = None) -> Any:
         """The value at a dotted key (secrets wrapped), or ``default``."""
         found, value = lookup(self._tree, parse_key(key))

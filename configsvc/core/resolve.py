@@ -147,4 +147,4 @@ def embedded_broker_layer(instance_path: Path) -> Layer:
             },
             "result_backend": f"file://{root / 'results'}",
         }
-    })
+    }, defaults=True)

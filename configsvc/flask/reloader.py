@@ -6,6 +6,10 @@ handed to ``apply``; anything else (a half-written file, a parse error, a wrong 
 invalid setting) is refused: the last good configuration stays, one log line names the file and the
 problem (never a value), and the app's state says ``"stale"`` until a good version arrives.
 
+A reload that would drop the broker, the result backend or the secret key the running configuration has
+(see :data:`KEPT_ON_RELOAD`) is refused as incomplete, so a file caught half-written is never applied
+however long its writer pauses; the next change of the files is read again.
+
 ``SIGHUP`` forces a reload in processes where :meth:`Reloader.install_sighup` could take the signal.
 Each process watches for itself: after ``fork()`` (gunicorn and Celery prefork workers) the child gets
 its own watching thread.
@@ -35,6 +39,10 @@ SETTLE_SECONDS = 0.03
 SETTLE_LIMIT_SECONDS = 2.0
 # How often a deferred switch (a new broker that cannot be reached yet) is tried again.
 RECHECK_SECONDS = 2.0
+# Settings a running process needs: a reload that would drop one the running configuration has (back to
+# a default, or to nothing) is taken as a file caught half-written, not as meant. Refused until the files
+# change again; SIGHUP applies it as it is.
+KEPT_ON_RELOAD = ("celery.broker_url", "celery.result_backend", "secret_key")
 Signature = tuple[tuple[int, int, int, int, int] | None, ...]
 
 _live: weakref.WeakSet[Reloader] = weakref.WeakSet()
@@ -103,6 +111,12 @@ class Reloader:
                 self._refuse(f"unexpected {type(error).__name__} while resolving")
                 return False
             old = self.state.config
+            dropped = [key for key in KEPT_ON_RELOAD if old.configured(key) and not new.configured(key)]
+            if dropped and not force:
+                self._refuse(f"it has no {' or '.join(dropped)}, which the running configuration has: "
+                             "taken as incomplete (a file still being written?) until the files change "
+                             "again (SIGHUP applies it as it is)")
+                return False
             if new.flask_mapping() == old.flask_mapping():
                 if new.fingerprint != old.fingerprint:  # same values, other bytes (a comment): adopt it
                     self.state.config = new

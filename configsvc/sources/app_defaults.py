@@ -89,4 +89,4 @@ class DefaultsSection(Source):
             for path, line in self.defaults.parsed.lines.items()
             if path[:1] == prefix and len(path) > 1
         }
-        return Layer(self.name, data, path=str(self.defaults.path), lines=lines)
+        return Layer(self.name, data, path=str(self.defaults.path), lines=lines, defaults=True)

@@ -25,6 +25,9 @@ class Layer:
     # How the source was encrypted at rest: "configsvc" (its own format), "sops", or None. A reload never
     # switches from an encrypted format to another format on its own (see refuse_format_change).
     encryption: str | None = None
+    # The source is a defaults layer (configsvc's, the app's file, the embedded broker): what applies when
+    # nobody configured a value.
+    defaults: bool = False
     # Files this layer was read from that can change while the app runs (watched for reloads).
     files: tuple[Path, ...] = ()
     # Files that can change while the app runs, as read for this layer: role (the source, or the

@@ -35,4 +35,4 @@ class PackageDefaults(Source):
     def load(self) -> Layer:
         """The shipped settings (a fresh copy of the top level: layers may not share mutable state)."""
         where, parsed = _shipped()
-        return Layer(self.name, dict(parsed.data), path=where, lines=dict(parsed.lines))
+        return Layer(self.name, dict(parsed.data), path=where, lines=dict(parsed.lines), defaults=True)

@@ -75,3 +75,11 @@ def assert_every_task_ran_once(load: Load, worker_log: Path | list[Path], label:
     assert not load.refused, load.refused[:5]
     assert not twice, twice[:5]
     assert not unknown, list(unknown)[:5]
+
+
+def assert_every_result_stored(load: Load, url: str, label: str) -> None:
+    """Every accepted task's result can be read back as SUCCESS through ``GET /task/<id>`` (a task that
+    ran while the worker had no result backend, or while it could not reach it, would read PENDING)."""
+    states = Counter(http("GET", f"{url}/task/{task_id}")[1].get("state") for task_id in load.accepted)
+    print(f"{label}: results read back {dict(states)}")
+    assert states == Counter({"SUCCESS": len(load.accepted)}), states

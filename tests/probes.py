@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from celery import Task
-from celery.signals import task_failure, task_postrun, task_prerun, task_success
+from celery.signals import task_failure, task_postrun, task_prerun, task_success, worker_init
 from flask import Flask, current_app, g, has_request_context, request
 from flask.signals import appcontext_popped, appcontext_pushed, appcontext_tearing_down
 
@@ -76,6 +76,19 @@ def on_failure(sender: Any = None, **_: Any) -> None:
 def on_postrun(sender: Any = None, **_: Any) -> None:
     if sender.name.startswith("probes."):
         _log(f"postrun {sender.name}")
+
+
+# A teardown as an app with a database session writes it: commit when the context ends without an
+# exception, roll back otherwise. Registered on the worker's app (before its pool starts, so prefork
+# children have it too).
+@worker_init.connect
+def on_worker_init(**_: Any) -> None:
+    flask_app = celery.flask_app
+    if flask_app.config.get("PROBE_LOG"):
+
+        @flask_app.teardown_appcontext
+        def commit_or_roll_back(exc: BaseException | None) -> None:
+            _log("teardown commits" if exc is None else f"teardown rolls back {exc!r}", flask_app)
 
 
 # Flask's app context signals: each task's context must send them as Flask's own context does. Only apps

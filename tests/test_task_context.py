@@ -17,10 +17,12 @@ from tests.support.processes import celery_worker
 from tests.support.reference import PROJECT, probe_config
 
 
-def test_tasks_custom_bases_and_signal_handlers_run_in_the_app_context(tmp_path: Path) -> None:
+@pytest.mark.parametrize("pool", ["solo", "prefork"])
+def test_tasks_custom_bases_and_signal_handlers_run_in_the_app_context(tmp_path: Path, pool: str) -> None:
     path = probe_config(tmp_path)
     env = {"FLASK_CONFIG": str(path), "PYTHONPATH": str(PROJECT)}
-    with celery_worker(env, cwd=Path("/"), log=tmp_path / "worker.log"):
+    with celery_worker(env, cwd=Path("/"), log=tmp_path / "worker.log",
+                       pool=(f"--pool={pool}", "--concurrency=1")):
         create_app(environ={"FLASK_CONFIG": str(path)})
         from tests.probes import config_value, fail, fresh_g
 
@@ -31,12 +33,17 @@ def test_tasks_custom_bases_and_signal_handlers_run_in_the_app_context(tmp_path:
     lines = (tmp_path / "probe.log").read_text().splitlines()
     name = f"probe-{tmp_path.name}"
     # Each task's own app context sends Flask's context signals around all of it, as Flask's does.
+    # Teardown gets the task's exception (Celery's tracer catches it): a teardown that commits only
+    # when it is None never commits a failed task's work (hardening round 3: it got None).
     pushed, popped = "appcontext pushed", ["appcontext tearing down None", "appcontext popped"]
+    failed = ["appcontext tearing down ValueError('probe failure')", "appcontext popped"]
     assert lines == [
         pushed, f"prerun probes.config_value {name}", f"on_success {name}", "success probes.config_value",
-        "postrun probes.config_value", *popped,
-        pushed, f"prerun probes.fresh_g {name}", "success probes.fresh_g", "postrun probes.fresh_g", *popped,
-        pushed, f"prerun probes.fail {name}", "failure probes.fail", "postrun probes.fail", *popped,
+        "postrun probes.config_value", "teardown commits", *popped,
+        pushed, f"prerun probes.fresh_g {name}", "success probes.fresh_g", "postrun probes.fresh_g",
+        "teardown commits", *popped,
+        pushed, f"prerun probes.fail {name}", "failure probes.fail", "postrun probes.fail",
+        "teardown rolls back ValueError('probe failure')", *failed,
     ]
 
 

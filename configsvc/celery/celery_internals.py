@@ -19,6 +19,18 @@ from celery import Celery
 logger = logging.getLogger("configsvc.celery")
 
 
+def traced_exception(outcome: Any) -> BaseException | None:
+    """The exception a task's body raised, from what Celery's tracer returned, or None when it succeeded.
+
+    The tracer (``celery.app.trace.build_tracer``) catches what the task raises and returns
+    ``trace_ok_t(retval, info, runtime, retstr)``; ``info`` is a ``TraceInfo`` (``state``, ``retval``: the
+    exception) on failure, retry, reject and ignore, and None on success.
+    """
+    info = outcome[1] if isinstance(outcome, tuple) and len(outcome) == 4 else None
+    raised = getattr(info, "retval", None)
+    return raised if isinstance(raised, BaseException) else None
+
+
 def take_broker_pool(app: Celery) -> Any:
     """Detach and return the app's cached broker pool (None if there was none); the producer pools built
     on it are dropped too, so the next publish builds both from the current settings.

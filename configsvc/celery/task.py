@@ -14,6 +14,7 @@ from celery import Task
 from flask import Flask, has_request_context, request
 
 from configsvc.celery.app_context import TaskAppContext, current_app_context
+from configsvc.celery.celery_internals import traced_exception
 from configsvc.errors import CeleryNotConfigured
 
 # Request headers a request-context task may carry; never Authorization or Cookie, whatever is asked.
@@ -49,17 +50,18 @@ class AppContextTask(Task):  # type: ignore[misc]
         celery_app = self.app  # a class property (two Python calls): looked up once, not per task
 
         def traced(uuid: str, args: Any, kwargs: Any, request: Any = None) -> Any:
-            # push/pop rather than ``with`` (this runs for every task); pop() gets the exception, as
-            # ``with`` would give it
+            # push/pop rather than ``with`` (this runs for every task). Teardown gets the exception the
+            # task raised: Celery's tracer catches it and returns it in its outcome, so a teardown that
+            # commits only when the exception is None never commits a failed task's work.
             context = TaskAppContext(celery_app.bound_flask_app or self._flask())
             context.push()
             try:
-                result = tracer(uuid, args, kwargs, request)
+                outcome = tracer(uuid, args, kwargs, request)
             except BaseException as error:
                 context.pop(error)
                 raise
-            context.pop(None)
-            return result
+            context.pop(traced_exception(outcome))
+            return outcome
 
         self._traced = traced
 

@@ -1,4 +1,5 @@
 """Atomic file writes: a temporary file in the same folder, fsync, then rename; mode and owner kept.
+Through a symlink, the target is what is replaced.
 
 A file that is a single-file bind mount cannot be renamed onto (EBUSY): it is then written in place, and
 the caller is told so it can warn (readers may see it half-written; mount its folder instead).
@@ -21,9 +22,11 @@ def write_atomic(path: Path, data: bytes, mode: int | None = None) -> str | None
     """Replace ``path`` with ``data`` in one step; readers see the old file or the new, never half.
 
     The new file keeps the existing file's mode and owner (``mode`` for a new file, 0600 by default).
+    Through a symlink the target is replaced, in the target's folder, and the link kept (replacing the
+    link would cut a symlinked deployment file off from its target for good).
     Returns a warning when the file had to be written in place (a bind mount), else None.
     """
-    path = Path(path)
+    path = Path(os.path.realpath(path))
     folder = path.parent
     try:
         existing = path.stat()

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from configsvc.commands.atomic import write_atomic
+from configsvc.commands.locking import locked
 from configsvc.core.coerce import coerce_layer
 from configsvc.core.keypath import parse_key
 from configsvc.core.schema import Schema
@@ -63,9 +64,20 @@ def _open(path: Path, environ: Mapping[str, str], command: str) -> tuple[ParsedF
 
 
 def _write(path: Path, document: dict[str, Any], mode: int | None = None) -> None:
-    fallback = write_atomic(path, dump(path, document).encode("utf-8"), mode)
+    fallback = _write_bytes(path, dump(path, document).encode("utf-8"), mode)
     if fallback is not None:  # a single-file bind mount: written in place
         warnings.warn(ConfigWarning(fallback), stacklevel=3)
+
+
+def _write_bytes(path: Path, data: bytes, mode: int | None) -> str | None:
+    """``write_atomic``, with a failed write (disk full, a read-only folder) as a FileError naming the
+    file: the file is unchanged and no temporary file is left."""
+    try:
+        return write_atomic(path, data, mode)
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise FileError(Problem(f"cannot be written ({reason.lower()}); the file is unchanged",
+                                kind="file", path=str(path))) from None
 
 
 def _reseal(path: Path, opened: encryption.Opened, tree: dict[str, Any], environ: Mapping[str, str],
@@ -99,13 +111,14 @@ def encrypt_file(path: Path, environ: Mapping[str, str], only: str | None, out: 
         except re.error as error:
             raise ConfigError(Problem(f"--only is not a valid regular expression ({error.msg})",
                                       kind="config")) from None
-    parsed = _read(path)
-    _refuse_sops(path, parsed, "encrypt")
-    if encryption.is_encrypted(parsed.data):
-        raise ConfigError(Problem("the file is already encrypted; use configsvc edit, set or rotate-key",
-                                  kind="config", path=str(path)))
-    document = encryption.seal(parsed.data, keys.load(environ, out or path)[0], only=only)
-    _write(out or path, document, path.stat().st_mode & 0o777)
+    with locked(out or path):
+        parsed = _read(path)
+        _refuse_sops(path, parsed, "encrypt")
+        if encryption.is_encrypted(parsed.data):
+            raise ConfigError(Problem("the file is already encrypted; use configsvc edit, set or rotate-key",
+                                      kind="config", path=str(path)))
+        document = encryption.seal(parsed.data, keys.load(environ, out or path)[0], only=only)
+        _write(out or path, document, path.stat().st_mode & 0o777)
 
 
 def decrypt_file(path: Path, environ: Mapping[str, str]) -> str:
@@ -119,7 +132,7 @@ def decrypt_file(path: Path, environ: Mapping[str, str]) -> str:
 
 def write_plaintext(out: Path, text: str) -> None:
     """Write decrypted text to a file that only its owner may read (0600, whatever it was before)."""
-    write_atomic(out, text.encode("utf-8"), 0o600)
+    _write_bytes(out, text.encode("utf-8"), 0o600)
     out.chmod(0o600)
 
 
@@ -131,21 +144,22 @@ def set_value(path: Path, environ: Mapping[str, str], key: str, value: str,
     refused with a :class:`ValidationError` and the file is left unchanged. Returns warnings (a key one
     typo away from a known key).
     """
-    parsed = _read(path)
-    _refuse_sops(path, parsed, "set")
-    warnings = check_value(path, key, value, options or Options())
-    encrypted = encryption.is_encrypted(parsed.data)
-    opened = None
-    if encrypted:
-        _, opened = _open(path, environ, "set")
-        tree = opened.tree
-    else:
-        tree = parsed.data
-    written = _assign(tree, key, value, str(path))
-    if opened is None:
-        _write(path, tree)
-    else:
-        _write(path, _reseal(path, opened, tree, environ, also_encrypt={written}))
+    with locked(path):  # read, change and write as one: a concurrent set must not be lost
+        parsed = _read(path)
+        _refuse_sops(path, parsed, "set")
+        warnings = check_value(path, key, value, options or Options())
+        encrypted = encryption.is_encrypted(parsed.data)
+        opened = None
+        if encrypted:
+            _, opened = _open(path, environ, "set")
+            tree = opened.tree
+        else:
+            tree = parsed.data
+        written = _assign(tree, key, value, str(path))
+        if opened is None:
+            _write(path, tree)
+        else:
+            _write(path, _reseal(path, opened, tree, environ, also_encrypt={written}))
     return warnings
 
 
@@ -187,13 +201,15 @@ def _assign(tree: dict[str, Any], key: str, value: str, where: str) -> tuple[str
 
 def rotate_file(path: Path, environ: Mapping[str, str], new_data_key: bool) -> None:
     """Wrap the data key for the primary master key only; or re-encrypt everything under a new one."""
-    parsed, opened = _open(path, environ, "rotate-key")  # the whole file is verified before anything changes
-    master_keys = keys.load(environ, path)
-    if new_data_key:
-        document = encryption.seal(opened.tree, master_keys[0], only=opened.only, encrypted=opened.encrypted)
-    else:
-        document = encryption.rewrap(parsed.data, master_keys, master_keys[0], str(path))
-    _write(path, document)
+    with locked(path):
+        parsed, opened = _open(path, environ, "rotate-key")  # all of it verified before anything changes
+        master_keys = keys.load(environ, path)
+        if new_data_key:
+            document = encryption.seal(opened.tree, master_keys[0], only=opened.only,
+                                       encrypted=opened.encrypted)
+        else:
+            document = encryption.rewrap(parsed.data, master_keys, master_keys[0], str(path))
+        _write(path, document)
 
 
 @contextmanager
@@ -237,12 +253,22 @@ def _check(path: Path, text: str, options: Options) -> list[str]:
 def edit_file(path: Path, environ: Mapping[str, str], editor: str,
               reopen: Callable[[list[str]], bool], say: Callable[[str], None],
               options: Options | None = None) -> bool:
-    """Edit an encrypted file through a private plaintext copy; True when the file was changed."""
+    """Edit an encrypted file through a private plaintext copy; True when the file was changed.
+
+    The file stays locked for the whole session: a ``configsvc set`` meanwhile waits (and gives up after
+    a while, leaving the file unchanged) instead of being overwritten by the edit."""
+    with locked(path):
+        return _edit_locked(path, environ, editor, reopen, say, options)
+
+
+def _edit_locked(path: Path, environ: Mapping[str, str], editor: str,
+                 reopen: Callable[[list[str]], bool], say: Callable[[str], None],
+                 options: Options | None) -> bool:
     _, opened = _open(path, environ, "edit")
     original = dump(path, opened.tree)
     with _private_folder() as folder:
         plaintext = folder / f"plaintext{path.suffix}"
-        write_atomic(plaintext, original.encode("utf-8"), 0o600)
+        _write_bytes(plaintext, original.encode("utf-8"), 0o600)
         while True:
             done = subprocess.run([*shlex.split(editor), str(plaintext)], check=False)
             if done.returncode != 0:

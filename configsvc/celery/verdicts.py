@@ -23,13 +23,18 @@ from pathlib import Path
 from typing import Any
 
 VERDICT_SECONDS = 5.0
+# Verdict and lock files untouched for this long are removed (by the next process that checks): every
+# process that waited on them finished long ago.
+SWEEP_SECONDS = 60.0
 Verdict = dict[str, Any]
 
 
-def shared_verdict(kind: str, material: Any, check: Callable[[], Verdict]) -> Verdict:
+def shared_verdict(kind: str, material: Any, check: Callable[[], Verdict],
+                   folder: Path | None = None) -> Verdict:
     """``check()``'s verdict for these settings, from this host's cache when another process just made
-    it; ``check`` runs at most once per host within :data:`VERDICT_SECONDS`."""
-    folder = _folder()
+    it; ``check`` runs at most once per host within :data:`VERDICT_SECONDS`. ``folder``: where verdicts
+    are shared (default: this user's private folder under the temporary directory)."""
+    folder = folder or _folder()
     if folder is None:
         return check()
     digest = hashlib.sha256(_salt(folder) + json.dumps([kind, material], sort_keys=True, default=str)
@@ -38,7 +43,9 @@ def shared_verdict(kind: str, material: Any, check: Callable[[], Verdict]) -> Ve
     with open(folder / f"{digest}.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # the first process checks; the others wait for its verdict
         try:
-            if time.time() - verdict_file.stat().st_mtime < VERDICT_SECONDS:
+            # A verdict from the future (the clock stepped back) is stale: taking it as fresh would
+            # hold a refusal for as long as the step.
+            if 0 <= time.time() - verdict_file.stat().st_mtime < VERDICT_SECONDS:
                 cached: Verdict = json.loads(verdict_file.read_text())
                 return cached
         except (OSError, ValueError):
@@ -47,7 +54,21 @@ def shared_verdict(kind: str, material: Any, check: Callable[[], Verdict]) -> Ve
         temporary = folder / f".{digest}.{os.getpid()}"
         temporary.write_text(json.dumps(verdict))
         os.replace(temporary, verdict_file)
-        return verdict
+    _sweep(folder, keep={digest, f"{digest}.lock"})
+    return verdict
+
+
+def _sweep(folder: Path, keep: set[str]) -> None:
+    """Remove verdicts and locks nobody used for :data:`SWEEP_SECONDS` (or dated in the future)."""
+    now = time.time()
+    with contextlib.suppress(OSError), os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name == "salt" or entry.name in keep:
+                continue
+            with contextlib.suppress(OSError):
+                age = now - entry.stat(follow_symlinks=False).st_mtime
+                if not 0 <= age < SWEEP_SECONDS:
+                    os.unlink(entry.path)
 
 
 def _folder() -> Path | None:

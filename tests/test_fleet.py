@@ -82,3 +82,42 @@ def test_two_hosts_switched_at_different_moments_under_load(tmp_path: Path) -> N
         for log in [*logs, tmp_path / "beat.log", tmp_path / "web.log"]:
             text = log.read_text()
             assert old_pw not in text and new_pw not in text and "Traceback" not in text, log.name
+
+
+def test_a_forged_reply_does_not_make_fleet_say_it_is_safe(tmp_path: Path, deployment_file) -> None:
+    """Hardening round 3: a second Celery app on the same vhost answers ``configsvc_status`` with the
+    fingerprint the files hold now while the real worker still runs the old ones. ``fleet --expect 1``
+    said "safe to revoke"; now the forged reply is listed as unverified and does not count."""
+    from configsvc.testing import run_celery_worker
+    from tests.support.reference import PROJECT, resolve
+
+    with rabbitmq_vhost() as vhost, rabbitmq_user(vhost) as (user, password):
+        broker = f"amqp://{user}:{password}@127.0.0.1:5672/{vhost}"
+        content = {"secret_key": "fleet-secret-key", "admin_token": "one", "config_reload_interval": 0,
+                   "celery": {"broker_url": broker, "result_backend": f"file://{tmp_path / 'results'}"}}
+        path = deployment_file(content)
+        env = {"FLASK_CONFIG": str(path)}
+        with celery_worker(env, cwd=Path("/"), log=tmp_path / "worker.log", name="real"):
+            code, report = fleet_of(env)
+            assert code == 0 and [w["verified"] for w in report["workers"]] == [True], report
+            path.write_text(path.read_text().replace("admin_token: one", "admin_token: two"))
+            now = resolve(env, instance_path=tmp_path).fingerprint  # the real worker does not follow
+            rogue_env = {"ROGUE_BROKER": broker, "ROGUE_FINGERPRINT": now, "PYTHONPATH": str(PROJECT)}
+            with run_celery_worker("tests.rogue_worker", rogue_env, tmp_path / "rogue.log", cwd=PROJECT,
+                                   args=("--pool=solo", "--without-mingle", "--without-gossip", "-n",
+                                         "rogue@%h")):
+                done = run_cli("fleet", "--expect", "1", "--wait", "5", env=env)
+                assert done.returncode == 1, done.stdout + done.stderr
+                assert "1 reply could not be verified" in done.stderr and "rogue@" in done.stderr
+                assert "UNVERIFIED" in done.stdout and "fleet: not yet: 1 of 1 verified" in done.stderr
+                code, report = fleet_of(env)
+                by_name = {w["hostname"].split("@")[0]: w for w in report["workers"]}
+                assert by_name["rogue"]["verified"] is False and by_name["rogue"]["current"] is False
+                assert by_name["rogue"]["fingerprint"] == now  # it claims the right fingerprint...
+                assert by_name[next(n for n in by_name if n != "rogue")]["verified"] is True
+                assert "proof" not in by_name["rogue"]  # ...and --json never prints proofs
+
+
+def fleet_of(env: dict[str, str]) -> tuple[int, dict[str, list[dict[str, object]]]]:
+    done = run_cli("fleet", "--json", env=env)
+    return done.returncode, json.loads(done.stdout or "{}")

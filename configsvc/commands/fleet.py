@@ -2,23 +2,29 @@
 
 The app's configuration is resolved from the files as they are (the fingerprint of what a worker would
 load now), and every worker is asked over the broker the files name (the ``configsvc_status``
-remote-control command). Exit 0 when every worker that answers runs that fingerprint (and at least
-``--expect`` answer); ``--wait`` asks again until they do or the time is up. In a rotation runbook it is the
-step that says when revoking the old credential is safe.
+remote-control command) with a fresh nonce. Only replies that prove they come from a process holding the
+deployment's secrets count (see :mod:`configsvc.celery.status`); the others are listed as unverified.
+Exit 0 when every verified reply runs that fingerprint (and at least ``--expect`` verified replies came);
+``--wait`` asks again until they do or the time is up. In a rotation runbook it is the step that says when
+revoking the old credential is safe.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import secrets
 import sys
 import time
 from typing import Any
 
 import click
 
+from configsvc.celery.status import proof_keys
 from configsvc.commands.inspect import resolve_for
 from configsvc.commands.reporting import reports_errors
 from configsvc.core.config import Config
+from configsvc.errors import ConfigError, Problem
 
 POLL_SECONDS = 0.2  # how long one round waits for answers (without --expect)
 
@@ -32,17 +38,31 @@ def fleet_app(config: Config) -> Any:
     return app
 
 
-def ask_workers(app: Any, timeout: float, expect: int | None) -> list[dict[str, Any]]:
-    """Every worker's ``configsvc_status`` answer, over ``app``'s broker (done as soon as ``expect``
-    answered, when the number of workers is known)."""
-    from configsvc.celery.status import STATUS_COMMAND
+class _Enough(Exception):
+    """Raised from the reply callback once ``expect`` verified replies came: kombu's collector stops
+    after a number of messages, and unverified ones must not count towards it."""
 
-    replies = app.control.broadcast(STATUS_COMMAND, reply=True, timeout=timeout, limit=expect)
-    answers = []
-    for reply in replies or []:
-        for hostname, status in reply.items():
+
+def ask_workers(app: Any, timeout: float, expect: int | None, keys: list[bytes]) -> list[dict[str, Any]]:
+    """Every worker's ``configsvc_status`` answer to a fresh nonce, over ``app``'s broker, each marked
+    ``verified`` (its proof holds for one of ``keys``); done as soon as ``expect`` verified replies came,
+    when the number of workers is known."""
+    from configsvc.celery.status import STATUS_COMMAND, verified
+
+    nonce = secrets.token_hex(16)
+    answers: list[dict[str, Any]] = []
+
+    def collect(reply: Any) -> None:
+        for hostname, status in (reply.items() if isinstance(reply, dict) else ()):
             if isinstance(status, dict):
-                answers.append({**status, "hostname": status.get("hostname", hostname)})
+                status = {**status, "hostname": status.get("hostname", hostname)}
+                answers.append({**status, "verified": verified(keys, nonce, status)})
+        if expect is not None and sum(answer["verified"] for answer in answers) >= expect:
+            raise _Enough
+
+    with contextlib.suppress(_Enough):
+        app.control.broadcast(STATUS_COMMAND, arguments={"nonce": nonce}, reply=True, timeout=timeout,
+                              callback=collect)
     return sorted(answers, key=lambda status: str(status["hostname"]))
 
 
@@ -60,34 +80,50 @@ def fleet(ctx: click.Context, wait_seconds: float, as_json: bool, expect: int | 
     """Ask every worker which configuration it runs; exit 0 when all run the one the files hold now."""
     config = resolve_for(ctx)
     wanted = config.fingerprint
+    keys = proof_keys(config)
+    if not keys:
+        raise ConfigError(Problem(
+            "no secret_key is configured, so no worker's reply can be verified (each proves itself with "
+            "a key derived from it); set secret_key", kind="validation", key="secret_key"))
     deadline = time.monotonic() + wait_seconds
     app = fleet_app(config)
     try:
         while True:
-            answers = ask_workers(app, POLL_SECONDS if wait_seconds else 1.0, expect)
-            current = [status for status in answers if status.get("fingerprint") == wanted]
-            done = len(answers) >= (expect or 1) and len(current) == len(answers)
+            answers = ask_workers(app, POLL_SECONDS if wait_seconds else 1.0, expect, keys)
+            trusted = [status for status in answers if status["verified"]]
+            current = [status for status in trusted if status.get("fingerprint") == wanted]
+            done = len(trusted) >= (expect or 1) and len(current) == len(trusted)
             if done or time.monotonic() >= deadline:
                 break
     finally:
         app.close()
     _print(answers, wanted, as_json)
+    unverified = len(answers) - len(trusted)
+    if unverified:
+        click.echo(f"fleet: {unverified} repl{'y' if unverified == 1 else 'ies'} could not be verified (no "
+                   "valid proof: not made with the deployment's secret_key) and did not count: "
+                   + ", ".join(f"{s['hostname']} pid {s.get('pid')}" for s in answers if not s["verified"]),
+                   err=True)
     if not done:
-        lagging = len(answers) - len(current)
-        reason = (f"{lagging} of {len(answers)} worker(s) run another configuration" if lagging
-                  else f"{len(answers)} worker(s) answered, {expect or 1} expected")
+        lagging = len(trusted) - len(current)
+        reason = (f"{lagging} of {len(trusted)} verified worker(s) run another configuration" if lagging
+                  else f"{len(trusted)} verified worker(s) answered, {expect or 1} expected")
         click.echo(f"fleet: not yet: {reason}", err=True)
         sys.exit(1)
-    click.echo(f"fleet: all {len(answers)} worker(s) run the configuration the files hold now", err=True)
+    click.echo(f"fleet: all {len(trusted)} verified worker(s) run the configuration the files hold now",
+               err=True)
 
 
 def _print(answers: list[dict[str, Any]], wanted: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"fingerprint": wanted, "workers": [
-            {**status, "current": status.get("fingerprint") == wanted} for status in answers]}, indent=2))
+            {**{k: v for k, v in status.items() if k != "proof"},
+             "current": status["verified"] and status.get("fingerprint") == wanted}
+            for status in answers]}, indent=2))
         return
     click.echo(f"# the files now: fingerprint {wanted}")
     for status in answers:
-        mark = "current" if status.get("fingerprint") == wanted else "OTHER"
+        mark = ("current" if status.get("fingerprint") == wanted else "OTHER") if status["verified"] \
+            else "UNVERIFIED"
         click.echo(f"{status['hostname']}  pid {status.get('pid')}  generation {status.get('generation')}  "
                    f"{status.get('state')}  {mark}  {status.get('fingerprint')}  {status.get('broker')}")

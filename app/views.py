@@ -108,10 +108,29 @@ def _state(task_id: str) -> dict[str, Any]:
     return body
 
 
+# A body over the limit is read and dropped up to this size before the 413 is sent: a client that sends
+# its whole request before reading (most do, without Expect: 100-continue) would otherwise get a broken
+# pipe instead of the answer. Past it the connection is closed unread.
+DRAIN_BYTES = 16 * 1024 * 1024
+_CHUNK = 64 * 1024
+
+
 @bp.errorhandler(RequestEntityTooLarge)
 def body_too_large(error: RequestEntityTooLarge) -> ResponseReturnValue:
     limit = current_app.config.get("MAX_CONTENT_LENGTH")
-    return _error(413, f"the body is larger than {limit} bytes" if limit else "the body is too large")
+    _drain(request.environ, min(request.content_length or 0, DRAIN_BYTES))
+    message = f"the body is larger than {limit} bytes" if limit else "the body is too large"
+    return jsonify(error=message), 413, {"Connection": "close"}
+
+
+def _drain(environ: dict[str, Any], length: int) -> None:
+    """Read and drop ``length`` bytes of the request body (Flask refused it before reading any)."""
+    stream = environ.get("wsgi.input")
+    while stream is not None and length > 0:
+        chunk = stream.read(min(_CHUNK, length))
+        if not chunk:
+            return
+        length -= len(chunk)
 
 
 @bp.post("/task/")

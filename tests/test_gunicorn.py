@@ -71,3 +71,34 @@ def test_without_preload_the_replacement_fails_to_boot_and_gunicorn_stops(tmp_pa
         os.kill(min(web_workers(server)), signal.SIGKILL)
         server.wait(timeout=30)
     assert "Worker failed to boot" in (tmp_path / "web.log").read_text()
+
+
+def post_raw(url: str, body: bytes) -> bytes:
+    """A client that sends the whole request before it reads (as most HTTP clients do without
+    ``Expect: 100-continue``), then reads the whole answer."""
+    import socket
+    from urllib.parse import urlsplit
+
+    address = urlsplit(url)
+    with socket.create_connection((address.hostname, address.port), timeout=30) as connection:
+        connection.sendall(b"POST /task/ HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+                           b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_a_body_over_the_limit_gets_a_413_the_client_can_read(tmp_path: Path) -> None:
+    """Hardening round 3: a 10 MB body got a broken pipe (the server answered 413 before reading the
+    body, and closed), so a client that sends first never saw the 413. The body is drained (bounded)."""
+    path = tmp_path / "api-config.yaml"
+    path.write_text(GOOD)
+    with web_process({"FLASK_CONFIG": str(path)}, cwd=tmp_path, log=tmp_path / "web.log",
+                     kind="gunicorn") as (url, _):
+        for size in (20_000, 10 * 1024 * 1024):
+            answer = post_raw(url, b"{" + b" " * (size - 2) + b"}")
+            head, _, body = answer.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 413 "), head
+            assert b'"error"' in body and b"the body is larger than 16384 bytes" in body
+        assert http("GET", url + "/healthz")[0] == 200  # the server goes on

@@ -60,6 +60,21 @@ def test_bad_file_variables(tmp_path: Path, environ: dict[str, str], error: type
     assert "not-a-port-sentinel" not in str(caught.value)
 
 
+@pytest.mark.parametrize(("content", "value"), [
+    (b"a\r\n", "a"),          # hardening round 3: came back as "a\r"
+    (b"a\n", "a"),
+    (b"a", "a"),
+    (b"a\r\n\r\n", "a\r\n"),  # only one line ending is dropped
+    (b"a\n\r\n", "a\n"),
+    (b"a\r", "a\r"),          # a lone carriage return is not a line ending here
+    (b"\r\n", ""),
+])
+def test_a_file_variable_drops_one_trailing_line_ending(tmp_path: Path, content: bytes, value: str) -> None:
+    (tmp_path / "token").write_bytes(content)
+    config = resolve({"APP_ADMIN_TOKEN_FILE": str(tmp_path / "token")}, instance_path=tmp_path)
+    assert config.reveal("admin_token") == value
+
+
 def test_a_replaced_value_file_is_reloaded_and_changes_the_fingerprint(tmp_path: Path) -> None:
     deployment = tmp_path / "api-config.yaml"
     deployment.write_bytes(PLAIN.replace(b"secret_key: from-the-file\n", b"config_reload_interval: 0\n"))

@@ -88,12 +88,16 @@ class EnvironmentVariables(Source):
 
 
 def _one_value(content: bytes) -> str:
-    """A value file's text, one trailing newline dropped (what ``echo`` and editors add)."""
+    """A value file's text, one trailing line ending (``\n`` or ``\r\n``) dropped: what ``echo`` and
+    editors add, on Linux or Windows."""
     try:
         text = content.decode("utf-8")
     except UnicodeDecodeError as error:
         raise FileProblem(f"the file is not valid UTF-8 (byte {error.start})") from None
-    return text[:-1] if text.endswith("\n") else text
+    for ending in ("\r\n", "\n"):
+        if text.endswith(ending):
+            return text[: -len(ending)]
+    return text
 
 
 def _place(data: dict[str, Any], path: KeyPath, value: str) -> KeyPath | None:

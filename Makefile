@@ -29,6 +29,7 @@ fuzz: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_resolve
+	$(BIN)/python -m benchmarks.bench_scan
 	$(BIN)/python -m benchmarks.bench_encrypted
 	$(BIN)/python -m benchmarks.bench_sops
 	$(BIN)/python -m benchmarks.bench_cli

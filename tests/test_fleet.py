@@ -121,3 +121,32 @@ def test_a_forged_reply_does_not_make_fleet_say_it_is_safe(tmp_path: Path, deplo
 def fleet_of(env: dict[str, str]) -> tuple[int, dict[str, list[dict[str, object]]]]:
     done = run_cli("fleet", "--json", env=env)
     return done.returncode, json.loads(done.stdout or "{}")
+
+
+@pytest.mark.parametrize("problem", ["down", "refused"])
+def test_fleet_against_a_broker_it_cannot_use_says_so_in_one_line(tmp_path: Path, problem: str) -> None:
+    """Hardening/real deployments: a broker that is down, or refuses the credentials, is exactly when a
+    rotation went wrong; fleet used to end in a 60-line traceback."""
+    from tests.support.processes import free_port
+
+    broker = (f"amqp://fleet-user:not-the-password@127.0.0.1:{free_port()}//" if problem == "down"
+              else "amqp://fleet-user:not-the-password@127.0.0.1:5672//")
+    env = {"APP_CELERY__BROKER_URL": broker, "APP_SECRET_KEY": "fleet-secret-key"}
+    done = run_cli("fleet", "--wait", "1", env=env)
+    assert done.returncode == 1 and done.stdout == ""
+    (line,) = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    expected = ("cannot be reached (connection refused)" if problem == "down"
+                else "refused the credentials")
+    assert "the broker at amqp://fleet-user:***@127.0.0.1:" in line and expected in line, done.stderr
+    assert "Traceback" not in done.stderr and "not-the-password" not in done.stderr
+
+
+def test_fleet_without_expect_says_what_it_expected(tmp_path: Path) -> None:
+    with rabbitmq_vhost() as vhost, rabbitmq_user(vhost) as (user, password):
+        env = {"APP_CELERY__BROKER_URL": f"amqp://{user}:{password}@127.0.0.1:5672/{vhost}",
+               "APP_SECRET_KEY": "fleet-secret-key"}
+        done = run_cli("fleet", env=env)
+        assert done.returncode == 1
+        assert "no verified worker answered; without --expect at least one must" in done.stderr
+        done = run_cli("fleet", "--expect", "2", env=env)
+        assert "0 verified worker(s) answered, 2 expected (--expect 2)" in done.stderr

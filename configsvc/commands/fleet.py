@@ -24,6 +24,7 @@ from configsvc.celery.status import proof_keys
 from configsvc.commands.inspect import resolve_for
 from configsvc.commands.reporting import reports_errors
 from configsvc.core.config import Config
+from configsvc.core.redaction import mask_url
 from configsvc.errors import ConfigError, Problem
 
 POLL_SECONDS = 0.2  # how long one round waits for answers (without --expect)
@@ -89,7 +90,11 @@ def fleet(ctx: click.Context, wait_seconds: float, as_json: bool, expect: int | 
     app = fleet_app(config)
     try:
         while True:
-            answers = ask_workers(app, POLL_SECONDS if wait_seconds else 1.0, expect, keys)
+            try:
+                answers = ask_workers(app, POLL_SECONDS if wait_seconds else 1.0, expect, keys)
+            except Exception as error:  # every transport fails its own way; none may print a traceback
+                raise ConfigError(Problem(_broker_problem(error, str(app.conf.broker_url or "")),
+                                          kind="config", key="celery.broker_url", source="fleet")) from None
             trusted = [status for status in answers if status["verified"]]
             current = [status for status in trusted if status.get("fingerprint") == wanted]
             done = len(trusted) >= (expect or 1) and len(current) == len(trusted)
@@ -106,12 +111,38 @@ def fleet(ctx: click.Context, wait_seconds: float, as_json: bool, expect: int | 
                    err=True)
     if not done:
         lagging = len(trusted) - len(current)
-        reason = (f"{lagging} of {len(trusted)} verified worker(s) run another configuration" if lagging
-                  else f"{len(trusted)} verified worker(s) answered, {expect or 1} expected")
+        if lagging:
+            reason = f"{lagging} of {len(trusted)} verified worker(s) run another configuration"
+        elif expect is not None:
+            reason = f"{len(trusted)} verified worker(s) answered, {expect} expected (--expect {expect})"
+        else:
+            reason = ("no verified worker answered; without --expect at least one must (give --expect N, "
+                      "the number of workers you run, so that fleet waits for all of them)")
         click.echo(f"fleet: not yet: {reason}", err=True)
         sys.exit(1)
     click.echo(f"fleet: all {len(trusted)} verified worker(s) run the configuration the files hold now",
                err=True)
+
+
+def _broker_problem(error: BaseException, broker_url: str) -> str:
+    """One line for a broker fleet could not ask: the broker (masked) and what went wrong, no value."""
+    from configsvc.celery.auth import is_auth_failure
+
+    where = mask_url(broker_url) or "the broker"
+    if is_auth_failure(error):
+        return f"the broker at {where} refused the credentials; no worker was asked"
+    reason = next((getattr(e, "strerror", None) for e in _chain(error) if getattr(e, "strerror", None)),
+                  None) or type(error).__name__
+    return f"the broker at {where} cannot be reached ({str(reason).lower()}); no worker was asked"
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    found: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in found:
+        found.append(current)
+        current = current.__cause__ or current.__context__
+    return found
 
 
 def _print(answers: list[dict[str, Any]], wanted: str, as_json: bool) -> None:

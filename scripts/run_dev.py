@@ -10,6 +10,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 import warnings
 from pathlib import Path
 
@@ -21,6 +23,20 @@ BIN = Path(sys.executable).parent
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
+
+
+def _answers(url: str, processes: list[subprocess.Popen[bytes]], timeout: float = 60) -> bool:
+    """Wait until ``url`` answers (any HTTP status: a 503 is an answer); False when a process exited."""
+    deadline = time.monotonic() + timeout
+    while all(process.poll() is None for process in processes) and time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return True
+        except urllib.error.HTTPError:
+            return True
+        except OSError:
+            time.sleep(0.1)
+    return False
 
 
 def main() -> int:
@@ -40,11 +56,12 @@ def main() -> int:
         subprocess.Popen([str(BIN / "flask"), "--app", "app", "run", "--host", "127.0.0.1",
                           "--port", str(port)]),
     ]
-    print(f"\nconfigsvc: worker and web app on broker {broker.split(':', 1)[0]}:// "
-          f"(env {env}); Ctrl-C stops both\n  open: http://127.0.0.1:{port}/healthz\n",
-          flush=True)
     signal.signal(signal.SIGTERM, _interrupt)
+    url = f"http://127.0.0.1:{port}/"
     try:
+        if _answers(url + "healthz", processes):  # the URL once the server answers, not before
+            print(f"\nconfigsvc: worker and web app on broker {broker.split(':', 1)[0]}:// "
+                  f"(env {env}); Ctrl-C stops both\n  open: {url}\n", flush=True)
         while all(process.poll() is None for process in processes):
             time.sleep(0.5)
     except KeyboardInterrupt:

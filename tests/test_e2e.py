@@ -222,3 +222,36 @@ def test_flask_run_reports_a_bad_configuration_without_traceback(tmp_path: Path)
         "error: environment variable APP_PORT: port: expected an integer, got text that is not a whole "
         "number [source: environment]")
     assert "Traceback" not in done.stderr
+
+
+def test_make_run_prints_the_url_once_it_answers(tmp_path: Path) -> None:
+    """``make run`` (scripts/run_dev.py) prints the URL only when the web app answers it (it printed it
+    about a second before)."""
+    import os
+    import signal
+    import subprocess
+
+    from configsvc.options import clean_environ
+    from tests.support.processes import VENV_BIN, free_port
+    from tests.support.reference import PROJECT, probe_config
+
+    port = free_port()
+    env = {**clean_environ(), "FLASK_CONFIG": str(probe_config(tmp_path)), "APP_PORT": str(port)}
+    with open(tmp_path / "run.log", "wb") as log:
+        run = subprocess.Popen([str(VENV_BIN / "python"), "scripts/run_dev.py"], cwd=PROJECT, env=env,
+                               stdout=subprocess.PIPE, stderr=log, start_new_session=True)
+    try:
+        assert run.stdout is not None
+        for line in iter(run.stdout.readline, b""):
+            if b"open: " in line:
+                url = line.decode().split("open: ", 1)[1].strip()
+                status, _, _ = http("GET", url + "healthz", timeout=2)  # at once: it must answer
+                assert url == f"http://127.0.0.1:{port}/" and status == 200
+                break
+        else:
+            raise AssertionError((tmp_path / "run.log").read_text()[-2000:])
+    finally:
+        os.killpg(run.pid, signal.SIGINT)
+        run.wait(timeout=30)
+        if run.stdout is not None:
+            run.stdout.close()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.reference import run_cli
+from tests.support.reference import resolve, run_cli
 
 SECRETS = {
     "secret_key": "sentinel-secret-key-7f3a",
@@ -206,7 +206,30 @@ def test_set_refuses_a_value_that_does_not_fit_and_leaves_the_file(tmp_path: Pat
         assert "Traceback" not in done.stderr
         assert path.read_bytes() == before
     assert run_cli("set", str(path), "celery.task_acks_late", "false").returncode == 0
-    assert "task_acks_late: 'false'" in path.read_text()
+    assert "task_acks_late: false" in path.read_text()
+
+
+@pytest.mark.parametrize("name", ["api-config.yaml", "api-config.json"])
+@pytest.mark.parametrize(("key", "value", "args", "read_back"), [
+    ("port", "8081", (), 8081),                        # it used to write '8081': text to any app
+    ("feature.limit", "8081", (), 8081),               # a key of no schema: as YAML (JSON) reads it
+    ("feature.on", "true", (), True),
+    ("feature.ratio", "0.5", (), 0.5),
+    ("feature.nothing", "null", (), None),
+    ("feature.name", "hello", (), "hello"),
+    ("feature.limit", "8081", ("--string",), "8081"),   # forced text
+    ("admin_token", "1234", (), "1234"),               # the schema says text
+    ("feature.note", "pa #ss: x", (), "pa #ss: x"),    # what YAML would cut or refuse stays text
+    ("feature.list", "[a, b]", (), "[a, b]"),
+])
+def test_set_writes_a_value_as_the_file_reads_it(tmp_path: Path, name: str, key: str, value: str,
+                                                 args: tuple[str, ...], read_back: object) -> None:
+    path = tmp_path / name
+    path.write_text('{"port": 8080}' if name.endswith(".json") else "port: 8080\n")
+    done = run_cli("set", str(path), key, value, *args)  # from the checkout: the reference app's schema
+    assert done.returncode == 0, done.stderr
+    shown = resolve({"FLASK_CONFIG": str(path)}, instance_path=tmp_path).reveal(key)
+    assert shown == read_back and type(shown) is type(read_back), (path.read_text(), shown)
 
 
 @pytest.mark.parametrize(("written", "meant"), [("secrt_key", "secret_key"),

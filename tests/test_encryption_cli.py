@@ -134,12 +134,16 @@ def test_set_reads_a_password_from_stdin(workspace: dict[str, Path | str]) -> No
     assert nested_in_text.returncode == 1 and "feature.level holds a single value" in nested_in_text.stderr
 
 
-def test_set_on_a_plaintext_file(workspace: dict[str, Path | str]) -> None:
+def test_set_on_a_plaintext_file_beside_a_master_key(workspace: dict[str, Path | str]) -> None:
+    """It used to write a file the next start refuses ("not encrypted, but a master key is configured")."""
     config = Path(str(workspace["config"]))
-    assert cli(workspace, "set", str(config), "port", "9090").returncode == 0
-    assert "port: '9090'" in config.read_text()
-    refused = cli(workspace, "check", FLASK_CONFIG=str(config))  # a master.key lies beside it
-    assert refused.returncode == 1 and "a master key is configured" in refused.stderr
+    before = config.read_bytes()
+    refused = cli(workspace, "set", str(config), "port", "9090")  # a master.key lies beside it
+    assert refused.returncode == 1 and config.read_bytes() == before
+    assert "the file is not encrypted, but a master key is configured" in refused.stderr
+    assert "Encrypt it first (configsvc encrypt PATH)" in refused.stderr and "unchanged" in refused.stderr
+    assert cli(workspace, "set", str(config), "port", "9090", CONFIGSVC_ALLOW_PLAINTEXT="1").returncode == 0
+    assert "port: 9090" in config.read_text()  # written as YAML reads it
     done = cli(workspace, "check", FLASK_CONFIG=str(config), CONFIGSVC_ALLOW_PLAINTEXT="1")
     assert done.returncode == 0
 

@@ -84,17 +84,21 @@ def decrypt(path: Path, out: Path | None) -> None:
 @click.argument("path", type=_FILE)
 @click.argument("key")
 @click.argument("value", required=False)
+@click.option("--string", "as_text", is_flag=True,
+              help="Write VALUE as text, even if it reads as a number, true/false or null.")
 @click.pass_context
 @reports_errors
-def set_command(ctx: click.Context, path: Path, key: str, value: str | None) -> None:
+def set_command(ctx: click.Context, path: Path, key: str, value: str | None, as_text: bool) -> None:
     """Set one dotted KEY to VALUE (or '-' or nothing: read it from stdin), encrypted if the file is.
 
-    A value that does not fit the schema is refused and the file left unchanged.
+    VALUE is written as YAML reads it (8081 a number, true a boolean) unless the schema says the key is
+    text or --string is given. A value that does not fit the schema is refused and the file left
+    unchanged.
     """
     if value is None or value == "-":
         value = sys.stdin.read()
         value = value[:-1] if value.endswith("\n") else value
-    for message in file_ops.set_value(path, os.environ, key, value, schema_options(ctx)):
+    for message in file_ops.set_value(path, os.environ, key, value, schema_options(ctx), as_text=as_text):
         warn(message)
     click.echo(f"set {key} in {path}", err=True)
 

@@ -6,6 +6,7 @@ Every write is atomic and keeps the file's mode and owner. Plaintext never touch
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import shutil
@@ -26,7 +27,7 @@ from configsvc.core.schema import Schema
 from configsvc.crypto import document as encryption
 from configsvc.crypto import keys, sops
 from configsvc.errors import ConfigError, ConfigWarning, FileError, Problem, ValidationError
-from configsvc.formats import FileProblem, ParsedFile, dump, parse, read_text
+from configsvc.formats import FileProblem, ParsedFile, dump, parse, read_text, yaml_scalar
 from configsvc.options import Options
 from configsvc.sources.base import Layer
 
@@ -137,33 +138,63 @@ def write_plaintext(out: Path, text: str) -> None:
 
 
 def set_value(path: Path, environ: Mapping[str, str], key: str, value: str,
-              options: Options | None = None) -> list[str]:
-    """Set one dotted key to a text value; in an encrypted file the value is encrypted.
+              options: Options | None = None, *, as_text: bool = False) -> list[str]:
+    """Set one dotted key; in an encrypted file the value is encrypted.
 
-    The value must fit the schema (configsvc's, and the app's own from ``options``): one that does not is
-    refused with a :class:`ValidationError` and the file is left unchanged. Returns warnings (a key one
-    typo away from a known key).
+    The value is written as YAML reads it (``8081`` a number, ``true`` a boolean, with the text as given),
+    unless the schema says the key is text or ``as_text``. It must fit the schema (configsvc's, and the
+    app's own from ``options``): one that does not is refused with a :class:`ValidationError` and the file
+    is left unchanged. Returns warnings (a key one typo away from a known key).
     """
+    options = options or Options()
+    written: Any = value if as_text else as_the_file_reads(path, key, value, options)
     with locked(path):  # read, change and write as one: a concurrent set must not be lost
         parsed = _read(path)
         _refuse_sops(path, parsed, "set")
-        warnings = check_value(path, key, value, options or Options())
+        warnings = check_value(path, key, written, options)
         encrypted = encryption.is_encrypted(parsed.data)
+        key_source = keys.configured_key(environ, path)
+        if not encrypted and key_source is not None and not keys.plaintext_allowed(environ):
+            raise ConfigError(Problem(
+                f"the file is not encrypted, but a master key is configured ({key_source}): the services "
+                "refuse such a file, so set does not write one. Encrypt it first (configsvc encrypt "
+                f"PATH), or accept plaintext on purpose with {keys.ALLOW_PLAINTEXT_VARIABLE}=1; the file "
+                "is unchanged", kind="config", path=str(path)))
         opened = None
         if encrypted:
             _, opened = _open(path, environ, "set")
             tree = opened.tree
         else:
             tree = parsed.data
-        written = _assign(tree, key, value, str(path))
+        at = _assign(tree, key, written, str(path))
         if opened is None:
             _write(path, tree)
         else:
-            _write(path, _reseal(path, opened, tree, environ, also_encrypt={written}))
+            _write(path, _reseal(path, opened, tree, environ, also_encrypt={at}))
     return warnings
 
 
-def check_value(path: Path, key: str, value: str, options: Options) -> list[str]:
+_YAML_TYPED = frozenset({"tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:bool",
+                         "tag:yaml.org,2002:null"})
+
+
+def as_the_file_reads(path: Path, key: str, value: str, options: Options) -> Any:
+    """``value`` as the file's format reads it: a number, true/false or null where YAML (or JSON, for a
+    ``.json`` file) reads one — in YAML kept with the text given, as :class:`Plain` — else the text; and
+    always the text for a key the schema types as text."""
+    setting = Schema(options.typed_schema).setting_for(parse_key(key))
+    if setting is not None and setting.type == "str":
+        return value
+    if not _is_json(path):
+        return yaml_scalar(value, _YAML_TYPED)
+    try:
+        read = json.loads(value)
+    except ValueError:
+        return value
+    return read if read is None or isinstance(read, bool | int | float) else value
+
+
+def check_value(path: Path, key: str, value: Any, options: Options) -> list[str]:
     """Type one value as the app would read it from ``path``; raise when it does not fit."""
     parts = parse_key(key)
     nested: Any = value
@@ -178,7 +209,7 @@ def check_value(path: Path, key: str, value: str, options: Options) -> list[str]
     return typed.warnings
 
 
-def _assign(tree: dict[str, Any], key: str, value: str, where: str) -> tuple[str, ...]:
+def _assign(tree: dict[str, Any], key: str, value: Any, where: str) -> tuple[str, ...]:
     parts = [part for part in key.split(".")]
     if not all(part.strip() for part in parts) or parts[0].lower() == encryption.METADATA_KEY:
         raise ConfigError(Problem("not a settable dotted key", kind="config", key=key, path=where))

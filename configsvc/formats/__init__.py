@@ -19,10 +19,10 @@ from configsvc.formats.reading import (
     read_bytes,
     read_text,
 )
-from configsvc.formats.yaml_format import dump_yaml, parse_yaml, parse_yaml_scalar
+from configsvc.formats.yaml_format import dump_yaml, parse_yaml, parse_yaml_scalar, yaml_scalar
 
 __all__ = ["MAX_FILE_BYTES", "FileProblem", "ParsedFile", "Plain", "decode", "dump", "dump_json", "dump_yaml",
-           "parse", "parse_json", "parse_scalar", "parse_yaml", "read_bytes", "read_text"]
+           "parse", "parse_json", "parse_scalar", "parse_yaml", "read_bytes", "read_text", "yaml_scalar"]
 
 
 def parse(path: Path, text: str) -> ParsedFile:

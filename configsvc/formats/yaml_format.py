@@ -138,6 +138,22 @@ def parse_yaml_scalar(text: str) -> Any:
     return parse_yaml(f"v: {text}\n").data["v"]
 
 
+def yaml_scalar(text: str, tags: frozenset[str]) -> Any:
+    """``text`` typed as YAML reads a plain scalar, when it reads as one of ``tags`` (a number as
+    :class:`Plain`, which is written back as the same text; null as None); anything else is the text.
+    No parser runs: only text with nothing YAML treats specially is typed at all."""
+    if not _SIMPLE_PLAIN.fullmatch(text) and text not in ("~", ""):
+        return text
+    tag = _RESOLVER.resolve(yaml.ScalarNode, text, (True, False))
+    construct = _Loader.yaml_constructors.get(tag)
+    if tag not in tags or construct is None:
+        return text
+    try:
+        return construct(_SCALAR_LOADER, yaml.ScalarNode(tag, text, style=""))
+    except Exception:  # what YAML would not read as that type stays text
+        return text
+
+
 # Quoted text longer than two characters in a parser's message is file content (an alias name, a token).
 _QUOTED = re.compile(r"'[^']{3,}'|\"[^\"]{3,}\"")
 

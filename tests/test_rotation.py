@@ -5,6 +5,7 @@ changes under a continuous stream of ``POST /task/``; every task is accepted and
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
 from collections import Counter
@@ -78,14 +79,29 @@ def test_rabbitmq_two_user_rotation_under_load(tmp_path: Path) -> None:
                 delete_rabbitmq_user(old_user)
                 time.sleep(2)
             assert set(rabbitmq_connection_users(vhost)) == {new_user}
-            switched = f"configsvc: connected to the broker at amqp://{new_user}:"
+            switched = f"configsvc: switched to the new broker credentials: connected to the broker at " \
+                       f"amqp://{new_user}:"
             assert worker_log.read_text().count(switched) == 1
+            assert_a_planned_switch_logs_at_info(worker_log, web_log)
             assert_every_task_ran_once(load, worker_log, "RabbitMQ two-user rotation")
             assert process_group(worker) | process_group(web) == processes
             assert http("GET", url + "/healthz")[1]["config"] == "ok"
         for log in (worker_log, web_log):
             text = log.read_text()
             assert old_password not in text and new_password not in text and r_password not in text
+
+
+def assert_a_planned_switch_logs_at_info(*logs: Path) -> None:
+    """A planned rotation is not an incident: no WARNING or ERROR line about it in any process (alert
+    rules watch those), no "Connection to broker lost"; configsvc's lines about it are INFO."""
+    for log in logs:
+        lines = log.read_text().splitlines()
+        loud = [line for line in lines if re.search(r"\b(WARNING|ERROR|CRITICAL)\b", line)
+                and ("configsvc" in line or "broker" in line.lower())]
+        assert not loud, (log.name, loud[:5])
+        assert not [line for line in lines if "Connection to broker lost" in line], log.name
+        planned = [line for line in lines if "reloaded the configuration" in line or "switched to" in line]
+        assert planned and all(" INFO" in line or "INFO/" in line for line in planned), (log.name, planned)
 
 
 def test_redis_password_rotation_under_load(tmp_path: Path) -> None:

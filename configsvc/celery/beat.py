@@ -50,7 +50,7 @@ def follow(scheduler: Any, celery: Any) -> None:
         if celery.broker_generation != seen:
             seen = celery.broker_generation
             celery_internals.drop_beat_connection(scheduler)
-            logger.warning("configsvc: new broker settings; beat publishes with them from now on")
+            logger.info("configsvc: new broker settings; beat publishes with them from now on")
         return tick(*args, **kwargs)
 
     scheduler.tick = tick_following_rotation

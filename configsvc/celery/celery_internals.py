@@ -9,9 +9,11 @@ caches its producer and connection.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from celery import Celery
@@ -29,6 +31,26 @@ def traced_exception(outcome: Any) -> BaseException | None:
     info = outcome[1] if isinstance(outcome, tuple) and len(outcome) == 4 else None
     raised = getattr(info, "retval", None)
     return raised if isinstance(raised, BaseException) else None
+
+
+class _DropConnectionLost(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.args, tuple) and record.args
+                    and "Connection to broker lost" in str(record.args[0]))
+
+
+@contextlib.contextmanager
+def connection_lost_warning_dropped() -> Iterator[None]:
+    """Drop Celery's ``consumer: Connection to broker lost. Trying to re-establish the connection...``
+    warning for the block (``Consumer.on_connection_error_after_connected`` logs it, with the exception,
+    through the ``celery.worker.consumer.consumer`` logger)."""
+    target = logging.getLogger("celery.worker.consumer.consumer")
+    dropping = _DropConnectionLost()
+    target.addFilter(dropping)
+    try:
+        yield
+    finally:
+        target.removeFilter(dropping)
 
 
 def take_broker_pool(app: Celery) -> Any:

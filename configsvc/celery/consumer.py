@@ -47,13 +47,17 @@ class Consumer(CeleryConsumer):  # type: ignore[misc]
         return self._connect_current(lambda: self.app.connection_for_write(url=url, heartbeat=heartbeat),
                                      announce=False)
 
+    #: Set by the rotation step just before it switches: the next connection is planned, not a recovery.
+    configsvc_switching = False
+
     def on_connection_error_after_connected(self, exc: BaseException) -> None:
         if not isinstance(exc, BrokerSettingsChanged):
             super().on_connection_error_after_connected(exc)
             return
         # Our own switch: nothing is in flight, so Celery's advice about cancelling tasks on connection
-        # loss does not apply; keep the log to the one line that says what happened.
-        with warnings.catch_warnings():
+        # loss does not apply, and its "Connection to broker lost" warning would look like an outage to
+        # alert rules; the one line that says what happened is ours, at INFO.
+        with warnings.catch_warnings(), celery_internals.connection_lost_warning_dropped():
             warnings.simplefilter("ignore", CPendingDeprecationWarning)
             super().on_connection_error_after_connected(exc)
 
@@ -81,7 +85,13 @@ class Consumer(CeleryConsumer):  # type: ignore[misc]
                 delay = min(delay * 2, MAX_DELAY)
                 continue
             if announce and not first:
-                logger.warning("configsvc: connected to the broker at %s", connection.as_uri())
+                if self.configsvc_switching:  # planned: INFO, one line
+                    logger.info("configsvc: switched to the new broker credentials: connected to the broker "
+                                "at %s", connection.as_uri())
+                else:  # back after an outage or a refusal: worth a warning
+                    logger.warning("configsvc: connected to the broker at %s", connection.as_uri())
+            if announce:
+                self.configsvc_switching = False
             celery_internals.mark_connected(self)
             return connection
 

@@ -67,12 +67,13 @@ class RotationStep(bootsteps.StartStopStep):  # type: ignore[misc]
             consumer = c.task_consumer
             if consumer is not None:
                 consumer.cancel()  # no new messages on the old connection
-            logger.warning("configsvc: new broker settings; switching once %d task(s) in flight finish",
-                           len(state.active_requests) + len(state.reserved_requests))
+            logger.debug("configsvc: new broker settings; switching once %d task(s) in flight finish",
+                         len(state.active_requests) + len(state.reserved_requests))
         if state.active_requests or state.reserved_requests:
             return
         self.draining = False
         celery_internals.skip_mingle_once(c)  # the same worker switching settings, not a new one joining
+        c.configsvc_switching = True  # the consumer's next connection is a planned switch (INFO)
         raise BrokerSettingsChanged()
 
 

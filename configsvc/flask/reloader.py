@@ -237,12 +237,12 @@ class Reloader:
         was_stale = self.state.state == "stale"
         self.state.state = "ok"
         self.state.problem = None
-        if changed:
-            logger.warning("configsvc: reloaded the configuration from %s", self._where())
+        if changed:  # planned, not an incident: INFO (refusals and failures are ERROR)
+            logger.info("configsvc: reloaded the configuration from %s", self._where())
             for message in config.warnings:
                 logger.warning("configsvc: %s", message)
         elif was_stale:
-            logger.warning("configsvc: %s is good again (unchanged from the configuration in use)",
+            logger.info("configsvc: %s is good again (unchanged from the configuration in use)",
                            self._where())
 
     def _after_fork(self) -> None:

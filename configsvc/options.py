@@ -106,11 +106,19 @@ class Options:
 def reads_variable(name: str, options: Options | None = None) -> bool:
     """True for a variable that can change what configsvc resolves for an app with ``options``: its
     prefix and deployment-file variable, ``CONFIGSVC_*``, sops's age identity variables (``SOPS_AGE_*``),
-    and dynaconf's own (which configsvc ignores, but a test should not depend on that)."""
+    Celery's own connection variables (refused when set), and dynaconf's own (which configsvc ignores,
+    but a test should not depend on that)."""
     options = options or Options()
     upper = name.upper()
     return (upper == options.file_variable.upper() or upper.startswith(options.env_prefix.upper())
-            or upper.startswith(("CONFIGSVC_", "DYNACONF_", "SOPS_AGE_")) or upper.endswith("_FOR_DYNACONF"))
+            or upper.startswith(("CONFIGSVC_", "DYNACONF_", "SOPS_AGE_")) or upper.endswith("_FOR_DYNACONF")
+            or upper in _CELERY_OWN)
+
+
+# The variables Celery reads by itself that choose what it connects with (see
+# configsvc.sources.celery_variables, which refuses them).
+_CELERY_OWN = frozenset({"CELERY_BROKER_URL", "CELERY_BROKER_READ_URL", "CELERY_BROKER_WRITE_URL",
+                         "CELERY_RESULT_BACKEND", "CELERY_CONFIG_MODULE", "CELERY_LOADER"})
 
 
 def clean_environ(environ: Mapping[str, str] = os.environ, options: Options | None = None,

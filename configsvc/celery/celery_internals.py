@@ -53,6 +53,15 @@ def connection_lost_warning_dropped() -> Iterator[None]:
         target.removeFilter(dropping)
 
 
+def settings_set_in_code(app: Celery) -> dict[str, Any]:
+    """The settings code changed on the app's ``conf`` (``conf.update(...)``, ``conf.x = ...``). Until its
+    configuration is loaded, ``conf`` is a ``PendingConfiguration`` that keeps such changes aside and
+    shows every default as a change; reading one key loads it (as any use would), and the changes are then
+    what code set (and ``deprecated_settings``, Celery's own bookkeeping, which must stay)."""
+    app.conf.get("deprecated_settings")  # loads the configuration: PendingConfiguration -> Settings
+    return dict(app.conf.changes)
+
+
 def take_broker_pool(app: Celery) -> Any:
     """Detach and return the app's cached broker pool (None if there was none); the producer pools built
     on it are dropped too, so the next publish builds both from the current settings.

@@ -9,6 +9,8 @@ Binding again (a second ``create_app()``) replaces the configuration, connection
 from __future__ import annotations
 
 import contextlib
+import os
+import warnings
 import weakref
 from typing import Any
 
@@ -21,12 +23,27 @@ from configsvc.celery.beat import follow_rotation_in_beat
 from configsvc.celery.embedded import prepare_folders, quiet_hostless_warnings, with_control_folder
 from configsvc.celery.follow import CeleryFollower
 from configsvc.celery.status import register_status_command
-from configsvc.errors import AlreadyRegistered, CeleryNotConfigured
+from configsvc.errors import AlreadyRegistered, CeleryNotConfigured, ConfigError, ConfigWarning
 from configsvc.flask.state import ConfigState, find_state
+from configsvc.sources.celery_variables import celery_variable_problems
 
 EXTENSION_KEY = "celery"
 WORKER_CONSUMER = "configsvc.celery.consumer:Consumer"
 TASK_CLASS = "configsvc.celery.task:AppContextTask"
+
+
+def _warn_about_replaced(in_code: dict[str, Any], settings: dict[str, Any],
+                         state: ConfigState | None) -> None:
+    """One warning per Celery setting set in code before ``init_app`` that the configuration replaces."""
+    entries = {e.key: e for e in state.config.entries()} if state is not None else {}
+    for key, value in in_code.items():
+        if key in settings and settings[key] != value:
+            entry = entries.get(f"celery.{key}")
+            where = f" (from {entry.source}: {entry.origin})" if entry is not None else ""
+            warnings.warn(ConfigWarning(
+                f"celery.conf.{key} was set in code before init_app and is replaced by the configuration's "
+                f"value{where}; set celery.{key} in the defaults file or the deployment file instead, or "
+                "set it after celery.init_app(app)"), stacklevel=4)
 
 
 class FlaskCelery(Celery):  # type: ignore[misc]
@@ -69,17 +86,27 @@ class FlaskCelery(Celery):  # type: ignore[misc]
             raise AlreadyRegistered(
                 "a Celery app is already registered on this Flask app; build a new Flask app (call your "
                 "factory again) to bind a new configuration instead of calling init_app twice")
+        state = find_state(app)
+        refused = celery_variable_problems(
+            os.environ, state.service.options.env_prefix if state is not None else "APP_",
+            (app.config.get("CELERY") or {}).get("broker_url"))
+        if refused:  # Celery reads these from this process's environment, whatever configsvc resolved
+            raise ConfigError(refused)
         settings = with_control_folder(dict(app.config.get("CELERY") or {}))
         settings.setdefault("worker_consumer", WORKER_CONSUMER)
+        # Settings the app set in code before the first binding (celery.conf.update(...) at import) are
+        # kept where the configuration says nothing of them, and named where it gives another value.
+        in_code = {} if self.bound_flask_app is not None else celery_internals.settings_set_in_code(self)
         self.reset_connections()
         self.conf.changes.clear()
-        self.conf.update(settings)
+        self.conf.update({**in_code, **settings})
+        _warn_about_replaced(in_code, settings, state)
         self.main = app.import_name
         self.broker_generation = 0
         prepare_folders(settings)
         quiet_hostless_warnings(lambda: str(self.conf.broker_url or ""))
         self.bound_flask_app = app
-        self.config_state = find_state(app)
+        self.config_state = state
         if self.config_state is not None:
             self.config_state.add_participant(CeleryFollower(self))
             follow_rotation_in_beat(self)

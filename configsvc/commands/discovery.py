@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from flask import Flask
 from flask.cli import NoAppException, ScriptInfo
 
 from configsvc.errors import ConfigError, Problem
 from configsvc.flask.discovery import Discovered, discovering
-from configsvc.flask.extension import ConfigService
+from configsvc.flask.extension import ConfigService, app_celery_settings
 from configsvc.flask.state import find_state
 
 NO_APP = ("no app found (--app, FLASK_APP, wsgi.py, app.py or an app package in the working directory); "
@@ -33,6 +34,8 @@ class Target:
     instance_path: Path | None
     #: How the options were found, for a note to the user (None: found the app as asked).
     note: str | None = None
+    #: The Celery settings the app put in ``app.config["CELERY"]`` before ``init_app`` (a layer).
+    app_celery: Mapping[str, Any] | None = None
 
 
 def default_target(note: str) -> Target:
@@ -58,7 +61,8 @@ def find_target(app_import: str | None, environ: Mapping[str, str],
         with discovering():
             app = info.load_app()
     except Discovered as found:
-        return Target(found.service, Path(found.app.root_path), Path(found.app.instance_path))
+        return Target(found.service, Path(found.app.root_path), Path(found.app.instance_path),
+                      app_celery=app_celery_settings(found.app))
     except NoAppException as error:
         if named is None and create_app is None and "Could not locate" in error.format_message():
             return default_target(NO_APP)

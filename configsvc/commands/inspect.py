@@ -39,7 +39,8 @@ def resolve_for(ctx: click.Context) -> Config:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         config = target.service.resolve(os.environ, root_path=target.root_path,
-                                        instance_path=target.instance_path, emit_warnings=False)
+                                        instance_path=target.instance_path, emit_warnings=False,
+                                        app_celery=target.app_celery)
     for message in config.warnings:
         warn(message)
     return config

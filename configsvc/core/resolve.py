@@ -18,6 +18,7 @@ from configsvc.formats import FileProblem, parse, read_text
 from configsvc.options import Options
 from configsvc.sources import DefaultsFile, standard_sources
 from configsvc.sources.base import Layer
+from configsvc.sources.celery_variables import celery_variable_problems
 from configsvc.sources.deployment import DeploymentFile
 
 DEFAULT_ENV = "development"
@@ -34,6 +35,7 @@ def resolve(
     instance_path: str | os.PathLike[str] | None = None,
     cwd: Path | None = None,
     emit_warnings: bool = True,
+    app_celery: Mapping[str, Any] | None = None,
 ) -> Config:
     """Resolve the configuration from every source, lowest precedence first.
 
@@ -41,7 +43,9 @@ def resolve(
     supplies ``<prefix>ENV``, the deployment file variable and the ``<prefix>*`` variables. ``root_path``
     is where the app's defaults file is found (the app's ``root_path``; default: the working directory),
     ``instance_path`` where development's embedded broker keeps its folders (default: ``./instance``).
-    Raises one :class:`ConfigError` listing every problem found. Warnings (old Celery names, unknown Celery
+    ``app_celery``: the Celery settings the app put in ``app.config["CELERY"]`` before ``init_app`` (a layer
+    above the defaults files, below the deployment file). Raises one :class:`ConfigError` listing every
+    problem found. Warnings (old Celery names, unknown Celery
     keys, near-misses) are issued as :class:`ConfigWarning` unless ``emit_warnings`` is False; they are
     on the result too.
     """
@@ -54,7 +58,7 @@ def resolve(
     problems: list[Problem] = []
     typed_layers: list[TypedLayer] = []
     deployment_file: Path | None = None
-    for source in standard_sources(options, defaults, env, environ, overrides, base):
+    for source in standard_sources(options, defaults, env, environ, overrides, base, app_celery):
         if isinstance(source, DeploymentFile):
             deployment_file = source.path
         try:
@@ -71,6 +75,9 @@ def resolve(
         typed_layers.insert(0, coerce_layer(embedded_broker_layer(instance), schema))
 
     merged = merge(typed_layers)
+    celery_section = merged.tree.get(CELERY_SECTION)
+    broker_url = celery_section.get("broker_url") if isinstance(celery_section, dict) else None
+    problems.extend(celery_variable_problems(environ, options.env_prefix, broker_url))
     # Rules across settings are checked even when some values were bad, so that one run reports
     # everything; a key that already has a problem is not reported again as missing.
     # A file that could not be read may hold the missing values, so the rules wait for it.

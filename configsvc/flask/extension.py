@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -20,7 +21,7 @@ from flask import Flask
 from configsvc.core.config import Config
 from configsvc.core.resolve import resolve
 from configsvc.crypto import keys
-from configsvc.errors import AlreadyRegistered, DecryptError, Problem
+from configsvc.errors import AlreadyRegistered, ConfigWarning, DecryptError, Problem
 from configsvc.flask import discovery
 from configsvc.flask.changes import apply_to_flask
 from configsvc.flask.reloader import DEFAULT_INTERVAL, Reloader
@@ -84,12 +85,14 @@ class ConfigService:
         discovery.offer(self, app)
         environ = os.environ if environ is None else environ
         cwd = Path.cwd()  # a relative deployment file stays the same file if the process changes folder
+        app_celery = app_celery_settings(app)  # Flask's Celery pattern: kept as a layer, reloads too
 
         def resolve_now(emit_warnings: bool = True) -> Config:
             return self.resolve(environ, overrides, root_path=app.root_path, instance_path=app.instance_path,
-                                cwd=cwd, emit_warnings=emit_warnings)
+                                cwd=cwd, emit_warnings=emit_warnings, app_celery=app_celery)
 
         config = resolve_now()
+        warn_about_replaced_settings(app, config)
         app.config.from_mapping(config.flask_mapping())
         reuse_session_serializer(app)
         state = ConfigState(self, config)
@@ -125,11 +128,13 @@ class ConfigService:
         instance_path: str | os.PathLike[str] | None = None,
         cwd: Path | None = None,
         emit_warnings: bool = True,
+        app_celery: Mapping[str, Any] | None = None,
     ) -> Config:
         """Resolve with this service's options, without an app (``root_path``: where the app's defaults
         file is relative to; ``instance_path``: the embedded broker's folder). Raises ConfigError."""
         return resolve(environ, overrides, options=self.options, root_path=root_path,
-                       instance_path=instance_path, cwd=cwd, emit_warnings=emit_warnings)
+                       instance_path=instance_path, cwd=cwd, emit_warnings=emit_warnings,
+                       app_celery=app_celery)
 
     def on_reload(self, hook: ReloadHook) -> ReloadHook:
         """Register ``hook(old, new)``, called in each process after a new configuration is applied (a
@@ -179,6 +184,30 @@ def refuse_format_change(old: Config, new: Config, environ: Mapping[str, str]) -
         f"not switch formats on a reload (put the file back as it was, or {how})",
         kind="decrypt", source="deployment file",
         path=str(new.deployment_file) if new.deployment_file else None))
+
+
+def app_celery_settings(app: Flask) -> Mapping[str, Any] | None:
+    """The Celery settings the app put in ``app.config["CELERY"]`` before ``init_app`` (Flask's Celery
+    pattern), or None."""
+    settings = app.config.get("CELERY")
+    return settings if isinstance(settings, Mapping) and settings else None
+
+
+def warn_about_replaced_settings(app: Flask, config: Config) -> None:
+    """One warning per key the app set in ``app.config`` before ``init_app`` (other than ``CELERY``, which
+    is a layer of its own) that the configuration now gives another value: never replaced silently."""
+    untouched = app.make_config()  # what Flask itself puts there (DEBUG from FLASK_DEBUG included)
+    resolved = config.flask_mapping()
+    for key, value in app.config.items():
+        if key == "CELERY" or key not in resolved or (key in untouched and untouched[key] == value):
+            continue
+        if resolved[key] != value:
+            entry = next((e for e in config.entries() if e.key.split(".")[0] == key.lower()), None)
+            where = f" (from {entry.source}: {entry.origin})" if entry is not None else ""
+            warnings.warn(ConfigWarning(
+                f"app.config[{key!r}] was set before init_app and is replaced by the configuration's "
+                f"value{where}; set {key.lower()} in the defaults file or the deployment file instead, "
+                "or set it after init_app"), stacklevel=3)
 
 
 def warn_about_bind_mounts(files: list[Path]) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from configsvc.options import Options
+from configsvc.sources.app_config import AppCelerySettings
 from configsvc.sources.app_defaults import DEFAULT_SECTION, DefaultsFile, DefaultsSection
 from configsvc.sources.base import Layer, Source
 from configsvc.sources.deployment import DeploymentFile, deployment_path
@@ -24,12 +25,15 @@ def standard_sources(
     environ: Mapping[str, str],
     overrides: Mapping[str, Any] | None,
     cwd: Path | None = None,
+    app_celery: Mapping[str, Any] | None = None,
 ) -> list[Source]:
-    """The sources in precedence order, lowest first (the contract's table)."""
+    """The sources in precedence order, lowest first (the contract's table, with the Celery settings an
+    app set in ``app.config["CELERY"]`` before ``init_app`` between the defaults and the deployment file)."""
     return [
         PackageDefaults(),
         DefaultsSection(defaults, DEFAULT_SECTION),
         DefaultsSection(defaults, env),
+        AppCelerySettings(app_celery),
         DeploymentFile(deployment_path(options, environ, cwd), environ),
         EnvironmentVariables(environ, options.env_prefix),
         Overrides(overrides),

@@ -22,12 +22,13 @@ class Overrides(Source):
         """The mapping as given (copied), or None when there is none."""
         if not self.overrides:
             return None
-        return Layer(self.name, _copy(self.overrides))
+        return Layer(self.name, copy_tree(self.overrides))
 
 
-def _copy(value: Any) -> Any:
+def copy_tree(value: Any) -> Any:
+    """A copy of mappings and lists given in code (the values themselves are not copied)."""
     if isinstance(value, Mapping):
-        return {k: _copy(v) for k, v in value.items()}
+        return {k: copy_tree(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_copy(v) for v in value]
+        return [copy_tree(v) for v in value]
     return value

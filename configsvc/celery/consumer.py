@@ -18,14 +18,16 @@ from celery.exceptions import CPendingDeprecationWarning
 from celery.worker import state
 from celery.worker.consumer import Consumer as CeleryConsumer
 
-from configsvc.celery import celery_internals
-from configsvc.celery.rotation import BrokerSettingsChanged
+from configsvc.celery import celery_internals, kombu_internals
+from configsvc.celery.rotation import BrokerSettingsChanged, switching
 from configsvc.flask.state import ConfigState
 
 logger = logging.getLogger("configsvc.worker")
 
 FIRST_DELAY = 0.5
 MAX_DELAY = 5.0
+# The longest a blocking drain waits before the loop looks for a switch (gevent, eventlet).
+DRAIN_SECONDS = 0.1
 
 
 class Consumer(CeleryConsumer):  # type: ignore[misc]
@@ -37,10 +39,34 @@ class Consumer(CeleryConsumer):  # type: ignore[misc]
 
     def connection_for_read(self, heartbeat: float | None = None) -> Any:
         def make() -> Any:
-            self.connected_generation = self.app.broker_generation  # read before the settings are
+            self._making_generation = self.app.broker_generation  # read before the settings are
             return self.app.connection_for_read(heartbeat=heartbeat)
 
         return self._connect_current(make, announce=True)
+
+    def connect(self) -> Any:
+        """The consuming connection (the green pidbox opens another with ``connection_for_read``)."""
+        connection = super().connect()
+        self.connected_generation = self._making_generation
+        if self.hub is None:  # Celery's blocking loop drains this connection: switch between drains
+            self.switch_requested = False
+            kombu_internals.wrap_drain_events(connection, self.switch_between_drains)
+        return connection
+
+    def switch_between_drains(self, timeout: float | None) -> float | None:
+        """Called by the consuming connection before each drain, in Celery's blocking loop (gevent,
+        eventlet): once a switch is asked for, stop taking messages, let the tasks in flight finish and
+        acknowledge, then raise the switch into the loop. Returns the timeout to drain with (short, so a
+        request is seen at once on an idle connection)."""
+        if self.switch_requested:
+            if self.task_consumer is not None and not self._cancelled_for_switch:
+                self.task_consumer.cancel()  # no new messages on the old connection
+                self._cancelled_for_switch = True
+            if not (state.active_requests or state.reserved_requests):
+                self.switch_requested = self._cancelled_for_switch = False
+                raise switching(self)
+            return DRAIN_SECONDS
+        return DRAIN_SECONDS if timeout is None else min(timeout, DRAIN_SECONDS)
 
     def connection_for_write(self, url: Any = None, heartbeat: float | None = None) -> Any:
         # The events connection, opened after the consuming one: not announced again.
@@ -49,6 +75,10 @@ class Consumer(CeleryConsumer):  # type: ignore[misc]
 
     #: Set by the rotation step just before it switches: the next connection is planned, not a recovery.
     configsvc_switching = False
+    #: Set by the rotation step without an event loop: switch between two drains of the connection.
+    switch_requested = False
+    _making_generation = 0
+    _cancelled_for_switch = False
 
     def on_connection_error_after_connected(self, exc: BaseException) -> None:
         if not isinstance(exc, BrokerSettingsChanged):

@@ -53,6 +53,7 @@ class CeleryFollower:
     def apply_config(self, old: Config, new: Config) -> None:
         """Switch to the new Celery settings."""
         reconfigure(self.celery, old.celery_settings(), new.celery_settings())
+        self.celery.fingerprints[self.celery.broker_generation] = new.fingerprint
 
 
 def reconfigure(celery: FlaskCelery, old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[bool, bool]:
@@ -74,11 +75,21 @@ def reconfigure(celery: FlaskCelery, old: Mapping[str, Any], new: Mapping[str, A
 
 
 def retire_pool(celery: FlaskCelery) -> None:
-    """The next publish opens a new connection; the old pool closes once its connections come back."""
+    """The next publish opens a new connection; the old pool closes once its connections come back
+    (counted in ``open_retired`` until then, under the generation it was made for)."""
     old = celery_internals.take_broker_pool(celery)
     if old is not None:
         kombu_internals.forget_pool(old)
-        _in_background(kombu_internals.close_when_idle, old, RETIRE_GRACE_SECONDS)
+        generation = celery.broker_generation
+        celery.open_retired[generation] += 1
+
+        def close() -> None:
+            try:
+                kombu_internals.close_when_idle(old, RETIRE_GRACE_SECONDS)
+            finally:
+                celery.open_retired[generation] -= 1
+
+        _in_background(close)
 
 
 def retire_backends(celery: FlaskCelery) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from kombu import pools
@@ -38,6 +39,17 @@ def close_pool(pool: Any) -> None:
         pool.force_close_all()
     except Exception as error:  # a connection the broker already dropped
         logger.debug("closing a retired broker pool: %s", type(error).__name__)
+
+
+def wrap_drain_events(connection: Any, before: Callable[[float | None], float | None]) -> None:
+    """Make ``connection.drain_events(timeout=...)`` call ``before(timeout)`` first, and drain with the
+    timeout it returns (it may raise instead). An instance attribute over ``Connection.drain_events``."""
+    drain = connection.drain_events
+
+    def drain_events(timeout: float | None = None, **kwargs: Any) -> Any:
+        return drain(timeout=before(timeout), **kwargs)
+
+    connection.drain_events = drain_events
 
 
 def close_when_idle(pool: Any, grace: float) -> None:

@@ -8,6 +8,7 @@ Binding again (a second ``create_app()``) replaces the configuration, connection
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import warnings
@@ -59,6 +60,11 @@ class FlaskCelery(Celery):  # type: ignore[misc]
         self.config_state: ConfigState | None = None
         #: Counts changes of the broker settings since binding; the worker's consumer follows it.
         self.broker_generation = 0
+        #: The fingerprint of the latest configuration applied under each broker generation, and how many
+        #: retired connection pools of each generation still have connections open: a worker reports the
+        #: configuration its connections use, not the one it has read (see configsvc.celery.status).
+        self.fingerprints: dict[int, str] = {}
+        self.open_retired: collections.Counter[int] = collections.Counter()
         self.issued_backends: weakref.WeakSet[Any] = weakref.WeakSet()
         from configsvc.celery.rotation import RotationStep
 
@@ -103,15 +109,24 @@ class FlaskCelery(Celery):  # type: ignore[misc]
         _warn_about_replaced(in_code, settings, state)
         self.main = app.import_name
         self.broker_generation = 0
+        self.open_retired.clear()
         prepare_folders(settings)
         quiet_hostless_warnings(lambda: str(self.conf.broker_url or ""))
         self.bound_flask_app = app
         self.config_state = state
+        self.fingerprints = {0: state.config.fingerprint} if state is not None else {}
         if self.config_state is not None:
             self.config_state.add_participant(CeleryFollower(self))
             follow_rotation_in_beat(self)
             register_status_command()
         app.extensions[EXTENSION_KEY] = self
+
+    def connections_generation(self, consumer_generation: int | None) -> int:
+        """The oldest broker generation any connection of this process may still use: the consumer's
+        (``consumer_generation``, in a worker), or that of a retired pool with connections open."""
+        generations = [self.broker_generation if consumer_generation is None else consumer_generation]
+        generations += [generation for generation, count in self.open_retired.items() if count > 0]
+        return min(generations)
 
     def reset_connections(self) -> None:
         """Close and forget every connection of an earlier binding: broker pool, producer pool, backend."""

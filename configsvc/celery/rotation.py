@@ -4,6 +4,12 @@
 ``broker_generation``. When the broker settings change it stops taking new messages, lets the tasks in
 flight finish and acknowledge on the old connection, then reconnects through Celery's own reconnect path:
 same process, nothing redelivered twice, nothing lost. It also makes SIGHUP reload the configuration.
+
+Celery runs the consumer in one of two loops. With an event loop (prefork, solo and threads on AMQP or
+Redis) the step's timer runs inside the loop, and the switch is raised there. Without one (gevent and
+eventlet, and transports that cannot poll) the loop blocks in ``drain_events``; the step then only asks,
+and the consumer's connection does the switch from inside the loop, between two drains (see
+:meth:`configsvc.celery.consumer.Consumer.switch_between_drains`).
 """
 
 from __future__ import annotations
@@ -48,8 +54,6 @@ class RotationStep(bootsteps.StartStopStep):  # type: ignore[misc]
         self.seen = getattr(c, "connected_generation", c.app.broker_generation)
         self.draining = False
         _take_sighup(c.app)
-        if c.hub is None:  # no event loop (the embedded filesystem broker): nothing to switch in place
-            return
         self.entry = c.timer.call_repeatedly(TICK_SECONDS, self.tick, (c,))
 
     def stop(self, c: Any) -> None:
@@ -60,6 +64,10 @@ class RotationStep(bootsteps.StartStopStep):  # type: ignore[misc]
     def tick(self, c: Any) -> None:
         generation = c.app.broker_generation
         if generation == self.seen and not self.draining:
+            return
+        if c.hub is None:  # no event loop: the consumer's connection switches between two drains
+            self.seen = generation
+            c.switch_requested = True
             return
         if not self.draining:
             self.draining = True
@@ -72,9 +80,14 @@ class RotationStep(bootsteps.StartStopStep):  # type: ignore[misc]
         if state.active_requests or state.reserved_requests:
             return
         self.draining = False
-        celery_internals.skip_mingle_once(c)  # the same worker switching settings, not a new one joining
-        c.configsvc_switching = True  # the consumer's next connection is a planned switch (INFO)
-        raise BrokerSettingsChanged()
+        raise switching(c)
+
+
+def switching(c: Any) -> BrokerSettingsChanged:
+    """Prepare the consumer's restart for a planned switch; the exception to raise in its loop."""
+    celery_internals.skip_mingle_once(c)  # the same worker switching settings, not a new one joining
+    c.configsvc_switching = True  # the consumer's next connection is a planned switch (INFO)
+    return BrokerSettingsChanged()
 
 
 def _take_sighup(app: Any) -> None:

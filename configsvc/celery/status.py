@@ -30,14 +30,23 @@ _PROOF_CONTEXT = b"configsvc fleet status proof v1"
 _SIGNED = ("hostname", "pid", "fingerprint", "generation", "state", "broker")
 
 
-def status_of(app: Celery, hostname: str, nonce: str | None = None) -> dict[str, Any]:
+def status_of(app: Celery, hostname: str, nonce: str | None = None,
+              consumer_generation: int | None = None) -> dict[str, Any]:
     """What ``configsvc_status`` answers: hostname, pid, fingerprint, generation, state, masked broker,
-    and the proof over them and ``nonce`` (None when the worker has no secret key to prove it with)."""
+    and the proof over them and ``nonce`` (None when the worker has no secret key to prove it with).
+
+    The fingerprint is that of the configuration the process's connections use: while the consumer
+    (connected under ``consumer_generation``) or a retired connection pool still uses older broker
+    settings, it is the older configuration's, so ``fleet`` does not call revoking them safe."""
     live = getattr(app, "config_state", None)
+    fingerprint = live.fingerprint if live is not None else None
+    fingerprints = getattr(app, "fingerprints", None)
+    if live is not None and fingerprints:
+        fingerprint = fingerprints.get(app.connections_generation(consumer_generation), fingerprint)
     status: dict[str, Any] = {
         "hostname": hostname,
         "pid": os.getpid(),
-        "fingerprint": live.fingerprint if live is not None else None,
+        "fingerprint": fingerprint,
         "generation": live.generation if live is not None else None,
         "state": live.state if live is not None else None,
         "broker": mask_url(str(app.conf.broker_url or "")),
@@ -85,4 +94,5 @@ def register_status_command() -> None:
     @inspect_command(name=STATUS_COMMAND, args=[("nonce", str)])  # type: ignore[untyped-decorator]
     def configsvc_status(state: Any, nonce: str | None = None, **_: Any) -> dict[str, Any]:
         """configsvc: the fingerprint and state of the configuration this worker runs, with its proof."""
-        return status_of(state.consumer.app, state.hostname, nonce)
+        consumer = state.consumer
+        return status_of(consumer.app, state.hostname, nonce, getattr(consumer, "connected_generation", None))

@@ -83,3 +83,6 @@ def assert_every_result_stored(load: Load, url: str, label: str) -> None:
     states = Counter(http("GET", f"{url}/task/{task_id}")[1].get("state") for task_id in load.accepted)
     print(f"{label}: results read back {dict(states)}")
     assert states == Counter({"SUCCESS": len(load.accepted)}), states
+
+
+SUCCEEDED_ECHO = re.compile(r"Task app\.tasks\.echo\[([0-9a-f-]+)\] succeeded")

@@ -1,0 +1,110 @@
+"""Live rotation in every worker pool Celery ships: prefork, solo, threads, gevent, eventlet.
+
+A worker (Celery's default startup: mingle, gossip, heartbeat) consumes a steady stream of tasks that the
+test publishes as a user of its own; the deployment file moves the worker to a new RabbitMQ user. Each
+pool switches in place (with an event loop: from the loop's timer; gevent and eventlet: between two
+drains of the blocking loop), ``configsvc fleet --wait`` returns only once RabbitMQ lists no connection
+of the old user, the old user is then revoked, and every task runs exactly once.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.support.brokers import (
+    delete_rabbitmq_user,
+    rabbitmq_connection_users,
+    rabbitmq_user,
+    rabbitmq_vhost,
+)
+from tests.support.load import SUCCEEDED_ECHO
+from tests.support.processes import celery_worker, wait_for
+from tests.support.reference import run_cli
+
+pytestmark = pytest.mark.brokers
+
+POOLS = ["prefork", "solo", "threads", "gevent", "eventlet"]
+
+
+class Publisher:
+    """Publishes ``app.tasks.echo`` from a thread, as a broker user of its own, and keeps the task ids."""
+
+    def __init__(self, broker: str, per_second: float = 60) -> None:
+        from celery import Celery
+
+        self.app = Celery("pool-test-publisher", broker=broker, set_as_current=False)
+        self.app.conf.update(task_serializer="json", broker_connection_timeout=2)
+        self.pause = 1 / per_second
+        self.sent: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Publisher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        self.app.close()
+
+    def _run(self) -> None:
+        number = 0
+        while not self._stop.is_set():
+            result = self.app.send_task("app.tasks.echo", args=[f"n{number}"], ignore_result=True)
+            self.sent.append(result.id)
+            number += 1
+            time.sleep(self.pause)
+
+
+def write(path: Path, broker: str, tmp_path: Path) -> None:
+    replacement = path.with_name("next.yaml")
+    replacement.write_text(f"secret_key: pool-rotation-secret-key\nconfig_reload_interval: 0.1\ncelery:\n"
+                           f"  broker_url: {broker}\n  result_backend: file://{tmp_path / 'results'}\n")
+    os.replace(replacement, path)
+
+
+@pytest.mark.parametrize("pool", POOLS)
+def test_rotation_under_load_in_every_pool(tmp_path: Path, pool: str) -> None:
+    with rabbitmq_vhost() as vhost, rabbitmq_user(vhost) as (old, old_pw), \
+            rabbitmq_user(vhost) as (new, new_pw), rabbitmq_user(vhost) as (publisher, publisher_pw):
+        url = "amqp://{}:{}@127.0.0.1:5672/" + vhost
+        path = tmp_path / "api-config.yaml"
+        write(path, url.format(old, old_pw), tmp_path)
+        env = {"FLASK_CONFIG": str(path), "APP_ENV": "production"}
+        log = tmp_path / "worker.log"
+        concurrency = () if pool == "solo" else ("--concurrency=2",)
+        with celery_worker(env, cwd=Path("/"), log=log, pool=(f"--pool={pool}", *concurrency),
+                           default_startup=True, name=pool):
+            assert set(rabbitmq_connection_users(vhost)) == {old}
+            with Publisher(url.format(publisher, publisher_pw)) as load:
+                time.sleep(1.5)
+                write(path, url.format(new, new_pw), tmp_path)
+                swapped = time.monotonic()
+                done = run_cli("fleet", "--wait", "30", "--expect", "1", env=env)
+                fleet_after = time.monotonic() - swapped
+                assert done.returncode == 0, done.stdout + done.stderr
+                users = rabbitmq_connection_users(vhost)
+                assert old not in users, users  # fleet said "current": no connection of the old user is left
+                delete_rabbitmq_user(old)  # the runbook's next step
+                time.sleep(1.5)
+            wait_for(lambda: set(load.sent) <= set(SUCCEEDED_ECHO.findall(log.read_text())), 60,
+                     "every published task to run")
+            time.sleep(0.5)
+            runs = Counter(SUCCEEDED_ECHO.findall(log.read_text()))
+            twice = [task_id for task_id, count in runs.items() if count > 1]
+            text = log.read_text()
+            print(f"\n{pool}: published {len(load.sent)}, completed {len(set(load.sent) & set(runs))}, "
+                  f"ran twice {len(twice)}, fleet --wait returned {fleet_after:.2f} s after the swap")
+            assert len(load.sent) >= 150 and not twice
+            assert set(rabbitmq_connection_users(vhost)) - {publisher} == {new}
+            switched = f"switched to the new broker credentials: connected to the broker at amqp://{new}:"
+            assert text.count(switched) == 1, pool
+            assert "ConnectionForced" not in text and "Traceback" not in text
+            assert old_pw not in text and new_pw not in text

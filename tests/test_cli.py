@@ -44,7 +44,7 @@ def assert_no_secret(*outputs: str) -> None:
 
 
 def test_show_lists_every_value_with_its_source(planted: dict[str, str]) -> None:
-    done = run_cli("show", env={**planted, "APP_CELERY__WORKER_PREFETCH_MULTIPLIER": "4"})
+    done = run_cli("show", env={**planted, "APP_CELERY__WORKER_PREFETCH_MULTIPLIER": "4", "COLUMNS": "400"})
     assert done.returncode == 0, done.stderr
     lines = {line.split()[0]: line.replace("configsvc defaults", "configsvc-defaults").split()
              for line in done.stdout.splitlines()[2:]}
@@ -57,6 +57,22 @@ def test_show_lists_every_value_with_its_source(planted: dict[str, str]) -> None
     assert lines["debug"][1:3] == ["true", "defaults[development]"]
     assert lines["secret_key"][1] == "***"
     assert_no_secret(done.stdout, done.stderr)
+
+
+@pytest.mark.parametrize("columns", [60, 80, 120])
+def test_show_fits_the_terminal_and_wraps_values(planted: dict[str, str], columns: int) -> None:
+    """The table used to be 208 columns wide whatever the terminal."""
+    long_url = "amqp://app:secret@" + "rabbit-" * 12 + "host.internal:5672/production-vhost"
+    done = run_cli("show", env={**planted, "COLUMNS": str(columns), "APP_CELERY__BROKER_URL": long_url})
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert max(len(line) for line in lines[1:]) <= columns, max(lines, key=len)
+    start = next(i for i, line in enumerate(lines) if line.startswith("celery.broker_url "))
+    end = next(i for i in range(start, len(lines)) if lines[i].startswith("    from "))
+    block = "".join(lines[start:end])
+    assert "".join(block.split()) == ("celery.broker_url" + "amqp://app:***@" + "rabbit-" * 12
+                                      + "host.internal:5672/production-vhost")  # all of it, wrapped
+    assert lines[end] == "    from environment, at APP_CELERY__BROKER_URL"
 
 
 def test_show_json(planted: dict[str, str]) -> None:

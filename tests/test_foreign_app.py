@@ -105,7 +105,7 @@ def test_the_app_binds_and_serves(tmp_path: Path) -> None:
 
 
 def test_its_cli_through_flask_and_configsvc(tmp_path: Path) -> None:
-    env = {"INVENTORY_WAREHOUSE__CAPACITY": "31"}
+    env = {"INVENTORY_WAREHOUSE__CAPACITY": "31", "COLUMNS": "400"}  # the table on one line per key
     flask = subprocess.run([str(VENV_BIN / "flask"), "--app", "tests.inventory", "configsvc", "show"],
                            cwd=tmp_path, env={**_clean(), **env}, capture_output=True, text=True, timeout=60)
     assert flask.returncode == 0, flask.stderr
@@ -134,6 +134,8 @@ def test_its_cli_reports_a_bad_configuration_without_traceback(tmp_path: Path, c
 
 def test_the_cli_without_an_app_says_it_uses_the_default_options(tmp_path: Path) -> None:
     done = run_cli("check", cwd=tmp_path)
+    assert done.returncode == 0 and done.stderr == "", done.stderr  # not on every command: --verbose says it
+    done = run_cli("--verbose", "check", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ("note: no app found (--app, FLASK_APP, wsgi.py, app.py or an app package in the "
                            "working directory); resolving with configsvc's default options\n")

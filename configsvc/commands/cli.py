@@ -11,7 +11,7 @@ import click
 
 from configsvc.commands.file_cli import decrypt, edit, encrypt, keygen, rotate_key, set_command
 from configsvc.commands.fleet import fleet
-from configsvc.commands.inspect import APP_OPTION, check, explain, show
+from configsvc.commands.inspect import APP_OPTION, VERBOSE_OPTION, check, explain, show
 
 COMMANDS = (show, explain, check, fleet, keygen, encrypt, decrypt, set_command, rotate_key, edit)
 
@@ -20,10 +20,13 @@ COMMANDS = (show, explain, check, fleet, keygen, encrypt, decrypt, set_command, 
 @click.option("--app", "app_import", metavar="IMPORT", envvar="FLASK_APP",
               help="The app whose options to use, as flask takes it: 'yourapp' or 'yourapp:create_app()' "
                    "(default: FLASK_APP, else wsgi.py, app.py or an app package here).")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Also say how the app was found (or that none was, and the default options are used).")
 @click.pass_context
-def main(ctx: click.Context, app_import: str | None) -> None:
+def main(ctx: click.Context, app_import: str | None, verbose: bool) -> None:
     """Resolve, inspect and check an app's configuration; encrypt and edit deployment files."""
     ctx.meta[APP_OPTION] = app_import
+    ctx.meta[VERBOSE_OPTION] = verbose
 
 
 @click.group(name="configsvc")

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
+import textwrap
 import warnings
 from typing import Any
 
@@ -21,6 +23,7 @@ from configsvc.core.config import Config
 from configsvc.core.redaction import masked, reveal
 
 APP_OPTION = "configsvc_app"
+VERBOSE_OPTION = "configsvc_verbose"
 
 
 def target_of(ctx: click.Context) -> Target:
@@ -34,7 +37,7 @@ def target_of(ctx: click.Context) -> Target:
 def resolve_for(ctx: click.Context) -> Config:
     """Resolve the target app's configuration; warnings and notes go to stderr."""
     target = target_of(ctx)
-    if target.note:
+    if target.note and ctx.meta.get(VERBOSE_OPTION):  # with --verbose: every command would say it
         note(target.note)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -72,12 +75,38 @@ def show(ctx: click.Context, reveal_secrets: bool, as_json: bool) -> None:
         click.echo(json.dumps(document, indent=2, default=str))
         return
     rows = [(e.key, _text(display(e.value)), e.source, e.origin) for e in entries]
-    header = ("KEY", "VALUE", "SOURCE", "WHERE")
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(3)]
     click.echo(f"# env: {config.env}; deployment file: {config.deployment_file or '(none)'}")
-    for row in [header, *rows]:
-        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
-                   + "  " + row[3])
+    for line in table(rows, shutil.get_terminal_size((TABLE_WIDTH, 24)).columns):
+        click.echo(line)
+
+
+TABLE_WIDTH = 100  # when the output is not a terminal (and COLUMNS is unset)
+_KEY_WIDTH_LIMIT = 32
+_WHERE_INDENT = "    "
+
+
+def table(rows: list[tuple[str, str, str, str]], width: int) -> list[str]:
+    """``show``'s table: KEY, VALUE, SOURCE, WHERE on one line each when that fits ``width``; else the key
+    and its value (wrapped to the space left), then the source and where it was set on a line below."""
+    header = ("KEY", "VALUE", "SOURCE", "WHERE")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
+    if sum(widths) + 6 <= width:
+        return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+                for row in [header, *rows]]
+    key_width = min(widths[0], _KEY_WIDTH_LIMIT, width // 2)
+    value_width = max(16, width - key_width - 2)
+    lines = [f"{'KEY'.ljust(key_width)}  VALUE", f"{_WHERE_INDENT}from SOURCE, at WHERE"]
+    for key, value, source, where in rows:
+        if len(key) > key_width:  # a long key on a line (or more) of its own
+            lines += textwrap.wrap(key, max(20, width), break_long_words=True, break_on_hyphens=False)
+            key = ""
+        wrapped = textwrap.wrap(value, value_width, break_long_words=True, break_on_hyphens=False) or [""]
+        lines.append(f"{key.ljust(key_width)}  {wrapped[0]}".rstrip())
+        lines += [f"{' ' * key_width}  {part}" for part in wrapped[1:]]
+        lines += textwrap.wrap(f"from {source}, at {where}", max(20, width), initial_indent=_WHERE_INDENT,
+                               subsequent_indent=_WHERE_INDENT * 2, break_long_words=True,
+                               break_on_hyphens=False)
+    return lines
 
 
 @click.command()

@@ -30,6 +30,9 @@ def reports_errors(command: F) -> F:
                     warn(message)
                 click.echo(f"error: {error}", err=True)
                 sys.exit(1)
+            except BrokenPipeError:  # the reader went away (configsvc show | head): nothing to say
+                sys.stderr.close()
+                sys.exit(1)
             except OSError as error:  # a file the command could not read or write: its name, no value
                 where = f"{error.filename}: " if error.filename else ""
                 click.echo(f"error: {where}{(error.strerror or type(error).__name__).lower()}", err=True)

@@ -154,8 +154,9 @@ def yaml_scalar(text: str, tags: frozenset[str]) -> Any:
         return text
 
 
-# Quoted text longer than two characters in a parser's message is file content (an alias name, a token).
-_QUOTED = re.compile(r"'[^']{3,}'|\"[^\"]{3,}\"")
+# Quoted text of three or more characters without a space in a parser's message is file content (an alias
+# name, a token); "',' or ']'" is the parser's own wording and stays.
+_QUOTED = re.compile(r"'[^'\s]{3,}'|\"[^\"\s]{3,}\"")
 
 
 

@@ -81,7 +81,7 @@ def test_installed_configsvc_works_outside_the_checkout(venv: Path, tmp_path: Pa
         done = run(python, "-c", f"import {module}", cwd=tmp_path)
         assert done.returncode == 1 and "ModuleNotFoundError" in done.stderr, module
 
-    check = run(venv / "bin" / "configsvc", "check", cwd=tmp_path)
+    check = run(venv / "bin" / "configsvc", "--verbose", "check", cwd=tmp_path)
     assert check.returncode == 0, check.stderr
     assert "resolving with configsvc's default options" in check.stderr
     show = run(venv / "bin" / "configsvc", "show", "--json", cwd=tmp_path)

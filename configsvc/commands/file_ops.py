@@ -153,13 +153,13 @@ def set_value(path: Path, environ: Mapping[str, str], key: str, value: str,
         _refuse_sops(path, parsed, "set")
         warnings = check_value(path, key, written, options)
         encrypted = encryption.is_encrypted(parsed.data)
-        key_source = keys.configured_key(environ, path)
-        if not encrypted and key_source is not None and not keys.plaintext_allowed(environ):
+        if not encrypted and keys.unprotected_refusal(None, environ, path) is not None:
+            where = keys.configured_key(environ, path)
             raise ConfigError(Problem(
-                f"the file is not encrypted, but a master key is configured ({key_source}): the services "
-                "refuse such a file, so set does not write one. Encrypt it first (configsvc encrypt "
-                f"PATH), or accept plaintext on purpose with {keys.ALLOW_PLAINTEXT_VARIABLE}=1; the file "
-                "is unchanged", kind="config", path=str(path)))
+                f"the file is not encrypted, but a master key is configured ({where}): "
+                "the services refuse such a file, so set does not write one. Encrypt it first (configsvc "
+                f"encrypt PATH), or accept plaintext on purpose with {keys.ALLOW_PLAINTEXT_VARIABLE}=1; the "
+                "file is unchanged", kind="config", path=str(path)))
         opened = None
         if encrypted:
             _, opened = _open(path, environ, "set")

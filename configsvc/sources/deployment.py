@@ -75,14 +75,9 @@ class DeploymentFile(Source):
         if sops.is_sops(parsed.data):
             return self._sops_layer(text, parsed, digests, watched)
         if not encryption.is_encrypted(parsed.data):
-            key_source = keys.configured_key(self.environ, self.path)
-            if key_source is not None and not keys.plaintext_allowed(self.environ):
-                raise DecryptError(Problem(
-                    f"the file is not encrypted, but a master key is configured ({key_source}): a "
-                    "plaintext file is refused, since anyone who can write it could replace every value "
-                    "without the key. Encrypt it (configsvc encrypt), or accept plaintext on purpose "
-                    f"with {keys.ALLOW_PLAINTEXT_VARIABLE}=1", kind="decrypt", source=self.name,
-                    path=str(self.path)))
+            refused = keys.unprotected_refusal(None, self.environ, self.path)
+            if refused is not None:
+                raise DecryptError(Problem(refused, kind="decrypt", source=self.name, path=str(self.path)))
             token = encryption.first_token_path(parsed.data)
             if token is not None:
                 key = encryption.dotted(token)
@@ -109,15 +104,9 @@ class DeploymentFile(Source):
                     watched: tuple[Path, ...]) -> Layer:
         """A SOPS file: decrypted and verified natively; every decrypted value is secret."""
         assert self.path is not None
-        key_source = keys.configured_key(self.environ, self.path)
-        if key_source is not None and not keys.sops_allowed(self.environ):
-            raise DecryptError(Problem(
-                f"the file is a SOPS file, but a configsvc master key is configured ({key_source}): "
-                "refused, since age is public-key encryption: anyone who can write the file can read the "
-                "recipients it lists and make a valid SOPS file with values of their choice. Encrypt it "
-                "with configsvc encrypt, or accept SOPS files on purpose with "
-                f"{keys.ALLOW_SOPS_VARIABLE}=1", kind="decrypt", source=sops.SOURCE_NAME,
-                path=str(self.path)))
+        refused = keys.unprotected_refusal(sops.FORMAT, self.environ, self.path)
+        if refused is not None:
+            raise DecryptError(Problem(refused, kind="decrypt", source=sops.SOURCE_NAME, path=str(self.path)))
         opened = sops.open_sops(self.path, text, self.environ)
         secret = {tuple(str(part).lower() for part in path if isinstance(part, str))
                   for path in opened.encrypted}

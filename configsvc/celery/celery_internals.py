@@ -116,6 +116,13 @@ def backend_redis_pool(backend: Any) -> Any:
     return getattr(client, "connection_pool", None)
 
 
+def redis_connections_in_use(connection_pool: Any) -> int:
+    """How many connections of a redis-py ``ConnectionPool`` are checked out (``_in_use_connections``,
+    redis-py 5 to 7); 0 when the pool does not say."""
+    in_use = getattr(connection_pool, "_in_use_connections", None)
+    return len(in_use) if in_use is not None else 0
+
+
 def backend_result_consumer(backend: Any) -> Any:
     """The result consumer (pub/sub connection) of an async result backend, if it has one."""
     return backend.__dict__.get("result_consumer")

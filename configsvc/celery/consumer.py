@@ -40,14 +40,21 @@ class Consumer(CeleryConsumer):  # type: ignore[misc]
     def connection_for_read(self, heartbeat: float | None = None) -> Any:
         def make() -> Any:
             self._making_generation = self.app.broker_generation  # read before the settings are
+            self._making_connections = self.app.connection_generation
             return self.app.connection_for_read(heartbeat=heartbeat)
 
-        return self._connect_current(make, announce=True)
+        return self._connect_current(make, announce=self._consuming)
 
     def connect(self) -> Any:
-        """The consuming connection (the green pidbox opens another with ``connection_for_read``)."""
-        connection = super().connect()
+        """The consuming connection (the green pidbox opens another with ``connection_for_read``): the
+        one whose reconnects and switches are announced."""
+        self._consuming = True
+        try:
+            connection = super().connect()
+        finally:
+            self._consuming = False
         self.connected_generation = self._making_generation
+        self.connected_generations = (self._making_generation, self._making_connections)
         if self.hub is None:  # Celery's blocking loop drains this connection: switch between drains
             self.switch_requested = False
             kombu_internals.wrap_drain_events(connection, self.switch_between_drains)
@@ -77,8 +84,11 @@ class Consumer(CeleryConsumer):  # type: ignore[misc]
     configsvc_switching = False
     #: Set by the rotation step without an event loop: switch between two drains of the connection.
     switch_requested = False
-    _making_generation = 0
+    _making_generation = _making_connections = 0
+    _consuming = False
     _cancelled_for_switch = False
+    #: (broker generation, connection generation) the consuming connection was made under.
+    connected_generations = (0, 0)
 
     def on_connection_error_after_connected(self, exc: BaseException) -> None:
         if not isinstance(exc, BrokerSettingsChanged):

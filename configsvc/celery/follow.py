@@ -53,7 +53,7 @@ class CeleryFollower:
     def apply_config(self, old: Config, new: Config) -> None:
         """Switch to the new Celery settings."""
         reconfigure(self.celery, old.celery_settings(), new.celery_settings())
-        self.celery.fingerprints[self.celery.broker_generation] = new.fingerprint
+        self.celery.fingerprints[self.celery.connection_generation] = new.fingerprint
 
 
 def reconfigure(celery: FlaskCelery, old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[bool, bool]:
@@ -71,6 +71,8 @@ def reconfigure(celery: FlaskCelery, old: Mapping[str, Any], new: Mapping[str, A
         celery.broker_generation += 1
     if backend_changed:
         retire_backends(celery)
+    if broker_changed or backend_changed:
+        celery.connection_generation += 1
     return broker_changed, backend_changed
 
 
@@ -80,16 +82,7 @@ def retire_pool(celery: FlaskCelery) -> None:
     old = celery_internals.take_broker_pool(celery)
     if old is not None:
         kombu_internals.forget_pool(old)
-        generation = celery.broker_generation
-        celery.open_retired[generation] += 1
-
-        def close() -> None:
-            try:
-                kombu_internals.close_when_idle(old, RETIRE_GRACE_SECONDS)
-            finally:
-                celery.open_retired[generation] -= 1
-
-        _in_background(close)
+        _retire(celery, kombu_internals.close_when_idle, old, RETIRE_GRACE_SECONDS)
 
 
 def retire_backends(celery: FlaskCelery) -> None:
@@ -97,21 +90,35 @@ def retire_backends(celery: FlaskCelery) -> None:
     old, celery.issued_backends = list(celery.issued_backends), weakref.WeakSet()
     celery_internals.drop_backends(celery)
     for backend in old:
-        _in_background(_close_backend, backend, BACKEND_GRACE_SECONDS)
+        _retire(celery, _close_backend, backend, BACKEND_GRACE_SECONDS)
 
 
-def _in_background(function: Callable[..., None], *args: Any) -> None:
-    threading.Thread(target=function, args=args, name="configsvc-retire", daemon=True).start()
+def _retire(celery: FlaskCelery, close: Callable[[Any, float], None], old: Any, grace: float) -> None:
+    """Close ``old`` in the background, counted in ``open_retired`` under the current connection
+    generation until it is closed."""
+    generation = celery.connection_generation
+    celery.open_retired[generation] += 1
+
+    def run() -> None:
+        try:
+            close(old, grace)
+        finally:
+            celery.open_retired[generation] -= 1
+
+    threading.Thread(target=run, name="configsvc-retire", daemon=True).start()
 
 
 def _close_backend(backend: Any, grace: float) -> None:
-    """Close a retired result backend's connections: idle ones now, the rest after ``grace`` seconds."""
+    """Close a retired result backend's connections: idle ones now, the rest once they are no longer in
+    use (at the latest after ``grace`` seconds)."""
     connection_pool = celery_internals.backend_redis_pool(backend)
     if connection_pool is None:
         return
     try:
         connection_pool.disconnect(inuse_connections=False)
-        time.sleep(grace)
+        deadline = time.monotonic() + grace  # connections in use (a result being stored) may finish
+        while celery_internals.redis_connections_in_use(connection_pool) and time.monotonic() < deadline:
+            time.sleep(0.05)
         result_consumer = celery_internals.backend_result_consumer(backend)
         if result_consumer is not None and hasattr(result_consumer, "stop"):
             result_consumer.stop()  # its subscription connection

@@ -60,9 +60,11 @@ class FlaskCelery(Celery):  # type: ignore[misc]
         self.config_state: ConfigState | None = None
         #: Counts changes of the broker settings since binding; the worker's consumer follows it.
         self.broker_generation = 0
-        #: The fingerprint of the latest configuration applied under each broker generation, and how many
-        #: retired connection pools of each generation still have connections open: a worker reports the
+        #: Counts changes of the broker or result backend settings: the connections' generation. Under it,
+        #: the fingerprint of the latest configuration applied, and how many retired connection pools and
+        #: result backends of each generation still have connections open: a worker reports the
         #: configuration its connections use, not the one it has read (see configsvc.celery.status).
+        self.connection_generation = 0
         self.fingerprints: dict[int, str] = {}
         self.open_retired: collections.Counter[int] = collections.Counter()
         self.issued_backends: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -108,7 +110,7 @@ class FlaskCelery(Celery):  # type: ignore[misc]
         self.conf.update({**in_code, **settings})
         _warn_about_replaced(in_code, settings, state)
         self.main = app.import_name
-        self.broker_generation = 0
+        self.broker_generation = self.connection_generation = 0
         self.open_retired.clear()
         prepare_folders(settings)
         quiet_hostless_warnings(lambda: str(self.conf.broker_url or ""))
@@ -121,10 +123,14 @@ class FlaskCelery(Celery):  # type: ignore[misc]
             register_status_command()
         app.extensions[EXTENSION_KEY] = self
 
-    def connections_generation(self, consumer_generation: int | None) -> int:
-        """The oldest broker generation any connection of this process may still use: the consumer's
-        (``consumer_generation``, in a worker), or that of a retired pool with connections open."""
-        generations = [self.broker_generation if consumer_generation is None else consumer_generation]
+    def connections_generation(self, consumer: tuple[int, int] | None = None) -> int:
+        """The oldest connection generation any connection of this process may still use: the
+        consumer's (in a worker: the broker and connection generations it connected under; it is current
+        while the broker settings did not change since), or that of a retired pool or result backend
+        with connections open."""
+        generations = [self.connection_generation]
+        if consumer is not None and consumer[0] != self.broker_generation:
+            generations.append(consumer[1])
         generations += [generation for generation, count in self.open_retired.items() if count > 0]
         return min(generations)
 

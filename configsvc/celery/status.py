@@ -31,18 +31,19 @@ _SIGNED = ("hostname", "pid", "fingerprint", "generation", "state", "broker")
 
 
 def status_of(app: Celery, hostname: str, nonce: str | None = None,
-              consumer_generation: int | None = None) -> dict[str, Any]:
+              consumer: tuple[int, int] | None = None) -> dict[str, Any]:
     """What ``configsvc_status`` answers: hostname, pid, fingerprint, generation, state, masked broker,
     and the proof over them and ``nonce`` (None when the worker has no secret key to prove it with).
 
     The fingerprint is that of the configuration the process's connections use: while the consumer
-    (connected under ``consumer_generation``) or a retired connection pool still uses older broker
-    settings, it is the older configuration's, so ``fleet`` does not call revoking them safe."""
+    (connected under the broker and connection generations ``consumer``), a retired connection pool or
+    a retired result backend still uses older settings, it is the older configuration's, so ``fleet``
+    does not call revoking them safe."""
     live = getattr(app, "config_state", None)
     fingerprint = live.fingerprint if live is not None else None
     fingerprints = getattr(app, "fingerprints", None)
     if live is not None and fingerprints:
-        fingerprint = fingerprints.get(app.connections_generation(consumer_generation), fingerprint)
+        fingerprint = fingerprints.get(app.connections_generation(consumer), fingerprint)
     status: dict[str, Any] = {
         "hostname": hostname,
         "pid": os.getpid(),
@@ -95,4 +96,5 @@ def register_status_command() -> None:
     def configsvc_status(state: Any, nonce: str | None = None, **_: Any) -> dict[str, Any]:
         """configsvc: the fingerprint and state of the configuration this worker runs, with its proof."""
         consumer = state.consumer
-        return status_of(consumer.app, state.hostname, nonce, getattr(consumer, "connected_generation", None))
+        generations = getattr(consumer, "connected_generations", None)
+        return status_of(consumer.app, state.hostname, nonce, generations)

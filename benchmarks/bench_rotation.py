@@ -62,7 +62,7 @@ def gunicorn_logging() -> dict[str, object]:
     config["formatters"]["stamped"] = {"format": "[%(asctime)s: %(levelname)s/%(process)d] %(message)s"}
     config["handlers"]["stamped"] = {"class": "logging.StreamHandler", "formatter": "stamped",
                                      "stream": "ext://sys.stderr"}
-    config["root"] = {"level": "WARNING", "handlers": ["stamped"]}
+    config["root"] = {"level": "INFO", "handlers": ["stamped"]}  # a reload is an INFO line
     return config
 
 

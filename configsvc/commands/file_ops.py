@@ -6,7 +6,6 @@ Every write is atomic and keeps the file's mode and owner. Plaintext never touch
 
 from __future__ import annotations
 
-import json
 import re
 import shlex
 import shutil
@@ -21,15 +20,12 @@ from typing import Any
 
 from configsvc.commands.atomic import write_atomic
 from configsvc.commands.locking import locked
-from configsvc.core.coerce import coerce_layer
-from configsvc.core.keypath import parse_key
-from configsvc.core.schema import Schema
+from configsvc.commands.values import as_the_file_reads, check_edited, check_value
 from configsvc.crypto import document as encryption
 from configsvc.crypto import keys, sops
-from configsvc.errors import ConfigError, ConfigWarning, FileError, Problem, ValidationError
-from configsvc.formats import FileProblem, ParsedFile, dump, parse, read_text, yaml_scalar
+from configsvc.errors import ConfigError, ConfigWarning, FileError, Problem
+from configsvc.formats import FileProblem, ParsedFile, dump, parse, read_text
 from configsvc.options import Options
-from configsvc.sources.base import Layer
 
 
 def _read(path: Path) -> ParsedFile:
@@ -174,41 +170,6 @@ def set_value(path: Path, environ: Mapping[str, str], key: str, value: str,
     return warnings
 
 
-_YAML_TYPED = frozenset({"tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:bool",
-                         "tag:yaml.org,2002:null"})
-
-
-def as_the_file_reads(path: Path, key: str, value: str, options: Options) -> Any:
-    """``value`` as the file's format reads it: a number, true/false or null where YAML (or JSON, for a
-    ``.json`` file) reads one — in YAML kept with the text given, as :class:`Plain` — else the text; and
-    always the text for a key the schema types as text."""
-    setting = Schema(options.typed_schema).setting_for(parse_key(key))
-    if setting is not None and setting.type == "str":
-        return value
-    if not _is_json(path):
-        return yaml_scalar(value, _YAML_TYPED)
-    try:
-        read = json.loads(value)
-    except ValueError:
-        return value
-    return read if read is None or isinstance(read, bool | int | float) else value
-
-
-def check_value(path: Path, key: str, value: Any, options: Options) -> list[str]:
-    """Type one value as the app would read it from ``path``; raise when it does not fit."""
-    parts = parse_key(key)
-    nested: Any = value
-    for part in reversed(parts):
-        nested = {part: nested}
-    typed = coerce_layer(Layer(f"configsvc set {key}", nested, path=str(path)), Schema(options.typed_schema),
-                         env_prefix=options.env_prefix)
-    if typed.problems:
-        raise ValidationError([
-            Problem(f"{problem.message}; {path} is unchanged", kind="validation", key=problem.key,
-                    source="configsvc set", path=str(path)) for problem in typed.problems])
-    return typed.warnings
-
-
 def _assign(tree: dict[str, Any], key: str, value: Any, where: str) -> tuple[str, ...]:
     parts = [part for part in key.split(".")]
     if not all(part.strip() for part in parts) or parts[0].lower() == encryption.METADATA_KEY:
@@ -265,22 +226,6 @@ def _private_folder() -> Iterator[Path]:
             signal.signal(sig, handler)
 
 
-def _check(path: Path, text: str, options: Options) -> list[str]:
-    """Problems with edited text: it must parse, and fit the schema's types."""
-    try:
-        parsed = parse(path, text) if text.strip() else None
-    except FileProblem as problem:
-        return [f"line {problem.line}: {problem.message}" if problem.line else problem.message]
-    if parsed is None:
-        return ["the file is empty"]
-    if encryption.METADATA_KEY in parsed.data:
-        return [f"{encryption.METADATA_KEY} is reserved for the encryption metadata; remove it"]
-    typed = coerce_layer(Layer("edited file", parsed.data, lines=parsed.lines), Schema(options.typed_schema),
-                         env_prefix=options.env_prefix)
-    return [f"line {p.line}: {p.key}: {p.message}" if p.line else f"{p.key}: {p.message}"
-            for p in typed.problems]
-
-
 def edit_file(path: Path, environ: Mapping[str, str], editor: str,
               reopen: Callable[[list[str]], bool], say: Callable[[str], None],
               options: Options | None = None) -> bool:
@@ -309,7 +254,7 @@ def _edit_locked(path: Path, environ: Mapping[str, str], editor: str,
             if text == original:
                 say(f"no changes; {path} is unchanged")
                 return False
-            problems = _check(path, text, options or Options())
+            problems = check_edited(path, text, options or Options())
             if not problems:
                 break
             if not reopen(problems):

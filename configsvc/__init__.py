@@ -45,3 +45,12 @@ __all__ = [
     "redact",
     "resolve",
 ]
+
+
+def __getattr__(name: str) -> str:
+    # ``configsvc.__version__`` from the installed package's metadata, read when first asked for.
+    if name == "__version__":
+        from importlib.metadata import version
+
+        return version("configsvc")
+    raise AttributeError(f"module 'configsvc' has no attribute {name!r}")

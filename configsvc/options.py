@@ -122,8 +122,7 @@ _CELERY_OWN = frozenset({"CELERY_BROKER_URL", "CELERY_BROKER_READ_URL", "CELERY_
 
 
 def clean_environ(environ: Mapping[str, str] = os.environ, options: Options | None = None,
-                  keep: tuple[str, ...] = ("CONFIGSVC_REQUIRE_BROKERS", "CONFIGSVC_REQUIRE_BROWSER"),
-                  ) -> dict[str, str]:
+                  keep: tuple[str, ...] = ()) -> dict[str, str]:
     """A copy of ``environ`` without the variables that could change a resolution (``keep`` excepted)."""
     return {name: value for name, value in environ.items()
             if name in keep or not reads_variable(name, options)}

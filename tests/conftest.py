@@ -1,12 +1,19 @@
 """Shared fixtures, in the shape of the Flask tutorial's conftest: ``app``, ``client``, ``runner``.
 
-configsvc's own pytest fixtures (``configsvc.testing``) are used as any app would use them. Every test
-starts with no variable in the process environment that could change a resolution; tests pass
-environments to the code as dicts instead of patching the process.
+configsvc's own pytest fixtures (``configsvc.testing``, a ``pytest11`` plugin installed with the package)
+are used as any app would use them. Every test starts with no variable in the process environment that
+could change a resolution; tests pass environments to the code as dicts instead of patching the process.
+
+Tests marked ``brokers`` need RabbitMQ (5672) and Redis (6379) on localhost, tests marked ``browser``
+Debian's Chromium: without them they skip, and fail instead under ``CONFIGSVC_REQUIRE_BROKERS=1`` and
+``CONFIGSVC_REQUIRE_BROWSER=1`` (as in CI). Those switches are this repository's, read here only.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +25,31 @@ from app import create_app
 from configsvc import Options
 from tests.support.reference import OPTIONS
 
-pytest_plugins = ["configsvc.testing"]
+# Read before any test cleans the environment (xdist's workers inherit it from the start).
+REQUIRED = {mark: os.environ.get(f"CONFIGSVC_REQUIRE_{mark.upper()}") == "1"
+            for mark in ("brokers", "browser")}
+CHROMIUM = "/usr/bin/chromium"
+
+
+def _missing(mark: str) -> str | None:
+    """What a test with ``mark`` needs and this machine lacks, or None."""
+    if mark == "browser":
+        present = Path(CHROMIUM).exists() and shutil.which("chromium")
+        return None if present else f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
+    for port, name in ((5672, "RabbitMQ"), (6379, "Redis")):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        except OSError:
+            return f"{name} is not reachable on 127.0.0.1:{port}"
+    return None
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for mark in REQUIRED:
+        if item.get_closest_marker(mark) is not None and (missing := _missing(mark)) is not None:
+            if REQUIRED[mark]:
+                pytest.fail(f"{missing} and CONFIGSVC_REQUIRE_{mark.upper()}=1")
+            pytest.skip(missing)
 
 
 @pytest.fixture

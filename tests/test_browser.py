@@ -7,8 +7,6 @@ way the README says) they fail instead. Playwright's own browser download is nev
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,22 +16,14 @@ import pytest
 from tests.support.processes import celery_worker, web_server
 
 CHROMIUM = "/usr/bin/chromium"
+pytestmark = pytest.mark.browser
 # Flags for a sandboxed machine without network: no background traffic, no first-run or sync.
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-def _require_browser() -> None:
-    if not (Path(CHROMIUM).exists() and shutil.which("chromium")):
-        message = f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
-        if os.environ.get("CONFIGSVC_REQUIRE_BROWSER") == "1":
-            pytest.fail(message + " and CONFIGSVC_REQUIRE_BROWSER=1")
-        pytest.skip(message)
-
-
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    _require_browser()
     from playwright.sync_api import sync_playwright
 
     profile = tmp_path_factory.mktemp("chromium-profile")

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from tests.support.reference import resolve, run_cli
 
@@ -263,3 +264,15 @@ def test_near_miss_keys_warn_and_fail_in_production(tmp_path: Path, written: str
     assert production.returncode == 1
     assert f"{path}:{2 if inner else 1}: {written}: not a" in production.stderr
     assert f"did you mean {meant}?" in production.stderr
+
+
+def test_version_is_the_package_metadata() -> None:
+    from importlib.metadata import version
+
+    import configsvc
+    from configsvc.commands.cli import main
+
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0
+    assert result.output == f"configsvc {version('configsvc')}\n"
+    assert configsvc.__version__ == version("configsvc")

@@ -70,6 +70,25 @@ def test_the_wheel_holds_the_library_only(wheel: Path) -> None:
     assert "configsvc/flask/extension.py" in names and "configsvc/celery/placeholder.py" in names
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt")))
     assert b"[flask.commands]\nconfigsvc = configsvc.commands.cli:flask_group" in entry_points
+    assert b"[pytest11]\nconfigsvc = configsvc.testing" in entry_points
+
+
+def test_the_wheel_metadata_is_ready_to_publish(wheel: Path) -> None:
+    archive = zipfile.ZipFile(wheel)
+    metadata = archive.read(next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))).decode()
+    headers, _, description = metadata.partition("\n\n")
+    assert "License-Expression: BSD-3-Clause" in headers
+    assert any(name.endswith(".dist-info/licenses/LICENSE") for name in archive.namelist())
+    assert f"Version: {wheel.name.split('-')[1]}" in headers
+    for minor in (11, 12, 13, 14):
+        assert f"Classifier: Programming Language :: Python :: 3.{minor}" in headers
+    requirements = [line for line in headers.splitlines() if line.startswith("Requires-Dist:")]
+    library = [line for line in requirements if "extra ==" not in line]
+    assert not any("gunicorn" in line for line in library)  # the reference app's server, not the library's
+    assert any("pytest" in line and 'extra == "testing"' in line for line in requirements)
+    # Its own description: the library for someone who installs it, not this checkout's `make run`.
+    assert description.startswith("# configsvc") and "pip install configsvc" in description
+    assert "make run" not in description
 
 
 def test_installed_configsvc_works_outside_the_checkout(venv: Path, tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ COMMANDS = (show, explain, check, fleet, keygen, encrypt, decrypt, set_command, 
 
 
 @click.group()
+@click.version_option(package_name="configsvc", prog_name="configsvc", message="%(prog)s %(version)s")
 @click.option("--app", "app_import", metavar="IMPORT", envvar="FLASK_APP",
               help="The app whose options to use, as flask takes it: 'yourapp' or 'yourapp:create_app()' "
                    "(default: FLASK_APP, else wsgi.py, app.py or an app package here).")

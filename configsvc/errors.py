@@ -99,11 +99,6 @@ class DecryptError(ConfigError):
     """An encrypted value or file could not be decrypted or authenticated."""
 
 
-class Deferred(ConfigError):
-    """A new configuration that is not applied yet and will be tried again: its broker cannot be reached
-    while the one in use can. SIGHUP applies it anyway."""
-
-
 class ValidationError(ConfigError):
     """Values were read but do not fit the schema or the environment's rules."""
 

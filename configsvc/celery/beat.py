@@ -9,22 +9,24 @@ current settings — and beat keeps running when the old credential is revoked.
 from __future__ import annotations
 
 import logging
+import threading
 import weakref
 from typing import TYPE_CHECKING, Any
 
 from celery.signals import beat_init
 
 from configsvc.celery import celery_internals
+from configsvc.celery.binding import Binding, binding_of
 
 if TYPE_CHECKING:
-    from configsvc.celery.placeholder import FlaskCelery
+    from celery import Celery
 
 logger = logging.getLogger("configsvc.beat")
 
-_followed: weakref.WeakSet[FlaskCelery] = weakref.WeakSet()
+_followed: weakref.WeakSet[Celery] = weakref.WeakSet()
 
 
-def follow_rotation_in_beat(celery: FlaskCelery) -> None:
+def follow_rotation_in_beat(celery: Celery) -> None:
     """When beat starts for ``celery``, make its scheduler reconnect after broker changes (once per app)."""
     if celery in _followed:
         return
@@ -33,22 +35,23 @@ def follow_rotation_in_beat(celery: FlaskCelery) -> None:
 
     def on_beat_init(sender: Any = None, **_: Any) -> None:
         target = reference()
-        if target is not None and getattr(sender, "app", None) is target:
-            follow(sender.scheduler, target)
+        binding = binding_of(target)
+        if binding is not None and getattr(sender, "app", None) is target:
+            follow(sender.scheduler, binding)
 
     beat_init.connect(on_beat_init, weak=False)
 
 
-def follow(scheduler: Any, celery: Any) -> None:
-    """Wrap the scheduler's ``tick`` so it drops its connection when ``celery.broker_generation`` (a
-    :class:`FlaskCelery`'s) moved."""
-    seen = celery.broker_generation
+def follow(scheduler: Any, binding: Binding) -> None:
+    """Wrap the scheduler's ``tick`` so it drops its connection after the binding's broker settings
+    changed (the listener only sets a flag: beat's own tick does the work, in beat's thread)."""
+    changed = threading.Event()
+    binding.on_broker_change(changed.set)
     tick = scheduler.tick
 
     def tick_following_rotation(*args: Any, **kwargs: Any) -> Any:
-        nonlocal seen
-        if celery.broker_generation != seen:
-            seen = celery.broker_generation
+        if changed.is_set():
+            changed.clear()
             celery_internals.drop_beat_connection(scheduler)
             logger.info("configsvc: new broker settings; beat publishes with them from now on")
         return tick(*args, **kwargs)

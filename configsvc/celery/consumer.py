@@ -19,8 +19,8 @@ from celery.worker import state
 from celery.worker.consumer import Consumer as CeleryConsumer
 
 from configsvc.celery import celery_internals, kombu_internals
+from configsvc.celery.binding import Binding, Generations, binding_of
 from configsvc.celery.rotation import BrokerSettingsChanged, switching
-from configsvc.flask.state import ConfigState
 
 logger = logging.getLogger("configsvc.worker")
 
@@ -33,14 +33,11 @@ DRAIN_SECONDS = 0.1
 class Consumer(CeleryConsumer):  # type: ignore[misc]
     """Celery's consumer, connecting with the current settings on every attempt."""
 
-    #: The ``broker_generation`` of the settings the consuming connection was made with; the rotation step
-    #: compares against it, so settings that change while the consumer restarts are not missed.
-    connected_generation = 0
-
     def connection_for_read(self, heartbeat: float | None = None) -> Any:
         def make() -> Any:
-            self._making_generation = self.app.broker_generation  # read before the settings are
-            self._making_connections = self.app.connection_generation
+            binding = binding_of(self.app)
+            if binding is not None:
+                self._making = binding.generations()  # read before the settings are
             return self.app.connection_for_read(heartbeat=heartbeat)
 
         return self._connect_current(make, announce=self._consuming)
@@ -53,8 +50,7 @@ class Consumer(CeleryConsumer):  # type: ignore[misc]
             connection = super().connect()
         finally:
             self._consuming = False
-        self.connected_generation = self._making_generation
-        self.connected_generations = (self._making_generation, self._making_connections)
+        self.connected_generations = self._making
         if self.hub is None:  # Celery's blocking loop drains this connection: switch between drains
             self.switch_requested = False
             kombu_internals.wrap_drain_events(connection, self.switch_between_drains)
@@ -84,11 +80,13 @@ class Consumer(CeleryConsumer):  # type: ignore[misc]
     configsvc_switching = False
     #: Set by the rotation step without an event loop: switch between two drains of the connection.
     switch_requested = False
-    _making_generation = _making_connections = 0
+    _making: Generations = (0, 0)
     _consuming = False
     _cancelled_for_switch = False
-    #: (broker generation, connection generation) the consuming connection was made under.
-    connected_generations = (0, 0)
+    #: The (broker, connection) generations the consuming connection was made under: the rotation step
+    #: compares them with the binding's, so settings that change while the consumer restarts are not
+    #: missed, and the status command reports the configuration the connection uses.
+    connected_generations: Generations = (0, 0)
 
     def on_connection_error_after_connected(self, exc: BaseException) -> None:
         if not isinstance(exc, BrokerSettingsChanged):
@@ -109,8 +107,8 @@ class Consumer(CeleryConsumer):  # type: ignore[misc]
         delay = FIRST_DELAY
         while True:
             state.maybe_shutdown()
-            live: ConfigState | None = getattr(self.app, "config_state", None)
-            generation = live.generation if live is not None else 0
+            binding = binding_of(self.app)
+            generation = binding.config_generation() if binding is not None else 0
             connection = make()
             try:
                 connection.ensure_connection(max_retries=0, reraise_as_library_errors=False)
@@ -121,7 +119,7 @@ class Consumer(CeleryConsumer):  # type: ignore[misc]
                 logger.error(
                     "configsvc: cannot connect to the broker at %s (%s); retrying in %.1f s, or as soon "
                     "as the configuration changes", connection.as_uri(), _describe(error), delay)
-                _wait(live, generation, delay)
+                _wait(binding, generation, delay)
                 delay = min(delay * 2, MAX_DELAY)
                 continue
             if announce and not first:
@@ -143,12 +141,12 @@ def _release(connection: Any) -> None:
         logger.debug("releasing a refused connection: %s", type(error).__name__)
 
 
-def _wait(live: ConfigState | None, generation: int, delay: float) -> None:
+def _wait(binding: Binding | None, generation: int, delay: float) -> None:
     """Sleep ``delay`` seconds in short slices, ending early on shutdown or on a new configuration."""
     deadline = time.monotonic() + delay
     while (left := deadline - time.monotonic()) > 0:
-        if live is not None:
-            if live.wait_for_change(generation, min(left, 0.5)):
+        if binding is not None and binding.state is not None:
+            if binding.wait_for_config_change(generation, min(left, 0.5)):
                 return
         else:
             time.sleep(min(left, 0.5))

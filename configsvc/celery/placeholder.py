@@ -8,11 +8,9 @@ Binding again (a second ``create_app()``) replaces the configuration, connection
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import os
 import warnings
-import weakref
 from typing import Any
 
 from celery import Celery
@@ -21,8 +19,9 @@ from flask import Flask
 from configsvc.celery import celery_internals, kombu_internals
 from configsvc.celery.auth import is_auth_failure
 from configsvc.celery.beat import follow_rotation_in_beat
+from configsvc.celery.binding import Binding
 from configsvc.celery.embedded import prepare_folders, quiet_hostless_warnings, with_control_folder
-from configsvc.celery.follow import CeleryFollower
+from configsvc.celery.preflight import broker_reachable
 from configsvc.celery.status import register_status_command
 from configsvc.errors import AlreadyRegistered, CeleryNotConfigured, ConfigError, ConfigWarning
 from configsvc.flask.state import ConfigState, find_state
@@ -54,35 +53,28 @@ class FlaskCelery(Celery):  # type: ignore[misc]
     def __init__(self, main: str | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("task_cls", TASK_CLASS)
         super().__init__(main, **kwargs)
-        #: The Flask app this Celery app is bound to, or None before ``init_app``.
-        self.bound_flask_app: Flask | None = None
-        #: The app's configsvc state when it uses ``ConfigService`` (live reload), else None.
-        self.config_state: ConfigState | None = None
-        #: Counts changes of the broker settings since binding; the worker's consumer follows it.
-        self.broker_generation = 0
-        #: Counts changes of the broker or result backend settings: the connections' generation. Under it,
-        #: the fingerprint of the latest configuration applied, and how many retired connection pools and
-        #: result backends of each generation still have connections open: a worker reports the
-        #: configuration its connections use, not the one it has read (see configsvc.celery.status).
-        self.connection_generation = 0
-        self.fingerprints: dict[int, str] = {}
-        self.open_retired: collections.Counter[int] = collections.Counter()
-        self.issued_backends: weakref.WeakSet[Any] = weakref.WeakSet()
+        #: What this Celery app shares with the Flask app it is bound to (None before ``init_app``).
+        self.binding: Binding | None = None
         from configsvc.celery.rotation import RotationStep
 
         self.steps["consumer"].add(RotationStep)
 
     @property
+    def bound_flask_app(self) -> Flask | None:
+        """The Flask app this Celery app is bound to, or None before ``init_app``."""
+        return self.binding.app if self.binding is not None else None
+
+    @property
     def flask_app(self) -> Flask:
         """The Flask app this Celery app is bound to; raises :class:`CeleryNotConfigured` when none is."""
-        if self.bound_flask_app is None:
+        if self.binding is None:
             raise CeleryNotConfigured()
-        return self.bound_flask_app
+        return self.binding.app
 
     @property
     def is_bound(self) -> bool:
         """True once ``init_app`` has bound a configuration."""
-        return self.bound_flask_app is not None
+        return self.binding is not None
 
     def init_app(self, app: Flask) -> None:
         """Bind ``app.config["CELERY"]`` (broker, backend, every setting) into this Celery app, run tasks
@@ -104,35 +96,20 @@ class FlaskCelery(Celery):  # type: ignore[misc]
         settings.setdefault("worker_consumer", WORKER_CONSUMER)
         # Settings the app set in code before the first binding (celery.conf.update(...) at import) are
         # kept where the configuration says nothing of them, and named where it gives another value.
-        in_code = {} if self.bound_flask_app is not None else celery_internals.settings_set_in_code(self)
+        in_code = {} if self.binding is not None else celery_internals.settings_set_in_code(self)
         self.reset_connections()
         self.conf.changes.clear()
         self.conf.update({**in_code, **settings})
         _warn_about_replaced(in_code, settings, state)
         self.main = app.import_name
-        self.broker_generation = self.connection_generation = 0
-        self.open_retired.clear()
         prepare_folders(settings)
         quiet_hostless_warnings(lambda: str(self.conf.broker_url or ""))
-        self.bound_flask_app = app
-        self.config_state = state
-        self.fingerprints = {0: state.config.fingerprint} if state is not None else {}
-        if self.config_state is not None:
-            self.config_state.add_participant(CeleryFollower(self))
+        self.binding = Binding(self, app, state)
+        if state is not None:
+            state.add_participant(self.binding)
             follow_rotation_in_beat(self)
             register_status_command()
         app.extensions[EXTENSION_KEY] = self
-
-    def connections_generation(self, consumer: tuple[int, int] | None = None) -> int:
-        """The oldest connection generation any connection of this process may still use: the
-        consumer's (in a worker: the broker and connection generations it connected under; it is current
-        while the broker settings did not change since), or that of a retired pool or result backend
-        with connections open."""
-        generations = [self.connection_generation]
-        if consumer is not None and consumer[0] != self.broker_generation:
-            generations.append(consumer[1])
-        generations += [generation for generation, count in self.open_retired.items() if count > 0]
-        return min(generations)
 
     def reset_connections(self) -> None:
         """Close and forget every connection of an earlier binding: broker pool, producer pool, backend."""
@@ -144,14 +121,7 @@ class FlaskCelery(Celery):  # type: ignore[misc]
 
     def broker_reachable(self, timeout: float = 1.5) -> bool:
         """True when the bound broker accepts a connection within ``timeout`` seconds (one attempt)."""
-        try:
-            with self.connection_for_write(connect_timeout=timeout) as connection:
-                connection.ensure_connection(max_retries=0, timeout=timeout)
-        except CeleryNotConfigured:
-            raise
-        except Exception:  # any transport's failure to connect means "not reachable"
-            return False
-        return True
+        return broker_reachable(self, timeout)
 
     def _task_from_fun(self, fun: Any, name: Any = None, base: Any = None, bind: bool = False,
                        **options: Any) -> Any:
@@ -178,16 +148,18 @@ class FlaskCelery(Celery):  # type: ignore[misc]
         try:
             return super().send_task(*args, **kwargs)
         except Exception as error:
-            state = self.config_state
-            if state is None or not is_auth_failure(error):
+            binding = self.binding
+            if binding is None or binding.state is None or not is_auth_failure(error):
                 raise
-            state.reload(force=True)
+            binding.reload(force=True)
         return super().send_task(*args, **kwargs)
 
     def _get_backend(self) -> Any:
-        self.flask_app  # noqa: B018
+        binding = self.binding
+        if binding is None:
+            raise CeleryNotConfigured()
         backend = super()._get_backend()
         celery_internals.subscribe_only_when_waiting(backend)
         with contextlib.suppress(TypeError):  # a backend that cannot be weakly referenced is not tracked
-            self.issued_backends.add(backend)
+            binding.issued_backends.add(backend)
         return backend

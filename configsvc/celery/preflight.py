@@ -2,7 +2,7 @@
 
 One connection is tried with the new settings. An explicit refusal, or a URL that cannot work, refuses
 the new configuration (the process keeps the last good one); a server that cannot be reached is not a
-refusal.
+refusal: the switch is deferred while the current broker can be reached.
 """
 
 from __future__ import annotations
@@ -15,22 +15,22 @@ from configsvc.celery.auth import is_auth_failure
 from configsvc.celery.settings_groups import backend_settings, broker_settings
 from configsvc.celery.verdicts import Verdict, shared_verdict
 from configsvc.core.redaction import mask_url
-from configsvc.errors import ConfigError, Deferred, Problem
-from configsvc.flask.reloader import RECHECK_SECONDS
+from configsvc.errors import CeleryNotConfigured, Problem
+from configsvc.flask.state import ACCEPT, Decision, defer, refuse
 
 if TYPE_CHECKING:
-    from configsvc.celery.placeholder import FlaskCelery
+    from celery import Celery
 
 # Errors that mean the URL itself is wrong (bad host name, unknown transport), not that the server is down.
 _UNUSABLE = (ValueError, LookupError, ImportError, TypeError)
 
 
-def preflight(celery: FlaskCelery, new: Mapping[str, Any], current: Mapping[str, Any],
-              timeout: float = 2.0, *, forced: bool = False) -> None:
-    """Raise :class:`ConfigError` when the broker or a Redis result backend refuses the credentials in
-    ``new``; :class:`Deferred` when the new broker cannot be reached while the current one can (a
-    half-written host name, a broker not up yet) and the switch is not ``forced``. Settings equal to
-    ``current`` are not tried again."""
+def preflight(celery: Celery, new: Mapping[str, Any], current: Mapping[str, Any],
+              timeout: float = 2.0, *, forced: bool = False) -> Decision:
+    """Refuse when the broker or a Redis result backend refuses the credentials in ``new``; defer when
+    the new broker cannot be reached while the current one can (a half-written host name, a broker not up
+    yet) and the switch is not ``forced``; else accept. Settings equal to ``current`` are not tried
+    again."""
     problems = []
     broker_url = new.get("broker_url")
     if broker_url and broker_settings(new) != broker_settings(current):
@@ -40,11 +40,10 @@ def preflight(celery: FlaskCelery, new: Mapping[str, Any], current: Mapping[str,
         problem, reached = _from_verdict(verdict, "celery.broker_url", "broker")
         if problem is not None:
             problems.append(problem)
-        elif not reached and not forced and celery.broker_reachable(timeout=timeout):
-            raise Deferred(Problem(
+        elif not reached and not forced and broker_reachable(celery, timeout=timeout):
+            return defer(Problem(
                 f"the new broker ({mask_url(str(broker_url))}) cannot be reached while the current one "
-                f"can; staying on the current one and trying again every {RECHECK_SECONDS:g} s "
-                "(SIGHUP switches anyway)", kind="config", key="celery.broker_url", source="broker"))
+                "can; staying on the current one", kind="config", key="celery.broker_url", source="broker"))
     backend = new.get("result_backend")
     if isinstance(backend, str) and backend.startswith(("redis://", "rediss://")) and \
             backend_settings(new) != backend_settings(current):
@@ -52,8 +51,19 @@ def preflight(celery: FlaskCelery, new: Mapping[str, Any], current: Mapping[str,
         problem, _ = _from_verdict(verdict, "celery.result_backend", "result backend")
         if problem is not None:
             problems.append(problem)
-    if problems:
-        raise ConfigError(problems)
+    return refuse(*problems) if problems else ACCEPT
+
+
+def broker_reachable(celery: Celery, timeout: float = 1.5) -> bool:
+    """True when the bound broker accepts a connection within ``timeout`` seconds (one attempt)."""
+    try:
+        with celery.connection_for_write(connect_timeout=timeout) as connection:
+            connection.ensure_connection(max_retries=0, timeout=timeout)
+    except CeleryNotConfigured:
+        raise
+    except Exception:  # any transport's failure to connect means "not reachable"
+        return False
+    return True
 
 
 def _verdict(problem: Problem | None, reached: bool) -> Verdict:
@@ -67,7 +77,7 @@ def _from_verdict(verdict: Verdict, key: str, source: str) -> tuple[Problem | No
     return problem, bool(verdict.get("reached"))
 
 
-def _try_broker(celery: FlaskCelery, url: str, transport_options: dict[str, Any],
+def _try_broker(celery: Celery, url: str, transport_options: dict[str, Any],
                 timeout: float) -> tuple[Problem | None, bool]:
     """(a refusal, or None; whether the broker answered)."""
     connection: Any = None

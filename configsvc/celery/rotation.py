@@ -1,32 +1,38 @@
 """The worker's rotation step: move the consumer to new broker settings once the tasks in flight finish.
 
-``RotationStep`` (a consumer bootstep added by :class:`configsvc.celery.FlaskCelery`) watches
-``broker_generation``. When the broker settings change it stops taking new messages, lets the tasks in
-flight finish and acknowledge on the old connection, then reconnects through Celery's own reconnect path:
-same process, nothing redelivered twice, nothing lost. It also makes SIGHUP reload the configuration.
+``RotationStep`` (a consumer bootstep added by :class:`configsvc.celery.FlaskCelery`) listens to the
+app's :class:`~configsvc.celery.binding.Binding`. When the broker settings change, it stops taking new
+messages, lets the tasks in flight finish and acknowledge on the old connection, then reconnects through
+Celery's own reconnect path: same process, nothing redelivered twice, nothing lost. It also makes SIGHUP
+reload the configuration.
 
 Celery runs the consumer in one of two loops. With an event loop (prefork, solo and threads on AMQP or
-Redis) the step's timer runs inside the loop, and the switch is raised there. Without one (gevent and
-eventlet, and transports that cannot poll) the loop blocks in ``drain_events``; the step then only asks,
-and the consumer's connection does the switch from inside the loop, between two drains (see
-:meth:`configsvc.celery.consumer.Consumer.switch_between_drains`).
+Redis) the binding's listener hands :meth:`RotationStep.begin_switch` to the loop (kombu's
+``call_soon`` wakes it from the reloading thread), and the switch happens there once the tasks in flight
+are done. Without one (gevent and eventlet, and transports that cannot poll) the loop blocks in
+``drain_events``; the listener then only asks, and the consumer's connection switches from inside the
+loop, between two drains (:meth:`configsvc.celery.consumer.Consumer.switch_between_drains`). Either way
+the switch is one exception raised in the consumer's loop: a connection error is how Celery's consumer
+is told to reconnect (:class:`BrokerSettingsChanged`; Celery has no other entry point for it).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from celery import bootsteps
 from celery.worker import state
 
 from configsvc.celery import celery_internals
-from configsvc.flask.state import ConfigState
+from configsvc.celery.binding import Binding, binding_of
 
 logger = logging.getLogger("configsvc.worker")
 
-TICK_SECONDS = 0.05
+# While draining for a switch: how often the step looks whether the tasks in flight have finished.
+DRAIN_CHECK_SECONDS = 0.05
 
 
 class BrokerSettingsChanged(ConnectionError):
@@ -44,40 +50,51 @@ class RotationStep(bootsteps.StartStopStep):  # type: ignore[misc]
 
     def __init__(self, c: Any, **kwargs: Any) -> None:
         super().__init__(c, **kwargs)
-        self.entry: Any = None
-        self.seen = 0
+        self.stop_listening: Callable[[], None] | None = None
         self.draining = False
 
     def start(self, c: Any) -> None:
-        # The generation the consumer connected with: a change that arrived while it was starting
-        # (mingle waits a second for its neighbours) is switched to at the first tick.
-        self.seen = getattr(c, "connected_generation", c.app.broker_generation)
         self.draining = False
-        _take_sighup(c.app)
-        self.entry = c.timer.call_repeatedly(TICK_SECONDS, self.tick, (c,))
+        binding = binding_of(c.app)
+        if binding is None:
+            return
+        _take_sighup(binding)
+        self.stop_listening = binding.on_broker_change(lambda: self.request_switch(c))
+        # Settings that changed while the consumer was (re)connecting (mingle waits a second for its
+        # neighbours) are switched to at once.
+        connected = getattr(c, "connected_generations", binding.generations())  # another consumer class
+        if connected[0] != binding.broker_generation:
+            self.request_switch(c)
 
     def stop(self, c: Any) -> None:
-        if self.entry is not None:
-            self.entry.cancel()
-            self.entry = None
+        if self.stop_listening is not None:
+            self.stop_listening()
+            self.stop_listening = None
 
-    def tick(self, c: Any) -> None:
-        generation = c.app.broker_generation
-        if generation == self.seen and not self.draining:
-            return
+    def request_switch(self, c: Any) -> None:
+        """Ask the consumer to switch (called in the reloading thread, after new broker settings)."""
         if c.hub is None:  # no event loop: the consumer's connection switches between two drains
-            self.seen = generation
             c.switch_requested = True
+        else:
+            c.hub.call_soon(self.begin_switch, c)
+
+    def begin_switch(self, c: Any) -> None:
+        """In the event loop: stop taking messages, then switch once the tasks in flight are done."""
+        if self.draining:
             return
-        if not self.draining:
-            self.draining = True
-            self.seen = generation
-            consumer = c.task_consumer
-            if consumer is not None:
-                consumer.cancel()  # no new messages on the old connection
-            logger.debug("configsvc: new broker settings; switching once %d task(s) in flight finish",
-                         len(state.active_requests) + len(state.reserved_requests))
+        self.draining = True
+        consumer = c.task_consumer
+        if consumer is not None:
+            consumer.cancel()  # no new messages on the old connection
+        logger.debug("configsvc: new broker settings; switching once %d task(s) in flight finish",
+                     len(state.active_requests) + len(state.reserved_requests))
+        self.finish_switch(c)
+
+    def finish_switch(self, c: Any) -> None:
+        if not self.draining:  # the consumer restarted meanwhile (with the new settings)
+            return
         if state.active_requests or state.reserved_requests:
+            c.timer.call_after(DRAIN_CHECK_SECONDS, self.finish_switch, (c,))
             return
         self.draining = False
         raise switching(c)
@@ -90,10 +107,9 @@ def switching(c: Any) -> BrokerSettingsChanged:
     return BrokerSettingsChanged()
 
 
-def _take_sighup(app: Any) -> None:
+def _take_sighup(binding: Binding) -> None:
     """SIGHUP reloads the configuration (Celery's own handler would re-exec the worker)."""
-    live: ConfigState | None = getattr(app, "config_state", None)
-    handler = live.sighup_handler() if live is not None else None
+    handler = binding.sighup_handler()
     if handler is None:
         return
     from celery import platforms

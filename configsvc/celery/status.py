@@ -18,11 +18,10 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from configsvc.celery.binding import Binding, Generations, binding_of
 from configsvc.core.redaction import mask_url
 
 if TYPE_CHECKING:
-    from celery import Celery
-
     from configsvc.core.config import Config
 
 STATUS_COMMAND = "configsvc_status"
@@ -30,8 +29,8 @@ _PROOF_CONTEXT = b"configsvc fleet status proof v1"
 _SIGNED = ("hostname", "pid", "fingerprint", "generation", "state", "broker")
 
 
-def status_of(app: Celery, hostname: str, nonce: str | None = None,
-              consumer: tuple[int, int] | None = None) -> dict[str, Any]:
+def status_of(binding: Binding, hostname: str, nonce: str | None = None,
+              consumer: Generations | None = None) -> dict[str, Any]:
     """What ``configsvc_status`` answers: hostname, pid, fingerprint, generation, state, masked broker,
     and the proof over them and ``nonce`` (None when the worker has no secret key to prove it with).
 
@@ -39,18 +38,14 @@ def status_of(app: Celery, hostname: str, nonce: str | None = None,
     (connected under the broker and connection generations ``consumer``), a retired connection pool or
     a retired result backend still uses older settings, it is the older configuration's, so ``fleet``
     does not call revoking them safe."""
-    live = getattr(app, "config_state", None)
-    fingerprint = live.fingerprint if live is not None else None
-    fingerprints = getattr(app, "fingerprints", None)
-    if live is not None and fingerprints:
-        fingerprint = fingerprints.get(app.connections_generation(consumer), fingerprint)
+    live = binding.state
     status: dict[str, Any] = {
         "hostname": hostname,
         "pid": os.getpid(),
-        "fingerprint": fingerprint,
+        "fingerprint": binding.fingerprint_in_use(consumer),
         "generation": live.generation if live is not None else None,
         "state": live.state if live is not None else None,
-        "broker": mask_url(str(app.conf.broker_url or "")),
+        "broker": mask_url(str(binding.celery.conf.broker_url or "")),
     }
     keys = proof_keys(live.config) if live is not None else []
     status["proof"] = sign(keys[0], nonce, status) if keys and nonce else None
@@ -96,5 +91,7 @@ def register_status_command() -> None:
     def configsvc_status(state: Any, nonce: str | None = None, **_: Any) -> dict[str, Any]:
         """configsvc: the fingerprint and state of the configuration this worker runs, with its proof."""
         consumer = state.consumer
-        generations = getattr(consumer, "connected_generations", None)
-        return status_of(consumer.app, state.hostname, nonce, generations)
+        binding = binding_of(consumer.app)
+        if binding is None:
+            return {"hostname": state.hostname, "pid": os.getpid(), "fingerprint": None, "proof": None}
+        return status_of(binding, state.hostname, nonce, getattr(consumer, "connected_generations", None))

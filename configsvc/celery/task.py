@@ -14,6 +14,7 @@ from celery import Task
 from flask import Flask, has_request_context, request
 
 from configsvc.celery.app_context import TaskAppContext, current_app_context
+from configsvc.celery.binding import binding_of
 from configsvc.celery.celery_internals import traced_exception
 from configsvc.errors import CeleryNotConfigured
 
@@ -53,7 +54,8 @@ class AppContextTask(Task):  # type: ignore[misc]
             # push/pop rather than ``with`` (this runs for every task). Teardown gets the exception the
             # task raised: Celery's tracer catches it and returns it in its outcome, so a teardown that
             # commits only when the exception is None never commits a failed task's work.
-            context = TaskAppContext(celery_app.bound_flask_app or self._flask())
+            binding = celery_app.binding
+            context = TaskAppContext(binding.app if binding is not None else self._flask())
             context.push()
             try:
                 outcome = tracer(uuid, args, kwargs, request)
@@ -66,10 +68,10 @@ class AppContextTask(Task):  # type: ignore[misc]
         self._traced = traced
 
     def _flask(self) -> Flask:
-        flask_app: Flask | None = self.app.bound_flask_app
-        if flask_app is None:
+        binding = binding_of(self.app)
+        if binding is None:
             raise CeleryNotConfigured()
-        return flask_app
+        return binding.app
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         # The common case, kept short: in a worker, __trace__ pushed a fresh app context around Celery's

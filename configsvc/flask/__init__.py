@@ -14,6 +14,6 @@ def create_app():
 
 from configsvc.flask.extension import ConfigService
 from configsvc.flask.health import health
-from configsvc.flask.state import ConfigState, ReloadParticipant, find_state
+from configsvc.flask.state import ConfigState, Decision, ReloadParticipant, find_state
 
-__all__ = ["ConfigService", "ConfigState", "ReloadParticipant", "find_state", "health"]
+__all__ = ["ConfigService", "ConfigState", "Decision", "ReloadParticipant", "find_state", "health"]

@@ -1,9 +1,11 @@
 """``ConfigService``: the Flask extension that resolves an app's configuration and keeps it current.
 
 Created unbound at import (``config = ConfigService(env_prefix="APP_", ...)``), bound in the app factory
-(``config.init_app(app)``): it resolves (raising :class:`configsvc.ConfigError`), fills ``app.config``,
-registers one state object as ``app.extensions["configsvc"]`` and from then on follows the deployment
-file. A good change is applied key by key; a bad one is refused and the app keeps the last good one.
+(``config.init_app(app)``), which does one thing in four steps: it resolves (raising
+:class:`configsvc.ConfigError`), fills ``app.config``, registers one state object as
+``app.extensions["configsvc"]`` and from then on follows the deployment file. The ``flask configsvc``
+commands come from the package's ``flask.commands`` entry point, not from ``init_app``. A good change
+is applied key by key; a bad one is refused and the app keeps the last good one.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-import weakref
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,13 +21,11 @@ from flask import Flask
 
 from configsvc.core.config import Config
 from configsvc.core.resolve import resolve
-from configsvc.crypto import keys
-from configsvc.errors import AlreadyRegistered, ConfigWarning, DecryptError, Problem
+from configsvc.errors import AlreadyRegistered, ConfigUsageError, ConfigWarning
 from configsvc.flask import discovery
-from configsvc.flask.changes import apply_to_flask
 from configsvc.flask.reloader import DEFAULT_INTERVAL, Reloader
 from configsvc.flask.sessions import reuse_session_serializer
-from configsvc.flask.state import EXTENSION_KEY, ConfigState, find_state
+from configsvc.flask.state import EXTENSION_KEY, ConfigState, ResolveInputs, find_state
 from configsvc.formats.mounts import is_single_file_mount
 from configsvc.options import (
     DEFAULT_DEPLOYMENT_FILE,
@@ -47,7 +46,14 @@ class ConfigService:
     """The configuration of a Flask app: ``ConfigService(...)`` at import, ``init_app(app)`` in the factory.
 
     The options say where the app's configuration comes from (see :class:`configsvc.Options`); their
-    defaults are the contract's names.
+    defaults are the contract's names. Three steps of ``init_app`` can be turned off:
+
+    - ``reuse_sessions``: give the app a session interface that keeps its signing serializer until the
+      keys change (:mod:`configsvc.flask.sessions`); off, Flask's own builds one per request.
+    - ``reload_on_sighup``: make SIGHUP force a reload in the main thread, unless another handler owns the
+      signal (a server that owns signals can call ``state.sighup_handler()`` itself).
+    - ``warn_about_bind_mounts``: log a warning at start for a watched file that is a single-file bind
+      mount (a replaced file would never be seen).
     """
 
     def __init__(
@@ -60,11 +66,18 @@ class ConfigService:
         default_file: str | os.PathLike[str] | None = DEFAULT_DEPLOYMENT_FILE,
         schema: Mapping[str, SchemaType] | None = None,
         example_files: Sequence[str | os.PathLike[str]] = (),
+        reuse_sessions: bool = True,
+        reload_on_sighup: bool = True,
+        warn_about_bind_mounts: bool = True,
     ) -> None:
         self.options = Options(defaults=defaults, env_prefix=env_prefix, file_variable=file_variable,
                                default_file=default_file, schema=dict(schema or {}),
                                example_files=example_files)
-        self._reload_hooks: list[ReloadHook] = []
+        self.reuse_sessions = reuse_sessions
+        self.reload_on_sighup = reload_on_sighup
+        self.warn_about_bind_mounts = warn_about_bind_mounts
+        #: The hooks ``on_reload`` registered, called in order after each new configuration.
+        self.reload_hooks: list[ReloadHook] = []
         if app is not None:
             self.init_app(app)
 
@@ -83,41 +96,35 @@ class ConfigService:
                 "ConfigService is already registered on this Flask app; build a new app (call your "
                 "factory again) to resolve a new configuration")
         discovery.offer(self, app)
-        environ = os.environ if environ is None else environ
-        cwd = Path.cwd()  # a relative deployment file stays the same file if the process changes folder
-        app_celery = app_celery_settings(app)  # Flask's Celery pattern: kept as a layer, reloads too
-
-        def resolve_now(emit_warnings: bool = True) -> Config:
-            return self.resolve(environ, overrides, root_path=app.root_path, instance_path=app.instance_path,
-                                cwd=cwd, emit_warnings=emit_warnings, app_celery=app_celery)
-
-        config = resolve_now()
+        inputs = ResolveInputs(
+            environ=os.environ if environ is None else environ, overrides=overrides,
+            root_path=app.root_path, instance_path=app.instance_path,
+            cwd=Path.cwd(),  # a relative deployment file stays the same file if the process changes folder
+            app_celery=app_celery_settings(app),  # Flask's Celery pattern: kept as a layer, reloads too
+        )
+        # 1. resolve
+        config = self.resolve(inputs.environ, inputs.overrides, root_path=inputs.root_path,
+                              instance_path=inputs.instance_path, cwd=inputs.cwd,
+                              app_celery=inputs.app_celery)
+        # 2. fill app.config
         warn_about_replaced_settings(app, config)
         app.config.from_mapping(config.flask_mapping())
-        reuse_session_serializer(app)
-        state = ConfigState(self, config)
+        # 3. register
+        state = ConfigState(self, app, config, inputs)
         app.extensions[EXTENSION_KEY] = state
-        app_ref = weakref.ref(app)
-
-        def switch(old: Config, new: Config, forced: bool) -> None:
-            target = app_ref()
-            if target is not None:
-                refuse_format_change(old, new, environ)
-                self._switch(target, state, old, new, forced)
-
-        warn_about_bind_mounts(watched_files(config, cwd))
+        # 4. follow the files
+        watched = watched_files(config, inputs.cwd)
         interval = config.reveal(INTERVAL_KEY, DEFAULT_INTERVAL)
-        state.reloader = Reloader(
-            state, lambda: resolve_now(emit_warnings=False), switch,
-            watched=watched_files(config, cwd),
-            interval=float(interval if interval is not None else DEFAULT_INTERVAL),
-            alive=lambda: app_ref() is not None,
-        )
+        state.reloader = Reloader(state, watched=watched,
+                                  interval=float(interval if interval is not None else DEFAULT_INTERVAL))
         state.reloader.start()
-        state.reloader.install_sighup()
-        from configsvc.commands.cli import flask_group
-
-        app.cli.add_command(flask_group)
+        # The optional steps (see the class).
+        if self.reload_on_sighup:
+            state.reloader.install_sighup()
+        if self.reuse_sessions:
+            reuse_session_serializer(app)
+        if self.warn_about_bind_mounts:
+            warn_about_bind_mounts(watched)
 
     def resolve(
         self,
@@ -139,51 +146,16 @@ class ConfigService:
     def on_reload(self, hook: ReloadHook) -> ReloadHook:
         """Register ``hook(old, new)``, called in each process after a new configuration is applied (a
         decorator). For the app's own resources: database pools, API clients."""
-        self._reload_hooks.append(hook)
+        self.reload_hooks.append(hook)
         return hook
 
     def state(self, app: Flask) -> ConfigState:
-        """The app's state (``app.extensions["configsvc"]``); raises when ``init_app`` did not run."""
+        """The app's state (``app.extensions["configsvc"]``); raises :class:`configsvc.ConfigUsageError`
+        when ``init_app`` did not run for this service."""
         state = find_state(app)
         if state is None or state.service is not self:
-            raise LookupError(f"{self!r} is not registered on {app!r}; call init_app(app) first")
+            raise ConfigUsageError(f"{self!r} is not registered on {app!r}; call init_app(app) first")
         return state
-
-    def _switch(self, app: Flask, state: ConfigState, old: Config, new: Config, forced: bool) -> None:
-        # Every participant may refuse (raising ConfigError) before anything changes.
-        for participant in state.participants:
-            participant.check_config(old, new, forced=forced)
-        apply_to_flask(app, old.flask_mapping(), new.flask_mapping())
-        for participant in state.participants:
-            participant.apply_config(old, new)
-        for hook in self._reload_hooks:
-            try:
-                hook(old, new)
-            except Exception as error:  # the configuration is applied; one hook must not undo it
-                logger.error("configsvc: the on_reload hook %s failed (%s)",
-                             getattr(hook, "__qualname__", hook), type(error).__name__)
-
-
-def refuse_format_change(old: Config, new: Config, environ: Mapping[str, str]) -> None:
-    """A running process never switches from an encrypted deployment file to another format on its own:
-    not to plaintext (someone who removed the key and wrote plaintext could choose every value), unless
-    the deployment opted out with ``CONFIGSVC_ALLOW_PLAINTEXT=1``; never between configsvc's format and
-    SOPS (anyone can write a SOPS file for the file's public age recipients), even where both are
-    accepted at start (``CONFIGSVC_ALLOW_SOPS=1``): a restart switches. Plaintext to encrypted is taken:
-    nobody gains by it."""
-    was, now = old.encryption, new.encryption
-    if was is None or now == was:
-        return
-    if now is None and keys.plaintext_allowed(environ):
-        return
-    named = {None: "plaintext", "configsvc": "encrypted (configsvc)", "sops": "a SOPS file"}
-    how = (f"restart with {keys.ALLOW_PLAINTEXT_VARIABLE}=1 to accept plaintext on purpose" if now is None
-           else "restart the process to change formats")
-    raise DecryptError(Problem(
-        f"the deployment file was {named[was]} and is now {named[now]}: refused, a running process does "
-        f"not switch formats on a reload (put the file back as it was, or {how})",
-        kind="decrypt", source="deployment file",
-        path=str(new.deployment_file) if new.deployment_file else None))
 
 
 def app_celery_settings(app: Flask) -> Mapping[str, Any] | None:

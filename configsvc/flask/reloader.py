@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from configsvc.core.config import Config
-from configsvc.errors import ConfigError, Deferred
+from configsvc.errors import ConfigError
 from configsvc.flask.state import ConfigState
 
 logger = logging.getLogger("configsvc.reload")
@@ -46,32 +46,23 @@ KEPT_ON_RELOAD = ("celery.broker_url", "celery.result_backend", "secret_key")
 Signature = tuple[tuple[int, int, int, int, int] | None, ...]
 
 _live: weakref.WeakSet[Reloader] = weakref.WeakSet()
+_following_forks = False
 
 
 class Reloader:
     """Keeps one process on its last good configuration and moves it to a new one when that resolves.
 
-    ``resolve`` builds a fresh :class:`Config` (raising :class:`ConfigError`); ``apply(old, new)`` switches
-    the process over (raising :class:`ConfigError` to refuse before anything changed). The outcome is
-    written to ``state``. ``alive`` returning False ends the watching thread (its owner is gone).
+    On a change it asks ``state`` to resolve again (:meth:`ConfigState.resolve`, raising
+    :class:`ConfigError`) and to switch (:meth:`ConfigState.switch`, which answers with a
+    :class:`~configsvc.flask.state.Decision`); the outcome is written to ``state``. The watching thread
+    ends when the app is gone.
     """
 
-    def __init__(
-        self,
-        state: ConfigState,
-        resolve: Callable[[], Config],
-        apply: Callable[[Config, Config, bool], None],
-        *,
-        watched: Sequence[Path] = (),
-        interval: float = DEFAULT_INTERVAL,
-        alive: Callable[[], bool] = lambda: True,
-    ) -> None:
+    def __init__(self, state: ConfigState, *, watched: Sequence[Path] = (),
+                 interval: float = DEFAULT_INTERVAL) -> None:
         self.state = state
         self.interval = interval
         self.watched = tuple(watched)
-        self._resolve = resolve
-        self._apply = apply
-        self._alive = alive
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._wake = threading.Event()
@@ -80,6 +71,7 @@ class Reloader:
         self._thread: threading.Thread | None = None
         self._seen = self._signature()
         _live.add(self)
+        _follow_forks()
 
     def __repr__(self) -> str:
         files = ", ".join(str(path) for path in self.watched) or "nothing"
@@ -103,7 +95,7 @@ class Reloader:
             self._seen = seen
             self._recheck_at = None
             try:
-                new = self._resolve()
+                new = self.state.resolve()
             except ConfigError as error:
                 self._refuse(_one_line(error))
                 return False
@@ -123,17 +115,18 @@ class Reloader:
                 self._recover(new, changed=False)
                 return False
             try:
-                self._apply(old, new, force)
-            except Deferred as error:  # e.g. the new broker cannot be reached while the current one can
-                self._recheck_at = time.monotonic() + RECHECK_SECONDS
-                self._refuse(_one_line(error), quiet=recheck)
-                return False
-            except ConfigError as error:  # e.g. the broker refuses the new credentials
-                self._refuse(_one_line(error))
-                return False
+                decision = self.state.switch(new, forced=force)
             except Exception as error:
                 logger.debug("applying the new configuration failed", exc_info=True)
                 self._refuse(f"applying it failed ({type(error).__name__})")
+                return False
+            if decision.outcome == "defer":  # e.g. the new broker cannot be reached while the current one can
+                self._recheck_at = time.monotonic() + RECHECK_SECONDS
+                self._refuse(f"{decision} and trying again every {RECHECK_SECONDS:g} s (SIGHUP switches "
+                             "anyway)", quiet=recheck)
+                return False
+            if decision.outcome == "refuse":  # e.g. the broker refuses the new credentials
+                self._refuse(str(decision))
                 return False
             self.state.config = new
             self.state.generation += 1
@@ -196,7 +189,7 @@ class Reloader:
         while self._thread is me:
             self._wake.wait(self.interval)
             self._wake.clear()
-            if self._thread is not me or not self._alive():
+            if self._thread is not me or self.state.app is None:
                 return
             force, self._force = self._force, False
             recheck = self._recheck_at is not None and time.monotonic() >= self._recheck_at
@@ -273,5 +266,10 @@ def _reinit_after_fork() -> None:
         reloader._after_fork()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reinit_after_fork)
+def _follow_forks() -> None:
+    """Give every reloader a watching thread of its own in a forked child (registered with the first
+    reloader, not at import)."""
+    global _following_forks
+    if not _following_forks and hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_reinit_after_fork)
+        _following_forks = True

@@ -2,45 +2,99 @@
 
 One object per app holds what the app runs on (``config``), whether the last change was refused
 (``state``, ``problem``), how many configurations were applied since start (``generation``) and the
-``fingerprint``. Other parts of an app (the Celery binding, the health view) reach it through
-:func:`find_state`, and take part in reloads as a :class:`ReloadParticipant`.
+``fingerprint``. It also knows how to resolve the app's configuration again (:meth:`ConfigState.resolve`)
+and how to move the app to a new one (:meth:`ConfigState.switch`): the :class:`~configsvc.flask.reloader.
+Reloader` calls both. Other parts of an app reach it through :func:`find_state`; the Celery binding
+(:class:`configsvc.celery.binding.Binding`) takes part in every switch as a :class:`ReloadParticipant`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Literal, Protocol
+import logging
+import weakref
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from flask import Flask
 
 from configsvc.core.config import Config
+from configsvc.crypto.opening import format_change_problem
+from configsvc.errors import Problem
+from configsvc.flask.changes import apply_to_flask
 
 if TYPE_CHECKING:
     from configsvc.flask.extension import ConfigService
     from configsvc.flask.reloader import Reloader
 
+logger = logging.getLogger("configsvc.reload")
+
 EXTENSION_KEY = "configsvc"
 State = Literal["ok", "stale"]
 
 
-class ReloadParticipant(Protocol):
-    """Something in the app that follows the configuration (the Celery binding).
+@dataclass(frozen=True)
+class Decision:
+    """What a participant says of a new configuration before anything changes.
 
-    ``check_config`` runs before a new configuration is applied and may refuse it by raising
-    :class:`configsvc.ConfigError` (the broker refused the new credentials), or put it off with
-    :class:`configsvc.Deferred` (tried again later; ``forced`` is True for SIGHUP, which must not be put
-    off); ``apply_config`` switches over once every participant accepted it.
+    ``accept``: go ahead. ``defer``: not yet, try again later (the new broker cannot be reached while the
+    current one can); SIGHUP, which is ``forced``, is never deferred. ``refuse``: stay on the current
+    configuration (the broker refused the new credentials). ``problems`` say why (one line each, no value).
     """
 
-    def check_config(self, old: Config, new: Config, *, forced: bool = False) -> None: ...
+    outcome: Literal["accept", "defer", "refuse"]
+    problems: tuple[Problem, ...] = ()
+
+    @property
+    def accepted(self) -> bool:
+        return self.outcome == "accept"
+
+    def __str__(self) -> str:
+        return "; ".join(str(problem) for problem in self.problems) or self.outcome
+
+
+ACCEPT = Decision("accept")
+
+
+def refuse(*problems: Problem) -> Decision:
+    return Decision("refuse", problems)
+
+
+def defer(*problems: Problem) -> Decision:
+    return Decision("defer", problems)
+
+
+class ReloadParticipant(Protocol):
+    """Something in the app that follows the configuration: :class:`configsvc.celery.binding.Binding`,
+    or an app's own.
+
+    ``check_config`` runs before a new configuration is applied and answers with a :class:`Decision`;
+    ``apply_config`` switches over once every participant accepted it.
+    """
+
+    def check_config(self, old: Config, new: Config, *, forced: bool = False) -> Decision: ...
 
     def apply_config(self, old: Config, new: Config) -> None: ...
+
+
+@dataclass(frozen=True)
+class ResolveInputs:
+    """What an app's configuration is resolved from besides the files: kept so a reload resolves exactly
+    as ``init_app`` did (the same environment, overrides, folders, and ``app.config["CELERY"]``)."""
+
+    environ: Mapping[str, str]
+    overrides: Mapping[str, Any] | None
+    root_path: str
+    instance_path: str
+    cwd: Path
+    app_celery: Mapping[str, Any] | None
 
 
 class ConfigState:
     """What one app runs on, and how its last reload went."""
 
-    def __init__(self, service: ConfigService, config: Config) -> None:
+    def __init__(self, service: ConfigService, app: Flask, config: Config, inputs: ResolveInputs) -> None:
         self.service = service
         #: The configuration in use (the last good one).
         self.config = config
@@ -52,6 +106,8 @@ class ConfigState:
         self.generation = 0
         self.participants: list[ReloadParticipant] = []
         self.reloader: Reloader | None = None
+        self.inputs = inputs
+        self._app = weakref.ref(app)  # the app owns its state, not the other way round
 
     def __repr__(self) -> str:
         return f"<ConfigState {self.state}, generation {self.generation}, {self.config!r}>"
@@ -61,10 +117,48 @@ class ConfigState:
         """The fingerprint of the configuration in use (see ``configsvc fleet``)."""
         return self.config.fingerprint
 
+    @property
+    def app(self) -> Flask | None:
+        """The app, or None once it is gone (its reloader then stops)."""
+        return self._app()
+
     def add_participant(self, participant: ReloadParticipant) -> None:
         """Make ``participant`` check and follow every new configuration."""
         if participant not in self.participants:
             self.participants.append(participant)
+
+    def resolve(self) -> Config:
+        """Resolve the app's configuration again, from the same inputs (raises ConfigError)."""
+        inputs = self.inputs
+        return self.service.resolve(inputs.environ, inputs.overrides, root_path=inputs.root_path,
+                                    instance_path=inputs.instance_path, cwd=inputs.cwd, emit_warnings=False,
+                                    app_celery=inputs.app_celery)
+
+    def switch(self, new: Config, *, forced: bool = False) -> Decision:
+        """Move the app to ``new`` if nothing refuses or defers it: the file's format may not change
+        (see :func:`configsvc.crypto.opening.format_change_problem`), then every participant checks it,
+        then ``app.config``, the participants and the app's ``on_reload`` hooks switch."""
+        app, old = self.app, self.config
+        if app is None:
+            return refuse(Problem("the app is gone", kind="config"))
+        problem = format_change_problem(old.encryption, new.encryption, self.inputs.environ,
+                                        path=new.deployment_file)
+        if problem is not None:
+            return refuse(problem)
+        for participant in self.participants:
+            decision = participant.check_config(old, new, forced=forced)
+            if not decision.accepted:
+                return decision
+        apply_to_flask(app, old.flask_mapping(), new.flask_mapping())
+        for participant in self.participants:
+            participant.apply_config(old, new)
+        for hook in self.service.reload_hooks:
+            try:
+                hook(old, new)
+            except Exception as error:  # the configuration is applied; one hook must not undo it
+                logger.error("configsvc: the on_reload hook %s failed (%s)",
+                             getattr(hook, "__qualname__", hook), type(error).__name__)
+        return ACCEPT
 
     def reload(self, force: bool = True) -> bool:
         """Read the sources again now (``force``: even if no file changed); True when a new configuration

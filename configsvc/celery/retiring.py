@@ -1,0 +1,90 @@
+"""Retiring the connections of old settings without cutting anything in flight.
+
+New broker settings retire the connection pool: idle connections close now, the ones in use (an
+in-flight publish) when they come back. A new result backend retires every backend handed out so far:
+its idle connections close now, the rest once no longer in use. Until it is closed, each retired pool or
+backend is counted under the connection generation it was made for (:class:`Counted`), so the status
+command does not call the new configuration in use while an old connection is still open.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from configsvc.celery import celery_internals, kombu_internals
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+logger = logging.getLogger("configsvc.celery")
+
+# How long a retired connection pool may keep connections that are in use (an in-flight publish)
+# before they are closed, and how long a retired result backend keeps its connections.
+RETIRE_GRACE_SECONDS = 30.0
+BACKEND_GRACE_SECONDS = 5.0
+
+
+@dataclass
+class Counted:
+    """One retired pool or backend, counted under ``generation`` in ``counter`` while it is open."""
+
+    counter: collections.Counter[int]
+    generation: int
+
+    def __post_init__(self) -> None:
+        self.counter[self.generation] += 1
+
+    def closed(self) -> None:
+        self.counter[self.generation] -= 1
+
+
+def retire_pool(celery: Celery, count: Counted) -> None:
+    """The next publish opens a new connection; the old pool closes once its connections come back."""
+    old = celery_internals.take_broker_pool(celery)
+    if old is None:
+        count.closed()
+        return
+    kombu_internals.forget_pool(old)
+    _in_background(kombu_internals.close_when_idle, old, RETIRE_GRACE_SECONDS, count)
+
+
+def retire_backends(celery: Celery, issued: Iterable[Any], count: Callable[[], Counted]) -> None:
+    """Every result backend handed out so far is replaced (the next use makes a new one) and closed."""
+    celery_internals.drop_backends(celery)
+    for backend in issued:
+        _in_background(close_backend, backend, BACKEND_GRACE_SECONDS, count())
+
+
+def close_backend(backend: Any, grace: float) -> None:
+    """Close a retired result backend's connections: idle ones now, the rest once they are no longer in
+    use (at the latest after ``grace`` seconds)."""
+    connection_pool = celery_internals.backend_redis_pool(backend)
+    if connection_pool is None:
+        return
+    try:
+        connection_pool.disconnect(inuse_connections=False)
+        deadline = time.monotonic() + grace  # connections in use (a result being stored) may finish
+        while celery_internals.redis_connections_in_use(connection_pool) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        result_consumer = celery_internals.backend_result_consumer(backend)
+        if result_consumer is not None and hasattr(result_consumer, "stop"):
+            result_consumer.stop()  # its subscription connection
+        connection_pool.disconnect()
+    except Exception as error:
+        logger.debug("closing a retired result backend: %s", type(error).__name__)
+
+
+def _in_background(close: Callable[[Any, float], None], old: Any, grace: float, count: Counted) -> None:
+    def run() -> None:
+        try:
+            close(old, grace)
+        finally:
+            count.closed()
+
+    threading.Thread(target=run, name="configsvc-retire", daemon=True).start()

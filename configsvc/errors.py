@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import IO, Any, Literal
-
-import click
+from typing import Literal
 
 ProblemKind = Literal["file", "decrypt", "validation", "config"]
 
@@ -48,11 +46,12 @@ class Problem:
         return text
 
 
-class ConfigError(click.ClickException):
+class ConfigError(Exception):
     """The root of every configuration error; carries all the problems found in one resolution.
 
-    It is a :class:`click.ClickException`, so one that reaches a click command line (``flask run``,
-    ``flask routes``) is printed as its message with exit status 1, never as a traceback.
+    configsvc's commands print it as ``error: <message>`` with exit status 1; raised by ``init_app``
+    while a click command builds the app (``flask run``, ``flask routes``) it is also a click error, so
+    that command line prints it the same way, never as a traceback.
     """
 
     def __init__(self, problems: Problem | str | Iterable[Problem]) -> None:
@@ -63,10 +62,6 @@ class ConfigError(click.ClickException):
         self.problems: Sequence[Problem] = tuple(problems)
         self.warnings: Sequence[str] = ()  # warnings from the same resolution, which may explain it
         super().__init__(self._render())
-
-    def show(self, file: IO[Any] | None = None) -> None:
-        """How a command line prints it: ``error: <message>`` on stderr, as configsvc's own commands do."""
-        click.echo(f"error: {self.format_message()}", file=file, err=file is None)
 
     def _render(self) -> str:
         if len(self.problems) == 1:

@@ -9,9 +9,12 @@ from typing import Any
 import pytest
 from celery.app.trace import build_tracer
 from flask import Flask, current_app, has_app_context
+from flask.ctx import AppContext
 
 from app import create_app
 from configsvc.celery import FlaskCelery
+from configsvc.celery.app_context import LeanTaskAppContext, TaskAppContext, task_context_class
+from configsvc.flask.flask_internals import current_app_context
 from tests.support.brokers import rabbitmq_account, redis_account
 from tests.support.processes import celery_worker
 from tests.support.reference import PROJECT, probe_config
@@ -57,21 +60,30 @@ class RecordingFlask(Flask):
         super().do_teardown_appcontext(exc)
 
 
-def traced_task(flask_app: Flask, body: Any, *, eager: bool = False) -> Any:
+def traced_task(flask_app: Flask, body: Any, *, eager: bool = False,
+                context_class: type[TaskAppContext] | None = None) -> Any:
     """A task of a fresh placeholder bound to ``flask_app``, traced as the worker traces it (Celery's own
     tracer set as ``task.__trace__``); returns the traced call."""
     name = f"recording-{uuid.uuid4().hex[:6]}"
     celery = FlaskCelery(name)
     flask_app.config["CELERY"] = {"broker_url": "memory://", "result_backend": "cache+memory://"}
-    task = celery.task(name=f"{name}.task")(body)
+    task = celery.task(name=f"{name}.task", app_context_class=context_class)(body)
     celery.init_app(flask_app)
     task = celery.tasks[task.name]
     task.__trace__ = build_tracer(task.name, task, app=celery, eager=eager, propagate=eager)
     return lambda: task.__trace__(uuid.uuid4().hex, (), {}, {"delivery_info": {}})
 
 
+# Where the installed Flask pushes and pops as 3.1 does, the lean context; elsewhere (Flask 3.2) Flask's
+# own push and pop, which these tests run too.
+CONTEXTS = pytest.mark.parametrize("context_class", [LeanTaskAppContext, TaskAppContext],
+                                   ids=["lean", "flask-own"])
+
+
+@CONTEXTS
 @pytest.mark.parametrize("app_class", [Flask, RecordingFlask])
-def test_each_traced_task_gets_its_own_context_torn_down_as_flasks(app_class: type[Flask]) -> None:
+def test_each_traced_task_gets_its_own_context_torn_down_as_flasks(
+        app_class: type[Flask], context_class: type[TaskAppContext]) -> None:
     events: list[str] = []
     flask_app = app_class("recording")
     flask_app.events = events  # type: ignore[attr-defined]
@@ -80,7 +92,7 @@ def test_each_traced_task_gets_its_own_context_torn_down_as_flasks(app_class: ty
         events.append(f"task in {current_app.name}")
         return "done"
 
-    run = traced_task(flask_app, body)
+    run = traced_task(flask_app, body, context_class=context_class)
     run()  # no teardown function: nothing to tear down
     flask_app.teardown_appcontext(lambda exc: events.append(f"teardown {exc!r}"))
     run()
@@ -89,7 +101,9 @@ def test_each_traced_task_gets_its_own_context_torn_down_as_flasks(app_class: ty
     assert events == ["task in recording", *own, "task in recording", *own, "teardown None"]
 
 
-def test_an_exception_leaving_the_tracer_reaches_teardown_and_the_context_is_popped() -> None:
+@CONTEXTS
+def test_an_exception_leaving_the_tracer_reaches_teardown_and_the_context_is_popped(
+        context_class: type[TaskAppContext]) -> None:
     events: list[str] = []
     flask_app = Flask("recording")
     flask_app.teardown_appcontext(lambda exc: events.append(f"teardown {exc!r}"))
@@ -97,11 +111,31 @@ def test_an_exception_leaving_the_tracer_reaches_teardown_and_the_context_is_pop
     def body() -> None:
         raise KeyError("escaped")
 
-    run = traced_task(flask_app, body, eager=True)  # eager with propagate: the tracer re-raises
+    run = traced_task(flask_app, body, eager=True, context_class=context_class)  # the tracer re-raises
     with pytest.raises(KeyError, match="escaped"):
         run()
     assert events == ["teardown KeyError('escaped')"]
     assert not has_app_context()
+
+
+def test_a_flask_that_pushes_differently_gets_its_own_push_and_pop() -> None:
+    class ChangedAppContext(AppContext):  # as Flask 3.2's: push refers to other names
+        def push(self) -> None:
+            self.merged_request_context = True
+            super().push()
+
+    assert task_context_class() is LeanTaskAppContext  # the installed Flask (3.1)
+    assert task_context_class(ChangedAppContext) is TaskAppContext
+    flask_app = Flask("recording")
+    events: list[str] = []
+    flask_app.teardown_appcontext(lambda exc: events.append(f"teardown {exc!r}"))
+
+    def body() -> None:
+        events.append(type(current_app_context(None)).__name__)
+
+    run = traced_task(flask_app, body, context_class=task_context_class(ChangedAppContext))
+    run()
+    assert events == ["TaskAppContext", "teardown None"]
 
 
 def test_request_context_task_in_a_worker(tmp_path: Path) -> None:

@@ -1,66 +1,35 @@
 """The app context a worker pushes around each task: Flask's own, without the cost of signals nobody hears.
 
-Flask's ``AppContext.push`` and ``pop`` send three blinker signals (``appcontext_pushed``,
-``appcontext_tearing_down``, ``appcontext_popped``) and look up the exception being handled, whether or not
-anything listens. Around a task that is a few percent of what the whole traced call costs. A
-:class:`TaskAppContext` does exactly what Flask's does (teardown functions with the exception, every
-signal that has a receiver, the same context variable) and skips only the sends that would reach nobody.
-
-It uses Flask's private context variable and the token list Flask 3.1's ``AppContext`` keeps; where the
-installed Flask's ``push`` or ``pop`` differ from 3.1's (checked at import) the context is Flask's own.
+:class:`TaskAppContext` is Flask's ``AppContext`` under a type of its own (``AppContextTask`` knows from
+it that the task body can run directly). :class:`LeanTaskAppContext` pushes and pops it the way Flask 3.1
+does, skipping only the signal sends that would reach nobody (:mod:`configsvc.flask.flask_internals`).
+:func:`task_context_class` picks the lean one where the installed Flask still pushes and pops as 3.1 does,
+and Flask's own everywhere else (Flask 3.2 changes both).
 """
 
 from __future__ import annotations
 
-import sys
-
-from flask import Flask
 from flask.ctx import AppContext
-from flask.globals import _cv_app
-from flask.signals import appcontext_popped, appcontext_pushed, appcontext_tearing_down
 
-#: The current app context or None; bound once, it is looked up for every task.
-current_app_context = _cv_app.get
-
-# What Flask 3.1's push and pop refer to. Any change to them (a Flask that pushes or pops differently)
-# changes these names, and the context is then Flask's own.
-_FLASK_31 = {
-    "push": {"_cv_app", "_cv_tokens", "app", "appcontext_pushed", "append", "ensure_sync", "send", "set"},
-    "pop": {"AssertionError", "_cv_app", "_cv_tokens", "_sentinel", "app", "appcontext_popped",
-            "do_teardown_appcontext", "ensure_sync", "exc_info", "get", "len", "pop", "reset", "send", "sys"},
-}
-_LEAN = all(set(getattr(AppContext, name).__code__.co_names) == names for name, names in _FLASK_31.items())
-_NOT_GIVEN = object()
-_flask_teardown = Flask.do_teardown_appcontext
+from configsvc.flask import flask_internals
 
 
 class TaskAppContext(AppContext):
-    """The fresh app context around one task's whole execution (its signal handlers included);
-    ``AppContextTask.__call__`` knows from its type that the body can run directly."""
-
-    if _LEAN:
-
-        def push(self) -> None:
-            self._cv_tokens.append(_cv_app.set(self))
-            if appcontext_pushed.receivers:
-                appcontext_pushed.send(self.app, _async_wrapper=self.app.ensure_sync)
-
-        def pop(self, exc: BaseException | None = _NOT_GIVEN) -> None:  # type: ignore[assignment]
-            app = self.app
-            try:
-                if len(self._cv_tokens) == 1 and _tears_down(app):
-                    app.do_teardown_appcontext(sys.exc_info()[1] if exc is _NOT_GIVEN else exc)
-            finally:
-                current = _cv_app.get()
-                _cv_app.reset(self._cv_tokens.pop())
-            if current is not self:
-                raise AssertionError(f"Popped wrong app context. ({current!r} instead of {self!r})")
-            if appcontext_popped.receivers:
-                appcontext_popped.send(app, _async_wrapper=app.ensure_sync)
+    """The fresh app context around one task's whole execution (its signal handlers included), pushed
+    and popped by Flask's own code."""
 
 
-def _tears_down(app: Flask) -> bool:
-    """Whether popping has teardown work: a teardown function, a tearing-down receiver, or an app class
-    with a teardown of its own."""
-    return bool(app.teardown_appcontext_funcs or appcontext_tearing_down.receivers
-                or type(app).do_teardown_appcontext is not _flask_teardown)
+class LeanTaskAppContext(TaskAppContext):
+    """A :class:`TaskAppContext` that skips the signal sends nobody listens to."""
+
+    def push(self) -> None:
+        flask_internals.push(self)
+
+    def pop(self, exc: BaseException | None = flask_internals.NOT_GIVEN) -> None:
+        flask_internals.pop(self, exc)
+
+
+def task_context_class(flask_context: type[AppContext] = AppContext) -> type[TaskAppContext]:
+    """The context class to push around tasks: the lean one when ``flask_context`` (Flask's) pushes and
+    pops as Flask 3.1 does, else Flask's own."""
+    return LeanTaskAppContext if flask_internals.lean_contexts_supported(flask_context) else TaskAppContext

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 
-from configsvc.celery import retiring
+from configsvc.celery import celery_internals, retiring
 from configsvc.celery.embedded import prepare_folders, with_control_folder
 from configsvc.celery.preflight import preflight
 from configsvc.celery.settings_groups import backend_settings, broker_settings
@@ -87,8 +87,7 @@ class Binding:
         broker_changed = broker_settings(before) != broker_settings(after)
         backend_changed = backend_settings(before) != backend_settings(after)
         conf = self.celery.conf
-        for key in set(before) - set(after):
-            conf.changes.pop(key, None)
+        celery_internals.forget_settings(conf, set(before) - set(after))
         conf.update({key: value for key, value in after.items() if before.get(key, _MISSING) != value})
         prepare_folders(after)
         if broker_changed:

@@ -21,6 +21,100 @@ from celery import Celery
 logger = logging.getLogger("configsvc.celery")
 
 
+class PlaceholderHooks(Celery):  # type: ignore[misc]
+    """What a Celery app subclass can only learn by overriding Celery's private methods: the base class of
+    each task made from a function (``_task_from_fun``) and each result backend handed out
+    (``_get_backend``). A subclass defines ``task_base(base)`` and ``backend_issued(backend)``."""
+
+    def _task_from_fun(self, fun: Any, name: Any = None, base: Any = None, bind: bool = False,
+                       **options: Any) -> Any:
+        return super()._task_from_fun(fun, name=name, base=self.task_base(base), bind=bind, **options)
+
+    def _get_backend(self) -> Any:
+        backend = super()._get_backend()
+        self.backend_issued(backend)
+        return backend
+
+    def task_base(self, base: Any) -> Any:
+        return base
+
+    def backend_issued(self, backend: Any) -> None:
+        pass
+
+
+def reset_settings(conf: Any, settings: dict[str, Any]) -> None:
+    """Replace every setting changed since the app was made by ``settings``."""
+    conf.changes.clear()
+    conf.update(settings)
+
+
+def forget_settings(conf: Any, keys: Any) -> None:
+    """Settings set before that go back to Celery's defaults."""
+    for key in keys:
+        conf.changes.pop(key, None)
+
+
+def tasks_in_flight() -> int:
+    """The tasks this worker process has taken and not yet acknowledged (running or reserved)."""
+    from celery.worker import state
+
+    return len(state.active_requests) + len(state.reserved_requests)
+
+
+def has_event_loop(consumer: Any) -> bool:
+    """True when the worker's consumer runs in an event loop (prefork, solo, threads on AMQP or Redis);
+    False in Celery's blocking loop (gevent, eventlet, transports that cannot poll)."""
+    return consumer.hub is not None
+
+
+def call_in_loop(consumer: Any, function: Any, *args: Any) -> None:
+    """Run ``function(*args)`` in the consumer's event loop soon; safe from another thread (kombu 5.7's
+    ``call_soon`` wakes the loop)."""
+    consumer.hub.call_soon(function, *args)
+
+
+def call_later_in_loop(consumer: Any, seconds: float, function: Any, *args: Any) -> None:
+    """Run ``function(*args)`` in the consumer's event loop after ``seconds``."""
+    consumer.timer.call_after(seconds, function, args)
+
+
+def stop_taking_messages(consumer: Any) -> None:
+    """Cancel the worker's task consumer: no new messages on the current connection."""
+    if consumer.task_consumer is not None:
+        consumer.task_consumer.cancel()
+
+
+def register_inspect_command(name: str, command: Any, args: list[tuple[str, type]]) -> None:
+    """Register ``command`` as a remote-control inspect command (once per process)."""
+    from celery.worker.control import Panel, inspect_command
+
+    if name not in Panel.data:
+        inspect_command(name=name, args=args)(command)
+
+
+class TracerWrapping:
+    """A task class mixin: the worker calls ``task.__trace__(uuid, args, kwargs, request)`` for each
+    message (``celery.app.trace``), having set it to Celery's tracer; the tracer is stored wrapped by the
+    class's ``wrap_tracer(tracer)``."""
+
+    _traced: Any = None
+
+    @property
+    def __trace__(self) -> Any:
+        return self._traced
+
+    @__trace__.setter
+    def __trace__(self, tracer: Any) -> None:
+        self._traced = None if tracer is None else self.wrap_tracer(tracer)  # type: ignore[attr-defined]
+
+
+def old_setting_names() -> dict[str, str]:
+    """Celery's own table of old setting names (``CELERY_RESULT_BACKEND``) to new ones."""
+    from celery.app import defaults
+
+    return dict(defaults._TO_NEW_KEY)
+
+
 def traced_exception(outcome: Any) -> BaseException | None:
     """The exception a task's body raised, from what Celery's tracer returned, or None when it succeeded.
 

@@ -51,7 +51,7 @@ class Consumer(CeleryConsumer):  # type: ignore[misc]
         finally:
             self._consuming = False
         self.connected_generations = self._making
-        if self.hub is None:  # Celery's blocking loop drains this connection: switch between drains
+        if not celery_internals.has_event_loop(self):  # Celery's blocking loop: switch between drains
             self.switch_requested = False
             kombu_internals.wrap_drain_events(connection, self.switch_between_drains)
         return connection
@@ -62,10 +62,10 @@ class Consumer(CeleryConsumer):  # type: ignore[misc]
         acknowledge, then raise the switch into the loop. Returns the timeout to drain with (short, so a
         request is seen at once on an idle connection)."""
         if self.switch_requested:
-            if self.task_consumer is not None and not self._cancelled_for_switch:
-                self.task_consumer.cancel()  # no new messages on the old connection
+            if not self._cancelled_for_switch:
+                celery_internals.stop_taking_messages(self)  # no new messages on the old connection
                 self._cancelled_for_switch = True
-            if not (state.active_requests or state.reserved_requests):
+            if not celery_internals.tasks_in_flight():
                 self.switch_requested = self._cancelled_for_switch = False
                 raise switching(self)
             return DRAIN_SECONDS

@@ -13,7 +13,6 @@ import os
 import warnings
 from typing import Any
 
-from celery import Celery
 from flask import Flask
 
 from configsvc.celery import celery_internals, kombu_internals
@@ -46,7 +45,7 @@ def _warn_about_replaced(in_code: dict[str, Any], settings: dict[str, Any],
                 "set it after celery.init_app(app)"), stacklevel=4)
 
 
-class FlaskCelery(Celery):  # type: ignore[misc]
+class FlaskCelery(celery_internals.PlaceholderHooks):
     """The Celery placeholder: ``celery = FlaskCelery("yourapp")`` at import, ``celery.init_app(app)`` in
     the factory. Tasks run inside the bound app's context; the worker follows new broker settings."""
 
@@ -98,8 +97,7 @@ class FlaskCelery(Celery):  # type: ignore[misc]
         # kept where the configuration says nothing of them, and named where it gives another value.
         in_code = {} if self.binding is not None else celery_internals.settings_set_in_code(self)
         self.reset_connections()
-        self.conf.changes.clear()
-        self.conf.update({**in_code, **settings})
+        celery_internals.reset_settings(self.conf, {**in_code, **settings})
         _warn_about_replaced(in_code, settings, state)
         self.main = app.import_name
         prepare_folders(settings)
@@ -123,14 +121,22 @@ class FlaskCelery(Celery):  # type: ignore[misc]
         """True when the bound broker accepts a connection within ``timeout`` seconds (one attempt)."""
         return broker_reachable(self, timeout)
 
-    def _task_from_fun(self, fun: Any, name: Any = None, base: Any = None, bind: bool = False,
-                       **options: Any) -> Any:
-        # A custom base class gets the app context too: mix AppContextTask in front of it.
+    def task_base(self, base: Any) -> Any:
+        """A custom task base class gets the app context too: AppContextTask is mixed in front of it."""
         from configsvc.celery.task import AppContextTask
 
         if base is not None and not issubclass(base, AppContextTask):
             base = type(base.__name__, (AppContextTask, base), {"__module__": base.__module__})
-        return super()._task_from_fun(fun, name=name, base=base, bind=bind, **options)
+        return base
+
+    def backend_issued(self, backend: Any) -> None:
+        """Track each result backend handed out (a backend change retires them all)."""
+        binding = self.binding
+        if binding is None:
+            raise CeleryNotConfigured()
+        celery_internals.subscribe_only_when_waiting(backend)
+        with contextlib.suppress(TypeError):  # a backend that cannot be weakly referenced is not tracked
+            binding.issued_backends.add(backend)
 
     # Everything that reaches a broker or backend goes through one of these.
     def connection_for_write(self, url: Any = None, **kwargs: Any) -> Any:
@@ -153,13 +159,3 @@ class FlaskCelery(Celery):  # type: ignore[misc]
                 raise
             binding.reload(force=True)
         return super().send_task(*args, **kwargs)
-
-    def _get_backend(self) -> Any:
-        binding = self.binding
-        if binding is None:
-            raise CeleryNotConfigured()
-        backend = super()._get_backend()
-        celery_internals.subscribe_only_when_waiting(backend)
-        with contextlib.suppress(TypeError):  # a backend that cannot be weakly referenced is not tracked
-            binding.issued_backends.add(backend)
-        return backend

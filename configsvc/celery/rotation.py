@@ -24,7 +24,6 @@ from collections.abc import Callable
 from typing import Any
 
 from celery import bootsteps
-from celery.worker import state
 
 from configsvc.celery import celery_internals
 from configsvc.celery.binding import Binding, binding_of
@@ -73,28 +72,26 @@ class RotationStep(bootsteps.StartStopStep):  # type: ignore[misc]
 
     def request_switch(self, c: Any) -> None:
         """Ask the consumer to switch (called in the reloading thread, after new broker settings)."""
-        if c.hub is None:  # no event loop: the consumer's connection switches between two drains
+        if celery_internals.has_event_loop(c):
+            celery_internals.call_in_loop(c, self.begin_switch, c)
+        else:  # Celery's blocking loop: the consumer's connection switches between two drains
             c.switch_requested = True
-        else:
-            c.hub.call_soon(self.begin_switch, c)
 
     def begin_switch(self, c: Any) -> None:
         """In the event loop: stop taking messages, then switch once the tasks in flight are done."""
         if self.draining:
             return
         self.draining = True
-        consumer = c.task_consumer
-        if consumer is not None:
-            consumer.cancel()  # no new messages on the old connection
+        celery_internals.stop_taking_messages(c)  # no new messages on the old connection
         logger.debug("configsvc: new broker settings; switching once %d task(s) in flight finish",
-                     len(state.active_requests) + len(state.reserved_requests))
+                     celery_internals.tasks_in_flight())
         self.finish_switch(c)
 
     def finish_switch(self, c: Any) -> None:
         if not self.draining:  # the consumer restarted meanwhile (with the new settings)
             return
-        if state.active_requests or state.reserved_requests:
-            c.timer.call_after(DRAIN_CHECK_SECONDS, self.finish_switch, (c,))
+        if celery_internals.tasks_in_flight():
+            celery_internals.call_later_in_loop(c, DRAIN_CHECK_SECONDS, self.finish_switch, c)
             return
         self.draining = False
         raise switching(c)

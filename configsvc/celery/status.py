@@ -18,6 +18,7 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from configsvc.celery import celery_internals
 from configsvc.celery.binding import Binding, Generations, binding_of
 from configsvc.core.redaction import mask_url
 
@@ -82,16 +83,13 @@ def _as_bytes(secret: Any) -> bytes:
 
 def register_status_command() -> None:
     """Register ``configsvc_status`` with Celery's remote control (its registry is per process)."""
-    from celery.worker.control import Panel, inspect_command
+    celery_internals.register_inspect_command(STATUS_COMMAND, configsvc_status, [("nonce", str)])
 
-    if STATUS_COMMAND in Panel.data:
-        return
 
-    @inspect_command(name=STATUS_COMMAND, args=[("nonce", str)])  # type: ignore[untyped-decorator]
-    def configsvc_status(state: Any, nonce: str | None = None, **_: Any) -> dict[str, Any]:
-        """configsvc: the fingerprint and state of the configuration this worker runs, with its proof."""
-        consumer = state.consumer
-        binding = binding_of(consumer.app)
-        if binding is None:
-            return {"hostname": state.hostname, "pid": os.getpid(), "fingerprint": None, "proof": None}
-        return status_of(binding, state.hostname, nonce, getattr(consumer, "connected_generations", None))
+def configsvc_status(state: Any, nonce: str | None = None, **_: Any) -> dict[str, Any]:
+    """configsvc: the fingerprint and state of the configuration this worker runs, with its proof."""
+    consumer = state.consumer
+    binding = binding_of(consumer.app)
+    if binding is None:
+        return {"hostname": state.hostname, "pid": os.getpid(), "fingerprint": None, "proof": None}
+    return status_of(binding, state.hostname, nonce, getattr(consumer, "connected_generations", None))

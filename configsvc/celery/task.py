@@ -13,10 +13,11 @@ from typing import Any
 from celery import Task
 from flask import Flask, has_request_context, request
 
-from configsvc.celery.app_context import TaskAppContext, current_app_context
+from configsvc.celery.app_context import TaskAppContext, task_context_class
 from configsvc.celery.binding import binding_of
-from configsvc.celery.celery_internals import traced_exception
+from configsvc.celery.celery_internals import TracerWrapping, traced_exception
 from configsvc.errors import CeleryNotConfigured
+from configsvc.flask.flask_internals import current_app_context
 
 # Request headers a request-context task may carry; never Authorization or Cookie, whatever is asked.
 DEFAULT_REQUEST_HEADERS = ("Accept", "Accept-Language", "User-Agent", "X-Request-Id", "X-Forwarded-For")
@@ -24,7 +25,7 @@ NEVER_FORWARDED = frozenset({"authorization", "cookie", "proxy-authorization", "
 REQUEST_HEADER = "configsvc_request"
 
 
-class AppContextTask(Task):  # type: ignore[misc]
+class AppContextTask(TracerWrapping, Task):  # type: ignore[misc]
     """Runs every task inside the bound Flask app's context, reusing one already pushed.
 
     In a worker, the whole execution is wrapped (Celery calls ``task.__trace__``), so the task signal
@@ -36,26 +37,21 @@ class AppContextTask(Task):  # type: ignore[misc]
 
     abstract = True
     request_context = False
-    _traced: Any = None
+    #: The app context class pushed around each task in a worker; None: :func:`task_context_class`'s
+    #: choice (Flask's own push and pop where the lean ones do not fit the installed Flask).
+    app_context_class: type[TaskAppContext] | None = None
 
-    @property
-    def __trace__(self) -> Any:
-        return self._traced
-
-    @__trace__.setter
-    def __trace__(self, tracer: Any) -> None:
-        if tracer is None:
-            self._traced = None
-            return
-
+    def wrap_tracer(self, tracer: Any) -> Any:
+        """The worker's traced call of this task, inside a fresh app context (see the class)."""
         celery_app = self.app  # a class property (two Python calls): looked up once, not per task
+        context_class = self.app_context_class or task_context_class()
 
         def traced(uuid: str, args: Any, kwargs: Any, request: Any = None) -> Any:
             # push/pop rather than ``with`` (this runs for every task). Teardown gets the exception the
             # task raised: Celery's tracer catches it and returns it in its outcome, so a teardown that
             # commits only when the exception is None never commits a failed task's work.
             binding = celery_app.binding
-            context = TaskAppContext(binding.app if binding is not None else self._flask())
+            context = context_class(binding.app if binding is not None else self._flask())
             context.push()
             try:
                 outcome = tracer(uuid, args, kwargs, request)
@@ -65,7 +61,7 @@ class AppContextTask(Task):  # type: ignore[misc]
             context.pop(traced_exception(outcome))
             return outcome
 
-        self._traced = traced
+        return traced
 
     def _flask(self) -> Flask:
         binding = binding_of(self.app)
@@ -77,7 +73,7 @@ class AppContextTask(Task):  # type: ignore[misc]
         # The common case, kept short: in a worker, __trace__ pushed a fresh app context around Celery's
         # tracer, which has pushed the task request too: run the body directly (Task.__call__ would
         # push a second request that hides the task id).
-        if type(current_app_context(None)) is TaskAppContext and not self.request_context:
+        if isinstance(current_app_context(None), TaskAppContext) and not self.request_context:
             return self.run(*args, **kwargs)
         return self._call_in_context(*args, **kwargs)
 

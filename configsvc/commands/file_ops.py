@@ -21,19 +21,16 @@ from typing import Any
 from configsvc.commands.atomic import write_atomic
 from configsvc.commands.locking import locked
 from configsvc.commands.values import as_the_file_reads, check_edited, check_value
+from configsvc.core.keypath import ValuePath
 from configsvc.crypto import document as encryption
 from configsvc.crypto import keys, sops
 from configsvc.errors import ConfigError, ConfigWarning, FileError, Problem
-from configsvc.formats import FileProblem, ParsedFile, dump, parse, read_text
+from configsvc.formats import ParsedFile, dump, parse, read_parsed, read_text
 from configsvc.options import Options
 
 
 def _read(path: Path) -> ParsedFile:
-    try:
-        return parse(path, read_text(path))
-    except FileProblem as problem:
-        raise FileError(Problem(problem.message, kind="file", source="deployment file", path=str(path),
-                                line=problem.line)) from None
+    return read_parsed(path, "deployment file")
 
 
 def _is_json(path: Path) -> bool:
@@ -78,7 +75,7 @@ def _write_bytes(path: Path, data: bytes, mode: int | None) -> str | None:
 
 
 def _reseal(path: Path, opened: encryption.Opened, tree: dict[str, Any], environ: Mapping[str, str],
-            also_encrypt: set[encryption.ValuePath] | None = None) -> dict[str, Any]:
+            also_encrypt: set[ValuePath] | None = None) -> dict[str, Any]:
     """Encrypt ``tree`` again with the file's data key; its wrapped keys stay as they were."""
     primary = keys.load(environ, path)[0]
     still = {p for p in opened.encrypted if _exists(tree, p)} | (also_encrypt or set())
@@ -88,7 +85,7 @@ def _reseal(path: Path, opened: encryption.Opened, tree: dict[str, Any], environ
     return document
 
 
-def _exists(tree: Any, path: encryption.ValuePath) -> bool:
+def _exists(tree: Any, path: ValuePath) -> bool:
     node = tree
     for part in path:
         if isinstance(part, int):

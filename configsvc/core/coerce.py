@@ -28,9 +28,9 @@ from configsvc.core.redaction import misread_url
 from configsvc.core.schema import CELERY_SECTION, Schema, Setting
 from configsvc.errors import Problem
 from configsvc.formats import Plain
+from configsvc.formats.limits import MAX_VALUES
 from configsvc.sources.base import Layer
 
-MAX_VALUES = 100_000  # guards against YAML alias bombs and runaway inputs
 MISREAD_URL = (
     "is a URL that kombu and redis-py will misread: its user or password holds an unencoded '/', '?', "
     "'#', '@' or ';' (or its host or port cannot be read); percent-encode them in the URL ('/' as %2F, "

@@ -10,17 +10,13 @@ boxing its contents would cost time for nothing.
 
 from __future__ import annotations
 
-import copy
-import functools
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dynaconf import Dynaconf
-from dynaconf.base import Settings as DynaconfSettings
-
 from configsvc.core.coerce import TypedLayer
+from configsvc.core.dynaconf_internals import fresh_settings
 from configsvc.core.keypath import KeyPath
 
 _ROOT = "CONFIGSVC"  # one top-level key: dynaconf upper-cases and scans top-level keys linearly
@@ -35,57 +31,6 @@ class _Leaf:
         self.value = value
 
 
-class _NoEnvironSettings(DynaconfSettings):  # type: ignore[misc]
-    """Dynaconf settings that see an empty environment.
-
-    Dynaconf's first loader re-reads every ``*_FOR_DYNACONF`` variable from ``environ`` after the
-    keyword arguments, so arguments alone cannot stop ``VAULT_ENABLED_FOR_DYNACONF=true`` or
-    ``SETTINGS_FILE_FOR_DYNACONF=...`` in the process environment from taking effect.
-    """
-
-    @property
-    def environ(self) -> dict[str, str]:
-        return {}
-
-
-@functools.cache
-def _template() -> Any:
-    """One isolated dynaconf, set up once: each merge works on a copy (setting dynaconf up takes ~20x
-    as long as copying it). The template itself is never changed, so copies may be taken from any thread."""
-    settings = _isolated_dynaconf()
-    settings.as_dict()  # the lazy settings are set up now
-    return settings._wrapped
-
-
-def _isolated_dynaconf() -> Any:
-    # Every setting that dynaconf would otherwise take from the process environment is given here.
-    return Dynaconf(
-        _wrapper_class=_NoEnvironSettings,
-        settings_files=[],
-        preload=[],
-        includes=[],
-        secrets=None,
-        environments=False,
-        load_dotenv=False,
-        envvar_prefix=False,
-        envvar="CONFIGSVC_UNUSED_SETTINGS_MODULE",
-        loaders=[],
-        core_loaders=[],
-        redis_enabled=False,
-        vault_enabled=False,
-        merge_enabled=True,
-        auto_cast=False,
-        dotted_lookup=False,
-        sysenv_fallback=False,
-        root_path="/nonexistent-configsvc-root",
-        fresh_vars=[],
-        validate_on_update=False,
-        apply_default_on_none=False,
-        lowercase_read=False,
-        skip_files=[],
-    )
-
-
 @dataclass(frozen=True)
 class Merged:
     """The merged settings and, for every leaf, the layer it came from."""
@@ -97,7 +42,7 @@ class Merged:
 def merge(layers: Sequence[TypedLayer]) -> Merged:
     """Merge layers (lowest precedence first); mappings merge key by key, everything else replaces."""
     shared = _shared_mappings(layers)
-    settings = copy.deepcopy(_template())
+    settings = fresh_settings()
     for typed in layers:
         settings.update(
             {_ROOT: _wrap(typed.tree, (), shared)},

@@ -13,8 +13,8 @@ from configsvc.core.config import Config
 from configsvc.core.layering import lookup, merge
 from configsvc.core.schema import CELERY_SECTION, Schema
 from configsvc.core.validation import PRODUCTION, validate
-from configsvc.errors import ConfigError, ConfigWarning, FileError, Problem, raise_for
-from configsvc.formats import FileProblem, parse, read_text
+from configsvc.errors import ConfigError, ConfigWarning, Problem, raise_for
+from configsvc.formats import read_parsed
 from configsvc.options import Options
 from configsvc.sources import DefaultsFile, standard_sources
 from configsvc.sources.base import Layer
@@ -122,11 +122,7 @@ def _shipped_secret_keys(defaults: DefaultsFile, examples: list[Path]) -> list[A
     """Every ``secret_key`` shipped with the code: in the defaults file, or in an example file."""
     values = defaults.shipped_values("secret_key")
     for example in examples:
-        try:
-            data = parse(example, read_text(example)).data
-        except FileProblem as problem:
-            raise FileError(Problem(f"the example file cannot be read: {problem.message}", kind="file",
-                                    source="example file", path=str(example), line=problem.line)) from None
+        data = read_parsed(example, "example file", "the example file cannot be read: ").data
         values.extend(getattr(v, "raw", v) for k, v in data.items() if str(k).lower() == "secret_key")
     return values
 

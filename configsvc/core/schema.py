@@ -112,9 +112,9 @@ def celery_old_names() -> dict[str, str]:
     Celery's own table of old names, plus ``CELERY_`` + the new name upper-cased, the convention Flask's
     and Django's Celery guides use (``CELERY_BROKER_URL``).
     """
-    from celery.app import defaults
+    from configsvc.celery.celery_internals import old_setting_names
 
-    names = {old.upper(): new for old, new in defaults._TO_NEW_KEY.items()}
+    names = {old.upper(): new for old, new in old_setting_names().items()}
     for new in celery_settings():
         names.setdefault(f"CELERY_{new.upper()}", new)
     return names

@@ -21,7 +21,6 @@ from configsvc.formats.snapshot import read_together
 KEY_VARIABLE = "SOPS_AGE_KEY"
 KEY_FILE_VARIABLE = "SOPS_AGE_KEY_FILE"
 USER_KEYS = Path("sops") / "age" / "keys.txt"
-IDENTITY_PREFIX = "AGE-SECRET-KEY-1"
 PQ_PREFIX = "AGE-SECRET-KEY-PQ-1"
 
 

@@ -25,6 +25,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 
+from configsvc.core.keypath import ValuePath, dotted
 from configsvc.crypto.keys import MasterKey, derive
 from configsvc.errors import DecryptError, Problem
 from configsvc.formats import Plain, parse_scalar
@@ -37,7 +38,6 @@ _ENC = re.compile(
     r"type:(str|int|float|bool|null)\]"
 )
 
-ValuePath = tuple[str | int, ...]
 
 
 def is_encrypted(document: dict[str, Any]) -> bool:
@@ -62,11 +62,6 @@ def first_token_path(node: Any, path: ValuePath = (), seen: set[int] | None = No
         return None
     text = node.raw if isinstance(node, Plain) else node
     return path if isinstance(text, str) and text.startswith("ENC[") else None
-
-
-def dotted(path: ValuePath) -> str:
-    """The user-facing dotted key of a value path (list positions left out): ``celery.accept_content``."""
-    return ".".join(str(part) for part in path if isinstance(part, str))
 
 
 @dataclass

@@ -171,11 +171,6 @@ def load(environ: Mapping[str, str], deployment_file: Path | None,
     return keys_from_file(key_file)
 
 
-def read_key_file(path: Path) -> list[MasterKey]:
-    """The keys in a key file (see :func:`check_key_file_status` for the modes accepted)."""
-    return keys_from_file(read_together([(path, MAX_KEY_FILE_BYTES, "a key file")])[0])
-
-
 def keys_from_file(key_file: FileRead) -> list[MasterKey]:
     """The keys in a key file as read (refused: a problem reading it, or its mode)."""
     path = key_file.path

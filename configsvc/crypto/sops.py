@@ -27,6 +27,7 @@ import yaml
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from configsvc.core.keypath import ValuePath, dotted
 from configsvc.crypto.age_identities import Identities, find_identities
 from configsvc.crypto.sops_values import GoTime, parse_typed, printed_float_text, resolve_plain, to_bytes
 from configsvc.errors import DecryptError, Problem
@@ -46,7 +47,6 @@ COMMANDS = {
 }
 OTHER_KEY_TYPES = ("pgp", "kms", "gcp_kms", "azure_kv", "hc_vault", "hckms")
 _ENC = re.compile(r"ENC\[AES256_GCM,data:(.+),iv:(.+),tag:(.+),type:(.+)\]")
-ValuePath = tuple[str | int, ...]
 
 
 def is_sops(document: Mapping[str, Any]) -> bool:
@@ -248,7 +248,7 @@ class _Walk:
         return typed
 
     def fail(self, at: ValuePath, message: str) -> Any:
-        self.problems.append(Problem(message, kind="decrypt", key=_dotted(at) or None, source=SOURCE_NAME,
+        self.problems.append(Problem(message, kind="decrypt", key=dotted(at) or None, source=SOURCE_NAME,
                                      path=self.where))
         return _FAILED
 
@@ -322,10 +322,6 @@ def _as_configuration(node: Any) -> Any:
     if isinstance(node, GoTime | bytes):
         return str(node) if isinstance(node, GoTime) else node.decode("utf-8", errors="replace")
     return node
-
-
-def _dotted(at: ValuePath) -> str:
-    return ".".join(part for part in at if isinstance(part, str))
 
 
 def _error(message: str, where: str) -> DecryptError:

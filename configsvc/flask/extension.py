@@ -15,13 +15,14 @@ import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+import click
 from flask import Flask
 
 from configsvc.core.config import Config
 from configsvc.core.resolve import resolve
-from configsvc.errors import AlreadyRegistered, ConfigUsageError, ConfigWarning
+from configsvc.errors import AlreadyRegistered, ConfigError, ConfigUsageError, ConfigWarning
 from configsvc.flask import discovery
 from configsvc.flask.reloader import DEFAULT_INTERVAL, Reloader
 from configsvc.flask.sessions import reuse_session_serializer
@@ -103,9 +104,14 @@ class ConfigService:
             app_celery=app_celery_settings(app),  # Flask's Celery pattern: kept as a layer, reloads too
         )
         # 1. resolve
-        config = self.resolve(inputs.environ, inputs.overrides, root_path=inputs.root_path,
-                              instance_path=inputs.instance_path, cwd=inputs.cwd,
-                              app_celery=inputs.app_celery)
+        try:
+            config = self.resolve(inputs.environ, inputs.overrides, root_path=inputs.root_path,
+                                  instance_path=inputs.instance_path, cwd=inputs.cwd,
+                                  app_celery=inputs.app_celery)
+        except ConfigError as error:
+            if click.get_current_context(silent=True) is None or isinstance(error, click.ClickException):
+                raise
+            raise for_the_command_line(error) from None
         # 2. fill app.config
         warn_about_replaced_settings(app, config)
         app.config.from_mapping(config.flask_mapping())
@@ -156,6 +162,27 @@ class ConfigService:
         if state is None or state.service is not self:
             raise ConfigUsageError(f"{self!r} is not registered on {app!r}; call init_app(app) first")
         return state
+
+
+def for_the_command_line(error: ConfigError) -> ConfigError:
+    """``error`` as a click error too (of its own class, so ``except FileError`` still catches it): a
+    command line that builds the app (``flask run``) prints ``error: <message>`` and exits 1, no
+    traceback."""
+    base = type(error)
+    kind = _command_line_kinds.get(base)
+    if kind is None:
+        kind = _command_line_kinds[base] = type(base.__name__, (base, click.ClickException),
+                                                {"show": _show, "__module__": base.__module__})
+    copy: ConfigError = kind(error.problems)
+    copy.warnings = error.warnings
+    return copy
+
+
+def _show(self: click.ClickException, file: IO[Any] | None = None) -> None:
+    click.echo(f"error: {self}", file=file, err=file is None)
+
+
+_command_line_kinds: dict[type[ConfigError], type[ConfigError]] = {}
 
 
 def app_celery_settings(app: Flask) -> Mapping[str, Any] | None:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
-from flask import current_app, jsonify
+from flask import jsonify
 from flask.typing import ResponseReturnValue
 
+from configsvc.flask.flask_internals import current_flask_app
 from configsvc.flask.state import find_state
 
 BROKER_CHECK_SECONDS = 1.5
@@ -27,7 +28,7 @@ class BrokerProbe(Protocol):
 
 def health() -> ResponseReturnValue:
     """The view: the broker's and the configuration's state, without a value from either."""
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    app = current_flask_app()
     body: dict[str, Any] = {"status": "ok"}
     healthy = True
     probe = app.extensions.get("celery")

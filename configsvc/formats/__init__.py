@@ -22,7 +22,8 @@ from configsvc.formats.reading import (
 from configsvc.formats.yaml_format import dump_yaml, parse_yaml, parse_yaml_scalar, yaml_scalar
 
 __all__ = ["MAX_FILE_BYTES", "FileProblem", "ParsedFile", "Plain", "decode", "dump", "dump_json", "dump_yaml",
-           "parse", "parse_json", "parse_scalar", "parse_yaml", "read_bytes", "read_text", "yaml_scalar"]
+           "parse", "parse_json", "parse_scalar", "parse_yaml", "read_bytes", "read_parsed", "read_text",
+           "yaml_scalar"]
 
 
 def parse(path: Path, text: str) -> ParsedFile:
@@ -47,3 +48,12 @@ def parse_scalar(text: str, json_format: bool) -> Any:
 def dump(path: Path, data: dict[str, Any]) -> str:
     """Text for ``data`` in the format of ``path`` (by extension, as :func:`parse` reads it)."""
     return dump_json(data) + "\n" if path.suffix.lower() == ".json" else dump_yaml(data)
+
+
+def read_parsed(path: Path, source: str, about: str = "") -> ParsedFile:
+    """The file read and parsed; a problem is raised as a :class:`configsvc.FileError` naming the file,
+    line and ``source`` (``about`` goes before the message)."""
+    try:
+        return parse(path, read_text(path))
+    except FileProblem as problem:
+        raise problem.as_error(path, source, about) from None

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from configsvc.core.keypath import KeyPath
+from configsvc.errors import FileError, Problem
 
 MAX_FILE_BYTES = 1024 * 1024
 
@@ -41,6 +42,13 @@ class FileProblem(Exception):
         self.message = message
         self.line = line
         self.key = key
+
+    def as_error(self, path: Path, source: str, about: str = "") -> FileError:
+        """The :class:`FileError` that names the file, the line and key where known, and the source
+        (``about`` goes before the message: "the example file cannot be read: ")."""
+        return FileError(Problem(about + self.message, kind="file", source=source, path=str(path),
+                                 line=self.line, key=self.key))
+
 
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from configsvc.errors import FileError, Problem
-from configsvc.formats import FileProblem, ParsedFile, parse, read_text
+from configsvc.formats import ParsedFile, read_parsed
 from configsvc.sources.base import Layer, Source
 
 DEFAULT_SECTION = "default"
@@ -33,13 +33,7 @@ class DefaultsFile:
         """The parsed file; raises :class:`FileError` naming it when it cannot be read."""
         if self.path is None:
             return ParsedFile({})
-        try:
-            return parse(self.path, read_text(self.path))
-        except FileProblem as problem:
-            raise FileError(
-                Problem(problem.message, kind="file", source=SOURCE_NAME, path=str(self.path),
-                        line=problem.line)
-            ) from None
+        return read_parsed(self.path, SOURCE_NAME)
 
     def environments(self) -> list[str]:
         """The environments there are: the standard three, plus every section the file has."""

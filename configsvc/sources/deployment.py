@@ -7,7 +7,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from configsvc.core.keypath import KeyPath
+from configsvc.core.keypath import KeyPath, dotted, key_path
 from configsvc.crypto import document as encryption
 from configsvc.crypto import keys, sops
 from configsvc.errors import DecryptError, FileError, Problem
@@ -52,14 +52,14 @@ class DeploymentFile(Source):
         """The file's settings with their lines; None when there is no deployment file."""
         if self.path is None:
             return None
-        key_path = None
+        key_file = None
         if not self.environ.get(keys.KEY_VARIABLE):
-            key_path = keys.key_file_path(self.environ, self.path)
+            key_file = keys.key_file_path(self.environ, self.path)
         wanted = [(self.path, MAX_FILE_BYTES, "a configuration file")]
-        if key_path is not None and os.path.lexists(key_path):
-            wanted.append((key_path, keys.MAX_KEY_FILE_BYTES, "a key file"))
+        if key_file is not None and os.path.lexists(key_file):
+            wanted.append((key_file, keys.MAX_KEY_FILE_BYTES, "a key file"))
         reads = read_together(wanted)  # the file and its key as they were together
-        watched = (self.path,) if key_path is None else (self.path, key_path)
+        watched = (self.path,) if key_file is None else (self.path, key_file)
         try:
             if reads[0].problem is not None:
                 raise reads[0].problem
@@ -67,10 +67,7 @@ class DeploymentFile(Source):
             text = decode(data)
             parsed = parse(self.path, text)
         except FileProblem as problem:
-            raise FileError(
-                Problem(problem.message, kind="file", source=self.name, path=str(self.path),
-                        line=problem.line, key=problem.key)
-            ) from None
+            raise problem.as_error(self.path, self.name) from None
         digests = {self.name: hashlib.sha256(data).hexdigest()}
         if sops.is_sops(parsed.data):
             return self._sops_layer(text, parsed, digests, watched)
@@ -80,7 +77,7 @@ class DeploymentFile(Source):
                 raise DecryptError(Problem(refused, kind="decrypt", source=self.name, path=str(self.path)))
             token = encryption.first_token_path(parsed.data)
             if token is not None:
-                key = encryption.dotted(token)
+                key = dotted(token)
                 keys_only = tuple(str(part) for part in token if isinstance(part, str))
                 raise DecryptError(Problem(
                     f"holds an encrypted value but no {encryption.METADATA_KEY} block: the file is "
@@ -92,10 +89,7 @@ class DeploymentFile(Source):
         master_keys = keys.load(self.environ, self.path, reads[1] if len(reads) > 1 else None)
         opened = encryption.open_document(parsed.data, master_keys, str(self.path),
                                           json_format=self.path.suffix.lower() == ".json")
-        secret: set[KeyPath] = {
-            tuple(str(part).lower() for part in path if isinstance(part, str))
-            for path in opened.encrypted
-        }
+        secret: set[KeyPath] = {key_path(path) for path in opened.encrypted}
         return Layer(self.name, opened.tree, path=str(self.path), lines=parsed.lines,
                      secret_paths=frozenset(secret), encryption=encryption.FORMAT, file_digests=digests,
                      files=watched)
@@ -108,8 +102,7 @@ class DeploymentFile(Source):
         if refused is not None:
             raise DecryptError(Problem(refused, kind="decrypt", source=sops.SOURCE_NAME, path=str(self.path)))
         opened = sops.open_sops(self.path, text, self.environ)
-        secret = {tuple(str(part).lower() for part in path if isinstance(part, str))
-                  for path in opened.encrypted}
+        secret = {key_path(path) for path in opened.encrypted}
         return Layer(sops.SOURCE_NAME, opened.tree, path=str(self.path), lines=parsed.lines,
                      secret_paths=frozenset(secret), encryption=sops.FORMAT,
                      file_digests={sops.SOURCE_NAME: next(iter(digests.values()))},

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from functools import cache
 from importlib import resources
-from pathlib import Path
 
 from configsvc.formats import ParsedFile, parse_yaml
 from configsvc.sources.base import Layer, Source
@@ -20,11 +19,6 @@ SOURCE_NAME = "configsvc defaults"
 def _shipped() -> tuple[str, ParsedFile]:
     resource = resources.files("configsvc").joinpath("defaults.yaml")
     return str(resource), parse_yaml(resource.read_text(encoding="utf-8"))
-
-
-def shipped_defaults_path() -> Path:
-    """Where configsvc's defaults file is (shown as the origin of its values)."""
-    return Path(_shipped()[0])
 
 
 class PackageDefaults(Source):

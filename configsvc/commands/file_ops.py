@@ -23,23 +23,24 @@ from configsvc.commands.locking import locked
 from configsvc.commands.values import as_the_file_reads, check_edited, check_value
 from configsvc.core.keypath import ValuePath
 from configsvc.crypto import document as encryption
-from configsvc.crypto import keys, sops
+from configsvc.crypto import keys, opening, sops
 from configsvc.errors import ConfigError, ConfigWarning, FileError, Problem
-from configsvc.formats import ParsedFile, dump, parse, read_parsed, read_text
+from configsvc.formats import FileProblem, ParsedFile, dump, parse, read_text
 from configsvc.options import Options
 
 
-def _read(path: Path) -> ParsedFile:
-    return read_parsed(path, "deployment file")
-
-
-def _is_json(path: Path) -> bool:
-    return path.suffix.lower() == ".json"
+def _read(path: Path) -> tuple[str, ParsedFile]:
+    """The file's text and its parsed tree."""
+    try:
+        text = read_text(path)
+        return text, parse(path, text)
+    except FileProblem as problem:
+        raise problem.as_error(path, "deployment file") from None
 
 
 def _refuse_sops(path: Path, parsed: ParsedFile, command: str) -> None:
     """configsvc never writes a SOPS file: sops's MAC and layout are sops's to keep. The file is untouched."""
-    if sops.is_sops(parsed.data):
+    if opening.file_format(parsed.data) == "sops":
         instead = sops.COMMANDS.get(command, "sops edit PATH").replace("PATH", shlex.quote(str(path)))
         raise ConfigError(Problem(
             f"this is a SOPS file; configsvc {command} does not change SOPS files (they would no longer "
@@ -47,14 +48,14 @@ def _refuse_sops(path: Path, parsed: ParsedFile, command: str) -> None:
             kind="config", source=sops.SOURCE_NAME, path=str(path)))
 
 
-def _open(path: Path, environ: Mapping[str, str], command: str) -> tuple[ParsedFile, encryption.Opened]:
-    parsed = _read(path)
+def _open(path: Path, environ: Mapping[str, str], command: str) -> opening.OpenedFile:
+    """An encrypted (configsvc) file opened for ``command``, which changes it."""
+    text, parsed = _read(path)
     _refuse_sops(path, parsed, command)
-    if not encryption.is_encrypted(parsed.data):
+    if opening.file_format(parsed.data) is None:
         raise ConfigError(Problem("the file is not encrypted; encrypt it with: configsvc encrypt PATH",
                                   kind="config", path=str(path)))
-    opened = encryption.open_document(parsed.data, keys.load(environ, path), str(path), _is_json(path))
-    return parsed, opened
+    return opening.open_file(path, text, parsed, environ)
 
 
 def _write(path: Path, document: dict[str, Any], mode: int | None = None) -> None:
@@ -80,7 +81,7 @@ def _reseal(path: Path, opened: encryption.Opened, tree: dict[str, Any], environ
     primary = keys.load(environ, path)[0]
     still = {p for p in opened.encrypted if _exists(tree, p)} | (also_encrypt or set())
     document = encryption.seal(tree, primary, only=opened.only, data_key=opened.data_key, encrypted=still)
-    original = _read(path).data[encryption.METADATA_KEY]["keys"]
+    original = _read(path)[1].data[encryption.METADATA_KEY]["keys"]
     document[encryption.METADATA_KEY]["keys"] = original
     return document
 
@@ -106,9 +107,9 @@ def encrypt_file(path: Path, environ: Mapping[str, str], only: str | None, out: 
             raise ConfigError(Problem(f"--only is not a valid regular expression ({error.msg})",
                                       kind="config")) from None
     with locked(out or path):
-        parsed = _read(path)
+        _, parsed = _read(path)
         _refuse_sops(path, parsed, "encrypt")
-        if encryption.is_encrypted(parsed.data):
+        if opening.file_format(parsed.data) is not None:
             raise ConfigError(Problem("the file is already encrypted; use configsvc edit, set or rotate-key",
                                       kind="config", path=str(path)))
         document = encryption.seal(parsed.data, keys.load(environ, out or path)[0], only=only)
@@ -117,11 +118,11 @@ def encrypt_file(path: Path, environ: Mapping[str, str], only: str | None, out: 
 
 def decrypt_file(path: Path, environ: Mapping[str, str]) -> str:
     """The file's plaintext, in its own format (a SOPS file as ``sops decrypt`` types its values)."""
-    parsed = _read(path)
-    if sops.is_sops(parsed.data):
-        return dump(path, sops.open_sops(path, read_text(path), environ).tree)
-    _, opened = _open(path, environ, "decrypt")
-    return dump(path, opened.tree)
+    text, parsed = _read(path)
+    if opening.file_format(parsed.data) is None:
+        raise ConfigError(Problem("the file is not encrypted; encrypt it with: configsvc encrypt PATH",
+                                  kind="config", path=str(path)))
+    return dump(path, opening.open_file(path, text, parsed, environ).tree)
 
 
 def write_plaintext(out: Path, text: str) -> None:
@@ -142,11 +143,11 @@ def set_value(path: Path, environ: Mapping[str, str], key: str, value: str,
     options = options or Options()
     written: Any = value if as_text else as_the_file_reads(path, key, value, options)
     with locked(path):  # read, change and write as one: a concurrent set must not be lost
-        parsed = _read(path)
+        _, parsed = _read(path)
         _refuse_sops(path, parsed, "set")
         warnings = check_value(path, key, written, options)
-        encrypted = encryption.is_encrypted(parsed.data)
-        if not encrypted and keys.unprotected_refusal(None, environ, path) is not None:
+        encrypted = opening.file_format(parsed.data) == "configsvc"
+        if not encrypted and opening.unprotected_refusal(None, environ, path) is not None:
             where = keys.configured_key(environ, path)
             raise ConfigError(Problem(
                 f"the file is not encrypted, but a master key is configured ({where}): "
@@ -155,7 +156,8 @@ def set_value(path: Path, environ: Mapping[str, str], key: str, value: str,
                 "file is unchanged", kind="config", path=str(path)))
         opened = None
         if encrypted:
-            _, opened = _open(path, environ, "set")
+            opened = _open(path, environ, "set").sealed
+            assert opened is not None  # a configsvc file
             tree = opened.tree
         else:
             tree = parsed.data
@@ -191,13 +193,13 @@ def _assign(tree: dict[str, Any], key: str, value: Any, where: str) -> tuple[str
 def rotate_file(path: Path, environ: Mapping[str, str], new_data_key: bool) -> None:
     """Wrap the data key for the primary master key only; or re-encrypt everything under a new one."""
     with locked(path):
-        parsed, opened = _open(path, environ, "rotate-key")  # all of it verified before anything changes
+        opened = _open(path, environ, "rotate-key")  # all of it verified before anything changes
         master_keys = keys.load(environ, path)
-        if new_data_key:
-            document = encryption.seal(opened.tree, master_keys[0], only=opened.only,
+        if new_data_key and opened.sealed is not None:
+            document = encryption.seal(opened.tree, master_keys[0], only=opened.sealed.only,
                                        encrypted=opened.encrypted)
         else:
-            document = encryption.rewrap(parsed.data, master_keys, master_keys[0], str(path))
+            document = encryption.rewrap(opened.parsed.data, master_keys, master_keys[0], str(path))
         _write(path, document)
 
 
@@ -237,7 +239,8 @@ def edit_file(path: Path, environ: Mapping[str, str], editor: str,
 def _edit_locked(path: Path, environ: Mapping[str, str], editor: str,
                  reopen: Callable[[list[str]], bool], say: Callable[[str], None],
                  options: Options | None) -> bool:
-    _, opened = _open(path, environ, "edit")
+    opened = _open(path, environ, "edit").sealed
+    assert opened is not None  # a configsvc file
     original = dump(path, opened.tree)
     with _private_folder() as folder:
         plaintext = folder / f"plaintext{path.suffix}"

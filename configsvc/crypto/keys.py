@@ -125,27 +125,6 @@ def sops_allowed(environ: Mapping[str, str]) -> bool:
     return _yes(environ.get(ALLOW_SOPS_VARIABLE, ""))
 
 
-def unprotected_refusal(encryption: str | None, environ: Mapping[str, str],
-                        deployment_file: Path | None) -> str | None:
-    """Why a deployment file the master key does not protect — plaintext (``encryption`` None) or a
-    SOPS file (``"sops"``) — is refused while a master key is configured; None when it is taken (no key
-    is configured, or the deployment opted in). The no-downgrade rule, in one place."""
-    key_source = configured_key(environ, deployment_file)
-    if key_source is None:
-        return None
-    if encryption is None and not plaintext_allowed(environ):
-        return (f"the file is not encrypted, but a master key is configured ({key_source}): a plaintext "
-                "file is refused, since anyone who can write it could replace every value without the "
-                f"key. Encrypt it (configsvc encrypt), or accept plaintext on purpose with "
-                f"{ALLOW_PLAINTEXT_VARIABLE}=1")
-    if encryption == "sops" and not sops_allowed(environ):
-        return (f"the file is a SOPS file, but a configsvc master key is configured ({key_source}): "
-                "refused, since age is public-key encryption: anyone who can write the file can read the "
-                "recipients it lists and make a valid SOPS file with values of their choice. Encrypt it "
-                f"with configsvc encrypt, or accept SOPS files on purpose with {ALLOW_SOPS_VARIABLE}=1")
-    return None
-
-
 def _yes(value: str) -> bool:
     return value.strip().lower() in ("1", "true", "yes")
 

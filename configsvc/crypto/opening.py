@@ -1,9 +1,10 @@
 """Opening a deployment file: which format it is in, which key opens it, and the no-downgrade rules.
 
 Every reader of a deployment file — the deployment-file source at start and on every reload, and the file
-commands (``set``, ``edit``, ``encrypt``, ``rotate-key``) — decides the same things here: plaintext,
-configsvc's format or SOPS; whether a file the master key does not protect is taken
-(:func:`configsvc.crypto.keys.unprotected_refusal`); and whether a running process may move from one
+commands (``decrypt``, ``set``, ``edit``, ``rotate-key``) — opens it with :func:`open_file`, which decides
+the format (plaintext, configsvc's, SOPS) and the key (the configsvc master key, or the age identities).
+The rules that keep a running deployment from being downgraded live here too: a file the master key does
+not protect is refused at start (:func:`unprotected_refusal`), and a running process never moves from one
 format to another on a reload (:func:`format_change_problem`).
 """
 
@@ -11,9 +12,87 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
 
-from configsvc.crypto import keys
-from configsvc.errors import Problem
+from configsvc.core.keypath import ValuePath, dotted
+from configsvc.crypto import document, keys, sops
+from configsvc.errors import DecryptError, Problem
+from configsvc.formats import ParsedFile
+from configsvc.formats.snapshot import FileRead
+
+#: How a deployment file is written: plaintext (None), configsvc's format, or a SOPS file.
+Format = Literal["configsvc", "sops"] | None
+
+
+@dataclass
+class OpenedFile:
+    """A deployment file opened: its format, its plaintext values and which of them were encrypted."""
+
+    path: Path
+    format: Format
+    #: The file as written (its lines, its metadata block).
+    parsed: ParsedFile
+    #: The plaintext values (the metadata block left out).
+    tree: dict[str, Any]
+    encrypted: set[ValuePath] = field(default_factory=set)
+    #: configsvc's format: what re-sealing the file needs (its data key, ``--only`` and key ids).
+    sealed: document.Opened | None = None
+    #: Other files it was opened with, to watch with it (age identity files).
+    files: tuple[Path, ...] = ()
+
+
+def file_format(data: dict[str, Any]) -> Format:
+    """The format of a parsed deployment file."""
+    if sops.is_sops(data):
+        return "sops"
+    return "configsvc" if document.is_encrypted(data) else None
+
+
+def open_file(path: Path, text: str, parsed: ParsedFile, environ: Mapping[str, str],
+              key_file: FileRead | None = None) -> OpenedFile:
+    """Open a parsed deployment file: a SOPS file with the age identities ``environ`` names, a configsvc
+    file with the master key (``key_file``: the key file read together with the file, one snapshot),
+    plaintext as it is (refusing an ``ENC[...]`` value without the metadata that opens it). Raises
+    :class:`DecryptError` naming the file, never a value."""
+    kind = file_format(parsed.data)
+    if kind == "sops":
+        opened = sops.open_sops(path, text, environ)
+        return OpenedFile(path, kind, parsed, opened.tree, opened.encrypted, files=tuple(opened.files))
+    if kind == "configsvc":
+        sealed = document.open_document(parsed.data, keys.load(environ, path, key_file), str(path),
+                                        json_format=path.suffix.lower() == ".json")
+        return OpenedFile(path, kind, parsed, sealed.tree, sealed.encrypted, sealed=sealed)
+    token = document.first_token_path(parsed.data)
+    if token is not None:
+        keys_only = tuple(str(part) for part in token if isinstance(part, str))
+        raise DecryptError(Problem(
+            f"holds an encrypted value but no {document.METADATA_KEY} block: the file is incomplete "
+            "(half-written?) or was assembled by hand; write it with configsvc encrypt, set or edit",
+            kind="decrypt", key=dotted(token), source="deployment file", path=str(path),
+            line=parsed.lines.get(keys_only)))
+    return OpenedFile(path, None, parsed, parsed.data)
+
+
+def unprotected_refusal(kind: Format, environ: Mapping[str, str], deployment_file: Path | None) -> str | None:
+    """Why a deployment file the master key does not protect — plaintext (``kind`` None) or a SOPS file
+    — is refused while a master key is configured; None when it is taken (no key is configured, the file
+    is in configsvc's format, or the deployment opted in)."""
+    key_source = keys.configured_key(environ, deployment_file)
+    if key_source is None or kind == "configsvc":
+        return None
+    if kind is None and not keys.plaintext_allowed(environ):
+        return (f"the file is not encrypted, but a master key is configured ({key_source}): a plaintext "
+                "file is refused, since anyone who can write it could replace every value without the "
+                f"key. Encrypt it (configsvc encrypt), or accept plaintext on purpose with "
+                f"{keys.ALLOW_PLAINTEXT_VARIABLE}=1")
+    if kind == "sops" and not keys.sops_allowed(environ):
+        return (f"the file is a SOPS file, but a configsvc master key is configured ({key_source}): "
+                "refused, since age is public-key encryption: anyone who can write the file can read the "
+                "recipients it lists and make a valid SOPS file with values of their choice. Encrypt it "
+                f"with configsvc encrypt, or accept SOPS files on purpose with {keys.ALLOW_SOPS_VARIABLE}=1")
+    return None
 
 FORMAT_NAMES = {None: "plaintext", "configsvc": "encrypted (configsvc)", "sops": "a SOPS file"}
 

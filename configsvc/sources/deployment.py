@@ -7,11 +7,10 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from configsvc.core.keypath import KeyPath, dotted, key_path
-from configsvc.crypto import document as encryption
-from configsvc.crypto import keys, sops
+from configsvc.core.keypath import key_path
+from configsvc.crypto import keys, opening, sops
 from configsvc.errors import DecryptError, FileError, Problem
-from configsvc.formats import MAX_FILE_BYTES, FileProblem, ParsedFile, decode, parse
+from configsvc.formats import MAX_FILE_BYTES, FileProblem, decode, parse
 from configsvc.formats.snapshot import read_together
 from configsvc.options import Options
 from configsvc.sources.base import Layer, Source
@@ -68,42 +67,14 @@ class DeploymentFile(Source):
             parsed = parse(self.path, text)
         except FileProblem as problem:
             raise problem.as_error(self.path, self.name) from None
-        digests = {self.name: hashlib.sha256(data).hexdigest()}
-        if sops.is_sops(parsed.data):
-            return self._sops_layer(text, parsed, digests, watched)
-        if not encryption.is_encrypted(parsed.data):
-            refused = keys.unprotected_refusal(None, self.environ, self.path)
-            if refused is not None:
-                raise DecryptError(Problem(refused, kind="decrypt", source=self.name, path=str(self.path)))
-            token = encryption.first_token_path(parsed.data)
-            if token is not None:
-                key = dotted(token)
-                keys_only = tuple(str(part) for part in token if isinstance(part, str))
-                raise DecryptError(Problem(
-                    f"holds an encrypted value but no {encryption.METADATA_KEY} block: the file is "
-                    "incomplete (half-written?) or was assembled by hand; write it with configsvc "
-                    "encrypt, set or edit", kind="decrypt", key=key, source=self.name,
-                    path=str(self.path), line=parsed.lines.get(keys_only)))
-            return Layer(self.name, parsed.data, path=str(self.path), lines=parsed.lines,
-                         file_digests=digests, files=watched)
-        master_keys = keys.load(self.environ, self.path, reads[1] if len(reads) > 1 else None)
-        opened = encryption.open_document(parsed.data, master_keys, str(self.path),
-                                          json_format=self.path.suffix.lower() == ".json")
-        secret: set[KeyPath] = {key_path(path) for path in opened.encrypted}
-        return Layer(self.name, opened.tree, path=str(self.path), lines=parsed.lines,
-                     secret_paths=frozenset(secret), encryption=encryption.FORMAT, file_digests=digests,
-                     files=watched)
-
-    def _sops_layer(self, text: str, parsed: ParsedFile, digests: dict[str, str],
-                    watched: tuple[Path, ...]) -> Layer:
-        """A SOPS file: decrypted and verified natively; every decrypted value is secret."""
-        assert self.path is not None
-        refused = keys.unprotected_refusal(sops.FORMAT, self.environ, self.path)
+        kind = opening.file_format(parsed.data)
+        name = sops.SOURCE_NAME if kind == "sops" else self.name
+        refused = opening.unprotected_refusal(kind, self.environ, self.path)
         if refused is not None:
-            raise DecryptError(Problem(refused, kind="decrypt", source=sops.SOURCE_NAME, path=str(self.path)))
-        opened = sops.open_sops(self.path, text, self.environ)
-        secret = {key_path(path) for path in opened.encrypted}
-        return Layer(sops.SOURCE_NAME, opened.tree, path=str(self.path), lines=parsed.lines,
-                     secret_paths=frozenset(secret), encryption=sops.FORMAT,
-                     file_digests={sops.SOURCE_NAME: next(iter(digests.values()))},
-                     files=(self.path, *opened.files))
+            raise DecryptError(Problem(refused, kind="decrypt", source=name, path=str(self.path)))
+        key_read = reads[1] if len(reads) > 1 else None
+        opened = opening.open_file(self.path, text, parsed, self.environ, key_read)
+        return Layer(name, opened.tree, path=str(self.path), lines=parsed.lines,
+                     secret_paths=frozenset(key_path(path) for path in opened.encrypted),
+                     encryption=opened.format, file_digests={name: hashlib.sha256(data).hexdigest()},
+                     files=(*watched, *opened.files))

@@ -3,11 +3,16 @@
 Adopt it with ``configsvc.flask.ConfigService`` and ``configsvc.celery.FlaskCelery``; the names here are
 what both hand out (the resolved :class:`Config`, its errors and secrets) and :func:`resolve` for code
 that needs a configuration without an app.
+
+Each name is imported when first used (``import configsvc`` alone loads neither dynaconf nor Celery), so
+the ``configsvc`` command starts fast.
 """
 
-from configsvc.core.config import Config, Entry, Explanation, LayerValue
-from configsvc.core.redaction import Secret, is_secret_key, mask_url, masked, redact
-from configsvc.core.resolve import resolve
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from configsvc.errors import (
     AlreadyRegistered,
     CeleryNotConfigured,
@@ -19,7 +24,12 @@ from configsvc.errors import (
     Problem,
     ValidationError,
 )
-from configsvc.options import Options
+
+if TYPE_CHECKING:
+    from configsvc.core.config import Config, Entry, Explanation, LayerValue
+    from configsvc.core.redaction import Secret, is_secret_key, mask_url, masked, redact
+    from configsvc.core.resolve import resolve
+    from configsvc.options import Options
 
 __all__ = [
     "AlreadyRegistered",
@@ -44,11 +54,27 @@ __all__ = [
     "resolve",
 ]
 
+_LAZY = {
+    "Config": "configsvc.core.config", "Entry": "configsvc.core.config",
+    "Explanation": "configsvc.core.config", "LayerValue": "configsvc.core.config",
+    "Secret": "configsvc.core.redaction", "is_secret_key": "configsvc.core.redaction",
+    "mask_url": "configsvc.core.redaction", "masked": "configsvc.core.redaction",
+    "redact": "configsvc.core.redaction", "resolve": "configsvc.core.resolve", "Options": "configsvc.options",
+}
 
-def __getattr__(name: str) -> str:
-    # ``configsvc.__version__`` from the installed package's metadata, read when first asked for.
-    if name == "__version__":
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":  # from the installed package's metadata
         from importlib.metadata import version
 
         return version("configsvc")
-    raise AttributeError(f"module 'configsvc' has no attribute {name!r}")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'configsvc' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*__all__, "__version__"])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from configsvc.celery.status import proof_keys, sign, verified
+from configsvc.celery.proof import proof_keys, sign, verified
 from tests.support.reference import resolve
 
 REPLY = {"hostname": "w1@h", "pid": 42, "fingerprint": "ab" * 16, "generation": 3, "state": "ok",

@@ -13,8 +13,32 @@ def create_app():
 ```
 """
 
-from configsvc.celery.auth import is_auth_failure
-from configsvc.celery.placeholder import FlaskCelery
-from configsvc.celery.task import AppContextTask
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from configsvc.celery.auth import is_auth_failure
+    from configsvc.celery.placeholder import FlaskCelery
+    from configsvc.celery.task import AppContextTask
 
 __all__ = ["AppContextTask", "FlaskCelery", "is_auth_failure"]
+
+# Imported when first used: a module of this package (the status proof ``configsvc fleet`` checks, the
+# adapters) can be imported without importing Celery's app machinery.
+_LAZY = {"AppContextTask": "configsvc.celery.task", "FlaskCelery": "configsvc.celery.placeholder",
+         "is_auth_failure": "configsvc.celery.auth"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'configsvc.celery' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -29,6 +29,7 @@ from configsvc.sources.celery_variables import celery_variable_problems
 EXTENSION_KEY = "celery"
 WORKER_CONSUMER = "configsvc.celery.consumer:Consumer"
 TASK_CLASS = "configsvc.celery.task:AppContextTask"
+ROTATION_STEP = "configsvc.celery.rotation:RotationStep"
 
 
 def _warn_about_replaced(in_code: dict[str, Any], settings: dict[str, Any],
@@ -54,9 +55,8 @@ class FlaskCelery(celery_internals.PlaceholderHooks):
         super().__init__(main, **kwargs)
         #: What this Celery app shares with the Flask app it is bound to (None before ``init_app``).
         self.binding: Binding | None = None
-        from configsvc.celery.rotation import RotationStep
-
-        self.steps["consumer"].add(RotationStep)
+        # By name: Celery imports the step in a worker only (web processes never load the worker's parts).
+        self.steps["consumer"].add(ROTATION_STEP)
 
     @property
     def bound_flask_app(self) -> Flask | None:

@@ -1,33 +1,17 @@
 """The ``configsvc_status`` remote-control command: which configuration a worker runs, asked over the
-broker it consumes from, so it reaches every worker on every host (``configsvc fleet`` asks it).
-
-Anyone who can use the vhost can answer a broadcast, and the fingerprint is shown unauthenticated on
-``/healthz``; so every reply carries a proof that it comes from a process holding the deployment's
-secrets: an HMAC over the request's nonce and the reply, keyed from the configuration's ``secret_key``
-(which every process of the deployment has and no broker user needs). ``fleet`` checks it against the
-``secret_key`` and ``secret_key_fallbacks`` the files hold now, so a worker that has not yet taken a new
-secret key still proves itself while the old key is a fallback.
+broker it consumes from, so it reaches every worker on every host (``configsvc fleet`` asks it). Every
+reply carries the proof of :mod:`configsvc.celery.proof`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import os
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from configsvc.celery import celery_internals
 from configsvc.celery.binding import Binding, Generations, binding_of
+from configsvc.celery.proof import STATUS_COMMAND, proof_keys, sign
 from configsvc.core.redaction import mask_url
-
-if TYPE_CHECKING:
-    from configsvc.core.config import Config
-
-STATUS_COMMAND = "configsvc_status"
-_PROOF_CONTEXT = b"configsvc fleet status proof v1"
-_SIGNED = ("hostname", "pid", "fingerprint", "generation", "state", "broker")
 
 
 def status_of(binding: Binding, hostname: str, nonce: str | None = None,
@@ -51,34 +35,6 @@ def status_of(binding: Binding, hostname: str, nonce: str | None = None,
     keys = proof_keys(live.config) if live is not None else []
     status["proof"] = sign(keys[0], nonce, status) if keys and nonce else None
     return status
-
-
-def proof_keys(config: Config) -> list[bytes]:
-    """The keys a status proof is made with: from ``secret_key`` first, then each of
-    ``secret_key_fallbacks`` (a reply made with an older key still verifies during its rotation)."""
-    secrets = [config.reveal("secret_key"), *(config.reveal("secret_key_fallbacks") or [])]
-    return [hmac.new(_as_bytes(secret), _PROOF_CONTEXT, hashlib.sha256).digest()
-            for secret in secrets if secret not in (None, "", b"")]
-
-
-def sign(key: bytes, nonce: str, status: Mapping[str, Any]) -> str:
-    """The proof of one reply to the request with ``nonce``."""
-    message = json.dumps([nonce, *(status.get(field) for field in _SIGNED)], separators=(",", ":"),
-                         default=str)
-    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
-
-
-def verified(keys: Iterable[bytes], nonce: str, status: Mapping[str, Any]) -> bool:
-    """True when the reply's proof was made with one of ``keys`` for this ``nonce`` and these fields."""
-    proof = status.get("proof")
-    if not isinstance(proof, str):
-        return False
-    given = proof.encode("ascii", "replace")
-    return any(hmac.compare_digest(sign(key, nonce, status).encode(), given) for key in keys)
-
-
-def _as_bytes(secret: Any) -> bytes:
-    return secret if isinstance(secret, bytes) else str(secret).encode("utf-8")
 
 
 def register_status_command() -> None:

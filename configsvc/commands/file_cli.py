@@ -9,21 +9,24 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from configsvc.commands import file_ops
-from configsvc.commands.discovery import find_target
 from configsvc.commands.inspect import APP_OPTION
 from configsvc.commands.reporting import reports_errors, warn
-from configsvc.crypto import keys
 from configsvc.errors import ConfigError
-from configsvc.options import Options
+
+if TYPE_CHECKING:  # the commands import what they need when they run: `configsvc --help` starts fast
+    from configsvc.options import Options
 
 
 def schema_options(ctx: click.Context) -> Options:
     """The options whose schema ``set`` and ``edit`` check values against: the app's when one is named
     (``--app``, ``FLASK_APP``) or found in the working directory, else configsvc's own."""
+    from configsvc.commands.discovery import find_target
+    from configsvc.options import Options
+
     named = ctx.meta.get(APP_OPTION) or os.environ.get("FLASK_APP")
     try:
         return find_target(named, os.environ).service.options
@@ -43,9 +46,13 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 def keygen(out: Path | None) -> None:
     """A new master key: printed, or written to a new 0600 file."""
     if out is None:
+        from configsvc.crypto import keys
+
         click.echo(keys.generate())
         return
     try:
+        from configsvc.crypto import keys
+
         keys.write_new_key_file(out)
     except FileExistsError:
         click.echo(f"error: {out} already exists; a key file is never overwritten", err=True)
@@ -61,6 +68,8 @@ def keygen(out: Path | None) -> None:
 @reports_errors
 def encrypt(path: Path, only: str | None, out: Path | None) -> None:
     """Encrypt the values of a plaintext deployment file (in place unless -o)."""
+    from configsvc.commands import file_ops
+
     file_ops.encrypt_file(path, os.environ, only, out)
     click.echo(f"encrypted {out or path}", err=True)
 
@@ -72,6 +81,8 @@ def encrypt(path: Path, only: str | None, out: Path | None) -> None:
 @reports_errors
 def decrypt(path: Path, out: Path | None) -> None:
     """Print the plaintext of an encrypted file, or write it to a 0600 file."""
+    from configsvc.commands import file_ops
+
     text = file_ops.decrypt_file(path, os.environ)
     if out is None:
         click.echo(text, nl=False)
@@ -95,6 +106,8 @@ def set_command(ctx: click.Context, path: Path, key: str, value: str | None, as_
     text or --string is given. A value that does not fit the schema is refused and the file left
     unchanged.
     """
+    from configsvc.commands import file_ops
+
     if value is None or value == "-":
         value = sys.stdin.read()
         value = value[:-1] if value.endswith("\n") else value
@@ -109,6 +122,8 @@ def set_command(ctx: click.Context, path: Path, key: str, value: str | None, as_
 @reports_errors
 def rotate_key(path: Path, data_key: bool) -> None:
     """Re-wrap the file for the primary master key (the first in CONFIGSVC_KEY) only."""
+    from configsvc.commands import file_ops
+
     file_ops.rotate_file(path, os.environ, data_key)
     click.echo(f"rotated {path}" + (" (new data key)" if data_key else ""), err=True)
 
@@ -119,6 +134,8 @@ def rotate_key(path: Path, data_key: bool) -> None:
 @reports_errors
 def edit(ctx: click.Context, path: Path) -> None:
     """Open $EDITOR on a private plaintext copy, check it, re-encrypt, replace the file atomically."""
+    from configsvc.commands import file_ops
+
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
 
     def reopen(problems: list[str]) -> bool:

@@ -16,16 +16,17 @@ import json
 import secrets
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from configsvc.celery.status import proof_keys
 from configsvc.commands.inspect import resolve_for
 from configsvc.commands.reporting import reports_errors
-from configsvc.core.config import Config
 from configsvc.core.redaction import mask_url
 from configsvc.errors import ConfigError, Problem
+
+if TYPE_CHECKING:  # Celery is imported when fleet runs: `configsvc --help` starts fast
+    from configsvc.core.config import Config
 
 POLL_SECONDS = 0.2  # how long one round waits for answers (without --expect)
 
@@ -48,7 +49,7 @@ def ask_workers(app: Any, timeout: float, expect: int | None, keys: list[bytes])
     """Every worker's ``configsvc_status`` answer to a fresh nonce, over ``app``'s broker, each marked
     ``verified`` (its proof holds for one of ``keys``); done as soon as ``expect`` verified replies came,
     when the number of workers is known."""
-    from configsvc.celery.status import STATUS_COMMAND, verified
+    from configsvc.celery.proof import STATUS_COMMAND, verified
 
     nonce = secrets.token_hex(16)
     answers: list[dict[str, Any]] = []
@@ -79,6 +80,8 @@ def ask_workers(app: Any, timeout: float, expect: int | None, keys: list[bytes])
 @reports_errors
 def fleet(ctx: click.Context, wait_seconds: float, as_json: bool, expect: int | None) -> None:
     """Ask every worker which configuration it runs; exit 0 when all run the one the files hold now."""
+    from configsvc.celery.proof import proof_keys
+
     config = resolve_for(ctx)
     wanted = config.fingerprint
     keys = proof_keys(config)

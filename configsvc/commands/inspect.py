@@ -12,15 +12,16 @@ import shutil
 import sys
 import textwrap
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from flask.cli import ScriptInfo
 
-from configsvc.commands.discovery import Target, find_target
 from configsvc.commands.reporting import note, reports_errors, warn
-from configsvc.core.config import Config
 from configsvc.core.redaction import masked, reveal
+
+if TYPE_CHECKING:  # the commands import what they need when they run: `configsvc --help` starts fast
+    from configsvc.commands.discovery import Target
+    from configsvc.core.config import Config
 
 APP_OPTION = "configsvc_app"
 VERBOSE_OPTION = "configsvc_verbose"
@@ -28,6 +29,10 @@ VERBOSE_OPTION = "configsvc_verbose"
 
 def target_of(ctx: click.Context) -> Target:
     """The app the command is for: ``configsvc --app``, or the app ``flask`` was told about."""
+    from flask.cli import ScriptInfo
+
+    from configsvc.commands.discovery import find_target
+
     info = ctx.find_object(ScriptInfo)
     if info is not None:  # flask configsvc ...
         return find_target(info.app_import_path, os.environ, info.create_app)

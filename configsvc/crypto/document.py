@@ -21,10 +21,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
-
 from configsvc.core.keypath import ValuePath, dotted
 from configsvc.crypto.keys import MasterKey, derive
 from configsvc.errors import DecryptError, Problem
@@ -150,6 +146,9 @@ def seal(
     Values are encrypted when their dotted key matches ``only`` (all when None), or when their path is
     in ``encrypted`` (paths an earlier version of the file had encrypted stay encrypted).
     """
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.keywrap import aes_key_wrap
+
     if METADATA_KEY in tree:
         raise ValueError(f"{METADATA_KEY} is reserved for the encryption metadata")
     data_key = data_key or secrets.token_bytes(32)
@@ -180,6 +179,9 @@ def seal(
 def open_document(document: dict[str, Any], master_keys: Sequence[MasterKey], where: str,
                   json_format: bool) -> Opened:
     """Decrypt a parsed document; raises :class:`DecryptError` saying which problem, naming the file."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     body = {key: value for key, value in document.items() if key != METADATA_KEY}
     metadata = _metadata(document.get(METADATA_KEY), where)
     data_key = _unwrap(metadata, master_keys, where)
@@ -223,6 +225,8 @@ def open_document(document: dict[str, Any], master_keys: Sequence[MasterKey], wh
 def rewrap(document: dict[str, Any], master_keys: Sequence[MasterKey], primary: MasterKey,
            where: str) -> dict[str, Any]:
     """The same document with its data key wrapped for ``primary`` only (values untouched)."""
+    from cryptography.hazmat.primitives.keywrap import aes_key_wrap
+
     metadata = _metadata(document.get(METADATA_KEY), where)
     data_key = _unwrap(metadata, master_keys, where)
     wrapped = aes_key_wrap(derive(primary.secret, "wrap"), data_key)
@@ -261,6 +265,8 @@ def _metadata(raw: Any, where: str) -> dict[str, Any]:
 
 
 def _unwrap(metadata: dict[str, Any], master_keys: Sequence[MasterKey], where: str) -> bytes:
+    from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap
+
     by_id = {key.id: key for key in master_keys}
     for entry in metadata["keys"]:
         key = by_id.get(entry["id"])

@@ -16,9 +16,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
 from configsvc.errors import DecryptError, Problem
 from configsvc.formats.snapshot import FileRead, read_together
 
@@ -37,6 +34,9 @@ ALLOW_SOPS_VARIABLE = "CONFIGSVC_ALLOW_SOPS"
 
 def derive(secret: bytes, purpose: str, length: int = 32) -> bytes:
     """A key for one purpose, derived with HKDF-SHA256 (domain separation between uses of one key)."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     return HKDF(algorithm=hashes.SHA256(), length=length, salt=None,
                 info=f"configsvc-v1-{purpose}".encode()).derive(secret)
 

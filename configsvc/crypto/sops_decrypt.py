@@ -17,15 +17,15 @@ import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from typing import TYPE_CHECKING, Any
 
 from configsvc.core.keypath import ValuePath, dotted
 from configsvc.crypto.sops_values import GoTime, parse_typed, printed_float_text, to_bytes
 from configsvc.errors import DecryptError, Problem
 from configsvc.formats import Plain
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 SOURCE_NAME = "deployment file (SOPS)"
 # sops's fixed prefix for the MAC of a file with mac_only_encrypted (so the two kinds of MAC differ).
@@ -109,6 +109,8 @@ class _Walk:
         return value
 
     def decrypt(self, value: Any, path: list[str], at: ValuePath) -> Any:
+        from cryptography.exceptions import InvalidTag
+
         if not isinstance(value, str):
             return self.fail(at, "a value sops would have encrypted is not encrypted")
         if value == "":
@@ -146,6 +148,8 @@ def decrypt_values(tree: dict[str, Any], metadata: dict[str, Any], data_key: byt
              files: list[Path]) -> SopsOpened:
     """Decrypt every value of a SOPS file's ``tree`` with its data key and verify the MAC over them, as
     sops does; raises :class:`DecryptError` naming the file (and the key of a value that fails)."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     walk = _Walk(metadata, _Selectors.read(metadata, where), AESGCM(data_key), where)
     if metadata.get("mac_only_encrypted"):
         walk.mac.update(MAC_ONLY_ENCRYPTED_PREFIX)
@@ -160,6 +164,8 @@ def decrypt_values(tree: dict[str, Any], metadata: dict[str, Any], data_key: byt
 
 
 def _stored_mac(metadata: dict[str, Any], cipher: AESGCM, where: str) -> str:
+    from cryptography.exceptions import InvalidTag
+
     mac, stamp = metadata.get("mac"), metadata.get("lastmodified")
     match = _ENC.match(mac) if isinstance(mac, str) else None
     try:

@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_encrypted
 	$(BIN)/python -m benchmarks.bench_sops
 	$(BIN)/python -m benchmarks.bench_cli
+	$(BIN)/python -m benchmarks.bench_startup
 	$(BIN)/python -m benchmarks.bench_app
 	$(BIN)/python -m benchmarks.bench_rotation
 

@@ -237,7 +237,7 @@ def fleet_rotation(options: argparse.Namespace) -> None:
     if fleet_after:
         print(f"configsvc fleet --wait --expect 2, started at the swap, returned after the last worker "
               f"switched: median {statistics.median(fleet_after):.3f} s, max {max(fleet_after):.3f} s "
-              f"({len(fleet_after)} quiet rotations; target < 0.5 s)")
+              f"({len(fleet_after)} quiet rotations; target < 0.3 s)")
 
 
 def polling_cost(seconds: float) -> None:

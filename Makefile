@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench fuzz install clean
+.PHONY: run test test-matrix docs bench fuzz install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,docs]'
 	# The reference app (app/, worker_entry.py) runs from the checkout: put the checkout on the venv's path.
 	$(BIN)/python -c 'import pathlib, site; pathlib.Path(site.getsitepackages()[0], "configsvc-checkout.pth").write_text(str(pathlib.Path.cwd()) + "\n")'
 	touch $(STAMP)
@@ -23,6 +23,31 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+# The suite under other Pythons (3.12 and 3.13 by default), each in a venv of its own (.venv-3.12, ...). The
+# interpreter is python3.X on the PATH, else pyenv's newest 3.X.
+MATRIX ?= 3.12 3.13
+test-matrix:
+	@set -e; for version in $(MATRIX); do \
+	    python=$$(command -v python$$version || ls -d $$(pyenv root 2>/dev/null)/versions/$$version*/bin/python 2>/dev/null | tail -1); \
+	    if [ -z "$$python" ]; then echo "test-matrix: no Python $$version (python$$version or pyenv)"; exit 1; fi; \
+	    venv=.venv-$$version; \
+	    if [ ! -e $$venv/.installed ] || [ pyproject.toml -nt $$venv/.installed ]; then \
+	        $$python -m venv $$venv && $$venv/bin/python -m pip install --quiet --upgrade pip && \
+	        $$venv/bin/python -m pip install --quiet -e '.[test]' && \
+	        $$venv/bin/python -c 'import pathlib, site; pathlib.Path(site.getsitepackages()[0], "configsvc-checkout.pth").write_text(str(pathlib.Path.cwd()) + "\n")' && \
+	        touch $$venv/.installed; \
+	    fi; \
+	    echo "== Python $$version ($$python)"; \
+	    $$venv/bin/pytest -p no:cacheprovider; \
+	done
+
+# The docs: every command output they show is made first by running the commands (scripts/doc_outputs.py,
+# which asks a real worker over the local RabbitMQ); then Sphinx with warnings as errors, which also fails
+# on a link to a page or heading that does not exist.
+docs: $(STAMP)
+	$(BIN)/python scripts/doc_outputs.py
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
 
 fuzz: $(STAMP)
 	$(BIN)/python -m tests.fuzz --seconds $(or $(SECONDS),600)
@@ -38,4 +63,4 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_rotation
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache docs/_build docs/_generated

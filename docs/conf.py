@@ -6,7 +6,7 @@ from importlib.metadata import version as package_version
 
 project = "configsvc"
 author = "the configsvc authors"
-copyright = "2026, the configsvc authors"  # noqa: A001 - Sphinx's name
+copyright = "2026, the configsvc authors"
 release = package_version("configsvc")
 version = ".".join(release.split(".")[:2])
 

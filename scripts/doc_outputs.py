@@ -75,8 +75,8 @@ def main() -> int:
         run("check", "configsvc --app app check", [configsvc, "check"], deployment)
         empty = folder / "elsewhere"
         empty.mkdir()
-        run("check-no-app", "configsvc --verbose check      # in a folder with no app", [configsvc, "--verbose",
-            "check"], cwd=empty)
+        run("check-no-app", "configsvc --verbose check      # in a folder with no app",
+            [configsvc, "--verbose", "check"], cwd=empty)
         run("check-bad-yaml", "FLASK_CONFIG=bad.yaml configsvc --app app check", [configsvc, "check"],
             {"FLASK_CONFIG": "bad.yaml", "FLASK_APP": "app"})
         run("check-problems", "FLASK_CONFIG=bad2.yaml APP_ENV=production APP_DEBUG=sometimes configsvc "

@@ -126,9 +126,8 @@ def test_tasks_run_in_the_app_context(app: Flask) -> None:
         assert which_app.apply().get() == "testing-only-not-secret"
 
 
-def test_worker_entry_from_another_directory_resolves_the_same(tmp_path: Path) -> None:
-    path = tmp_path / "api-config.yaml"
-    path.write_text("port: 8123\ncelery:\n  broker_url: amqp://rabbit//\n")
+def test_worker_entry_from_another_directory_resolves_the_same(deployment_file, tmp_path: Path) -> None:
+    path = deployment_file("port: 8123\ncelery:\n  broker_url: amqp://rabbit//\n")
     code = ("import json, worker_entry as w; "
             "print(json.dumps([w.celery.conf.broker_url, w.flask_app.config['PORT'], "
             "w.flask_app.instance_path]))")

@@ -67,25 +67,22 @@ def test_bad_files(tmp_path: Path, name: str, content: str, line: int | None, me
     assert "Traceback" not in str(error)
 
 
-def test_non_text_key_is_an_error(tmp_path: Path) -> None:
-    path = tmp_path / "api-config.yaml"
-    path.write_text("port: 1\n? [a, b]\n: x\n")
+def test_non_text_key_is_an_error(deployment_file, tmp_path: Path) -> None:
+    path = deployment_file("port: 1\n? [a, b]\n: x\n")
     with pytest.raises(FileError, match="a key must be text"):
         resolve_file(tmp_path, path)
 
 
-def test_yaml_merge_keys_work_and_may_be_overridden(tmp_path: Path) -> None:
-    path = tmp_path / "api-config.yaml"
-    path.write_text("base: &base\n  a: 1\n  b: 2\nderived:\n  <<: *base\n  b: 3\n")
+def test_yaml_merge_keys_work_and_may_be_overridden(deployment_file, tmp_path: Path) -> None:
+    path = deployment_file("base: &base\n  a: 1\n  b: 2\nderived:\n  <<: *base\n  b: 3\n")
     config = resolve_file(tmp_path, path)
     assert config["derived"] == {"a": 1, "b": 3}  # type: ignore[index]
 
 
-def test_alias_bomb_is_refused(tmp_path: Path) -> None:
+def test_alias_bomb_is_refused(deployment_file, tmp_path: Path) -> None:
     lines = ['a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]']
     lines += [f"a{i}: &a{i} [{', '.join(['*a' + str(i - 1)] * 10)}]" for i in range(1, 9)]
-    path = tmp_path / "bomb.yaml"
-    path.write_text("\n".join(lines) + "\n")
+    path = deployment_file("\n".join(lines) + "\n", name="bomb.yaml")
     with pytest.raises(FileError, match=r"bomb.yaml: the file expands to more than 100000 values"):
         resolve_file(tmp_path, path)
 
@@ -108,15 +105,14 @@ def test_folder_instead_of_file(tmp_path: Path) -> None:
         resolve_file(tmp_path, tmp_path)
 
 
-def test_path_through_a_file(tmp_path: Path) -> None:
-    (tmp_path / "plain").write_text("x")
+def test_path_through_a_file(deployment_file, tmp_path: Path) -> None:
+    deployment_file("x", name="plain")
     with pytest.raises(FileError, match=r"the file cannot be read \(Not a directory\)"):
         resolve_file(tmp_path, tmp_path / "plain" / "api-config.yaml")
 
 
-def test_unreadable_file(tmp_path: Path) -> None:
-    path = tmp_path / "api-config.yaml"
-    path.write_text("port: 1\n")
+def test_unreadable_file(deployment_file, tmp_path: Path) -> None:
+    path = deployment_file("port: 1\n")
     path.chmod(0o000)
     tmp_path.chmod(0o755)
     if os.geteuid() != 0:
@@ -153,9 +149,8 @@ def test_utf8_bom_is_accepted(tmp_path: Path) -> None:
     assert resolve_file(tmp_path, path)["port"] == 1234  # type: ignore[index]
 
 
-def test_file_over_the_size_limit(tmp_path: Path) -> None:
-    path = tmp_path / "api-config.yaml"
-    path.write_text("port: 1\n" + "# padding\n" * (MAX_FILE_BYTES // 10 + 1))
+def test_file_over_the_size_limit(deployment_file, tmp_path: Path) -> None:
+    path = deployment_file("port: 1\n" + "# padding\n" * (MAX_FILE_BYTES // 10 + 1))
     with pytest.raises(FileError, match=r"over the 1048576 byte limit"):
         resolve_file(tmp_path, path)
 
@@ -181,9 +176,8 @@ def test_variable_setting_inside_a_scalar(tmp_path: Path) -> None:
         resolve({"APP_FEATURE": "on", "APP_FEATURE__LEVEL": "2"}, instance_path=tmp_path)
 
 
-def test_reserved_dynaconf_keys(tmp_path: Path) -> None:
-    path = tmp_path / "api-config.yaml"
-    path.write_text("dynaconf_merge: true\nport: 1\n")
+def test_reserved_dynaconf_keys(deployment_file, tmp_path: Path) -> None:
+    path = deployment_file("dynaconf_merge: true\nport: 1\n")
     with pytest.raises(ValidationError, match=r"dynaconf_merge: is reserved"):
         resolve_file(tmp_path, path)
 
@@ -216,9 +210,8 @@ def test_production_never_falls_back_to_the_embedded_broker(tmp_path: Path) -> N
     assert "celery.broker_url" not in config
 
 
-def test_problems_from_several_sources_come_together(tmp_path: Path) -> None:
-    path = tmp_path / "api-config.yaml"
-    path.write_text("port: [1]\n")
+def test_problems_from_several_sources_come_together(deployment_file, tmp_path: Path) -> None:
+    path = deployment_file("port: [1]\n")
     with pytest.raises(ConfigError) as caught:
         resolve({"FLASK_CONFIG": str(path), "APP_DEBUG": "sometimes", "APP_ENV": "production"},
                 {"celery": {"worker_concurrency": "lots"}}, instance_path=tmp_path)
@@ -226,9 +219,8 @@ def test_problems_from_several_sources_come_together(tmp_path: Path) -> None:
         "deployment file", "environment", "overrides", None, None]
 
 
-def test_a_broken_file_and_bad_variables_are_reported_together(tmp_path: Path) -> None:
-    path = tmp_path / "api-config.yaml"
-    path.write_text("port: [unclosed\n")
+def test_a_broken_file_and_bad_variables_are_reported_together(deployment_file, tmp_path: Path) -> None:
+    path = deployment_file("port: [unclosed\n")
     with pytest.raises(ConfigError) as caught:
         resolve({"FLASK_CONFIG": str(path), "APP_PORT": "x"}, instance_path=tmp_path)
     assert type(caught.value) is ConfigError  # a file problem and a validation problem: the root class

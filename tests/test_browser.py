@@ -37,11 +37,10 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 @pytest.fixture
-def site(tmp_path: Path) -> Iterator[str]:
+def site(deployment_file, tmp_path: Path) -> Iterator[str]:
     """``flask run`` and a worker, both on the embedded broker under this test's folder."""
     queue = tmp_path / "queue"
-    path = tmp_path / "api-config.yaml"
-    path.write_text(
+    path = deployment_file(
         "secret_key: browser-test-secret-key\n"
         f"celery:\n  broker_url: filesystem://\n"
         f"  broker_transport_options:\n    data_folder_in: {queue}\n    data_folder_out: {queue}\n"

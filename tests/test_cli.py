@@ -20,10 +20,9 @@ SECRETS = {
 
 
 @pytest.fixture
-def planted(tmp_path: Path) -> dict[str, str]:
+def planted(deployment_file, tmp_path: Path) -> dict[str, str]:
     """A deployment file and environment holding secrets in every place a secret can be."""
-    path = tmp_path / "api-config.yaml"
-    path.write_text(
+    path = deployment_file(
         f"port: 8080\n"
         f"secret_key: {SECRETS['secret_key']}\n"
         f"admin_token: {SECRETS['admin_token']}\n"
@@ -172,9 +171,8 @@ def test_every_command_reports_a_broken_file_cleanly(tmp_path: Path, command: li
     assert_no_secret(done.stdout, done.stderr)
 
 
-def test_warnings_go_to_stderr(tmp_path: Path) -> None:
-    path = tmp_path / "api-config.yaml"
-    path.write_text(f"CELERY_BROKER_URL: amqp://u:{SECRETS['broker_password']}@h//\ncelery:\n"
+def test_warnings_go_to_stderr(deployment_file, tmp_path: Path) -> None:
+    path = deployment_file(f"CELERY_BROKER_URL: amqp://u:{SECRETS['broker_password']}@h//\ncelery:\n"
                     "  broker_pool_limt: 3\n")
     done = run_cli("check", env={"FLASK_CONFIG": str(path)})
     assert done.returncode == 0
@@ -198,9 +196,8 @@ def test_cli_resolves_the_same_from_any_working_directory(planted: dict[str, str
     assert json.loads(here.stdout)["settings"]["port"]["source"] == "deployment file"
 
 
-def test_warnings_are_printed_when_the_resolution_fails(tmp_path: Path) -> None:
-    path = tmp_path / "api-config.yaml"
-    path.write_text("CELERY_BROKER_URL: amqp://a//\ncelery:\n  broker_url: amqp://b//\n")
+def test_warnings_are_printed_when_the_resolution_fails(deployment_file, tmp_path: Path) -> None:
+    path = deployment_file("CELERY_BROKER_URL: amqp://a//\ncelery:\n  broker_url: amqp://b//\n")
     done = run_cli("check", env={"FLASK_CONFIG": str(path)})
     assert done.returncode == 1
     warning, error = done.stderr.splitlines()
@@ -208,9 +205,8 @@ def test_warnings_are_printed_when_the_resolution_fails(tmp_path: Path) -> None:
     assert error.startswith(f"error: {path}:1: celery.broker_url: is set twice in one source")
 
 
-def test_set_refuses_a_value_that_does_not_fit_and_leaves_the_file(tmp_path: Path) -> None:
-    path = tmp_path / "api-config.yaml"
-    path.write_text("port: 8080\ncelery:\n  task_acks_late: true\n")
+def test_set_refuses_a_value_that_does_not_fit_and_leaves_the_file(deployment_file, tmp_path: Path) -> None:
+    path = deployment_file("port: 8080\ncelery:\n  task_acks_late: true\n")
     before = path.read_bytes()
     for key, value, message in [
         ("celery.task_acks_late", "maybe", "celery.task_acks_late: expected true or false"),

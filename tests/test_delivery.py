@@ -24,10 +24,10 @@ PLAIN = b"port: 8080\nsecret_key: from-the-file\nadmin_token: token-one\ncelery:
 # --- *_FILE variables ----------------------------------------------------------------------------------
 
 
-def test_a_file_variable_reads_the_value_from_its_file(tmp_path: Path) -> None:
-    (tmp_path / "secret_key").write_text("from-a-docker-secret\n")
-    (tmp_path / "broker").write_text("amqp://app:s3cret@rabbit//\n\n")  # only one newline is dropped
-    (tmp_path / "prefetch").write_text("4\n")
+def test_a_file_variable_reads_the_value_from_its_file(deployment_file, tmp_path: Path) -> None:
+    deployment_file("from-a-docker-secret\n", name="secret_key")
+    deployment_file("amqp://app:s3cret@rabbit//\n\n", name="broker")  # only one newline is dropped
+    deployment_file("4\n", name="prefetch")
     config = resolve({"APP_SECRET_KEY_FILE": str(tmp_path / "secret_key"),
                       "APP_CELERY__BROKER_URL_FILE": str(tmp_path / "broker"),
                       "APP_CELERY__WORKER_PREFETCH_MULTIPLIER_FILE": str(tmp_path / "prefetch")},
@@ -50,9 +50,10 @@ def test_a_file_variable_reads_the_value_from_its_file(tmp_path: Path) -> None:
     ({"APP_SECRET_KEY_FILE": "{tmp}"}, FileError, "this is a folder, not a file"),
     ({"APP_PORT_FILE": "{tmp}/value"}, ValidationError, "APP_PORT_FILE: port: expected an integer"),
 ])
-def test_bad_file_variables(tmp_path: Path, environ: dict[str, str], error: type[ConfigError],
+def test_bad_file_variables(
+        deployment_file, tmp_path: Path, environ: dict[str, str], error: type[ConfigError],
                             message: str) -> None:
-    (tmp_path / "value").write_text("not-a-port-sentinel\n")
+    deployment_file("not-a-port-sentinel\n", name="value")
     environ = {name: value.format(tmp=tmp_path) for name, value in environ.items()}
     with pytest.raises(error) as caught:
         resolve(environ, instance_path=tmp_path)
@@ -75,11 +76,11 @@ def test_a_file_variable_drops_one_trailing_line_ending(tmp_path: Path, content:
     assert config.reveal("admin_token") == value
 
 
-def test_a_replaced_value_file_is_reloaded_and_changes_the_fingerprint(tmp_path: Path) -> None:
+def test_a_replaced_value_file_is_reloaded_and_changes_the_fingerprint(
+        deployment_file, tmp_path: Path) -> None:
     deployment = tmp_path / "api-config.yaml"
     deployment.write_bytes(PLAIN.replace(b"secret_key: from-the-file\n", b"config_reload_interval: 0\n"))
-    secret = tmp_path / "secret_key"
-    secret.write_text("first-key\n")
+    secret = deployment_file("first-key\n", name="secret_key")
     app = create_app(environ={"FLASK_CONFIG": str(deployment), "APP_SECRET_KEY_FILE": str(secret)})
     state = app.extensions["configsvc"]
     before = state.fingerprint
@@ -174,13 +175,12 @@ def _can_bind_mount() -> bool:
 
 
 @pytest.mark.skipif(not _can_bind_mount(), reason="needs root (unshare -m) to make a real bind mount")
-def test_a_real_bind_mount_warns_at_start_and_set_writes_in_place(tmp_path: Path) -> None:
+def test_a_real_bind_mount_warns_at_start_and_set_writes_in_place(deployment_file, tmp_path: Path) -> None:
     """A private mount namespace (``unshare -m``) with the deployment file bind-mounted onto itself from
     elsewhere, as ``docker run -v host-file:container-file`` does."""
     host = tmp_path / "host.yaml"
     host.write_bytes(PLAIN)
-    mounted = tmp_path / "api-config.yaml"
-    mounted.write_text("")
+    mounted = deployment_file("")
     python = str(Path(VENV_BIN) / "python")
     script = (f"mount --bind {host} {mounted} && "
               f"{python} -c 'import logging; logging.basicConfig(); from app import create_app; "
@@ -211,7 +211,7 @@ def fleet_agrees(env: dict[str, str], wait: float = 15) -> bool:
 
 
 @pytest.mark.brokers
-def test_every_writer_is_followed_by_web_worker_and_beat(tmp_path: Path) -> None:
+def test_every_writer_is_followed_by_web_worker_and_beat(deployment_file, tmp_path: Path) -> None:
     """One running service (gunicorn -w 2, a prefork worker, beat) on a plain folder, its broker credential
     rotated by each writer in turn: consul-template's rename, an editor writing in place, ``configsvc set``;
     then its secret key rotated through an ``APP_SECRET_KEY_FILE`` file replaced. After each: the worker
@@ -228,8 +228,7 @@ def test_every_writer_is_followed_by_web_worker_and_beat(tmp_path: Path) -> None
             urls = [f"amqp://{name}:{password}@127.0.0.1:5672/{vhost}" for name, password in accounts]
             path = tmp_path / "api-config.yaml"
             path.write_bytes(deployment_text(urls[0], tmp_path, "token-0"))
-            secret = tmp_path / "secret_key"
-            secret.write_text("first-secret-key\n")
+            secret = deployment_file("first-secret-key\n", name="secret_key")
             env = {"FLASK_CONFIG": str(path), "APP_SECRET_KEY_FILE": str(secret)}
             with celery_worker(env, cwd=Path("/"), log=tmp_path / "worker.log",
                                pool=("--pool=prefork", "--concurrency=2"), default_startup=True), \

@@ -14,10 +14,9 @@ from tests.support.reference import resolve
 
 
 @pytest.fixture
-def booby_trapped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def booby_trapped(deployment_file, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A working directory and process environment full of things dynaconf would load by default."""
-    evil = tmp_path / "evil.yaml"
-    evil.write_text("port: 6666\nsecret_key: from-dynaconf\n")
+    evil = deployment_file("port: 6666\nsecret_key: from-dynaconf\n", name="evil.yaml")
     work = tmp_path / "deep" / "work"
     work.mkdir(parents=True)
     for folder in (tmp_path, tmp_path / "deep", work):
@@ -60,9 +59,9 @@ def test_dynaconf_reads_nothing_behind_the_users_back(booby_trapped: Path, tmp_p
                        "embedded default"}
 
 
-def test_merging_still_merges_with_dynaconf_variables_set(booby_trapped: Path, tmp_path: Path) -> None:
-    path = tmp_path / "api-config.yaml"
-    path.write_text("celery:\n  broker_url: amqp://a//\n  accept_content: [json, yaml]\n")
+def test_merging_still_merges_with_dynaconf_variables_set(
+        deployment_file, booby_trapped: Path, tmp_path: Path) -> None:
+    path = deployment_file("celery:\n  broker_url: amqp://a//\n  accept_content: [json, yaml]\n")
     config = resolve({"FLASK_CONFIG": str(path), "APP_CELERY__RESULT_BACKEND": "redis://r/0"},
                      instance_path=tmp_path)
     assert config["celery.broker_url"] == "amqp://a//"
@@ -71,9 +70,9 @@ def test_merging_still_merges_with_dynaconf_variables_set(booby_trapped: Path, t
     assert config["celery.accept_content"] == ["json", "yaml"]  # replaced, not appended to ["json"]
 
 
-def test_dynaconf_markers_in_values_are_plain_data(tmp_path: Path) -> None:
-    path = tmp_path / "api-config.yaml"
-    path.write_text("celery:\n  accept_content: [dynaconf_merge, json]\nextra:\n  list: ['@merge', x]\n")
+def test_dynaconf_markers_in_values_are_plain_data(deployment_file, tmp_path: Path) -> None:
+    path = deployment_file("celery:\n  accept_content: [dynaconf_merge, json]\n"
+                           "extra:\n  list: ['@merge', x]\n")
     config = resolve({"FLASK_CONFIG": str(path)}, {"extra": {"list": ["dynaconf_merge_unique"]}},
                      instance_path=tmp_path)
     assert config["celery.accept_content"] == ["dynaconf_merge", "json"]

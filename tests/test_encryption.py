@@ -191,11 +191,10 @@ def test_a_value_from_a_file_with_another_data_key_is_refused() -> None:
         open_text(tampered)
 
 
-def test_rollback_of_one_value_is_refused(tmp_path: Path) -> None:
+def test_rollback_of_one_value_is_refused(deployment_file, tmp_path: Path) -> None:
     from configsvc.commands.file_ops import set_value
 
-    path = tmp_path / "api-config.yaml"
-    path.write_text(encrypted_text())
+    path = deployment_file(encrypted_text())
     old = path.read_text()
     set_value(path, {"CONFIGSVC_KEY": KEY}, "admin_token", "tok-new")
     new = path.read_text()
@@ -234,21 +233,19 @@ def test_malformed_token_is_refused() -> None:
 
 # --- keys --------------------------------------------------------------------------------------
 
-def test_key_from_a_key_file_beside_the_deployment_file(tmp_path: Path) -> None:
+def test_key_from_a_key_file_beside_the_deployment_file(deployment_file, tmp_path: Path) -> None:
     master_keys.write_new_key_file(tmp_path / "master.key")
     key = (tmp_path / "master.key").read_text().strip()
-    path = tmp_path / "api-config.yaml"
-    path.write_text(encrypted_text(key=key))
+    path = deployment_file(encrypted_text(key=key))
     config = resolve({"FLASK_CONFIG": str(path)}, instance_path=tmp_path)
     assert config.reveal("admin_token") == "tok-abc"
 
 
-def test_key_file_named_by_variable(tmp_path: Path) -> None:
+def test_key_file_named_by_variable(deployment_file, tmp_path: Path) -> None:
     (tmp_path / "keys").mkdir()
     key_file = tmp_path / "keys" / "prod.key"
     master_keys.write_new_key_file(key_file)
-    path = tmp_path / "api-config.yaml"
-    path.write_text(encrypted_text(key=key_file.read_text().strip()))
+    path = deployment_file(encrypted_text(key=key_file.read_text().strip()))
     config = resolve({"FLASK_CONFIG": str(path), "CONFIGSVC_KEY_FILE": str(key_file)}, instance_path=tmp_path)
     assert config.reveal("port") == 8080
 
@@ -278,17 +275,17 @@ def test_key_file_modes(owner: int, mode: int, accepted: bool) -> None:
 
 
 @pytest.mark.parametrize("mode", [0o644, 0o604, 0o660, 0o602])
-def test_a_key_file_open_to_others_is_refused_when_read(tmp_path: Path, mode: int) -> None:
+def test_a_key_file_open_to_others_is_refused_when_read(deployment_file, tmp_path: Path, mode: int) -> None:
     master_keys.write_new_key_file(tmp_path / "master.key")
     (tmp_path / "master.key").chmod(mode)
-    path = tmp_path / "api-config.yaml"
-    path.write_text(encrypted_text())
+    path = deployment_file(encrypted_text())
     with pytest.raises(DecryptError, match=rf"master.key: the key file has mode {mode:04o}"):
         resolve({"FLASK_CONFIG": str(path)}, instance_path=tmp_path)
 
 
 @pytest.mark.parametrize("kind", ["fifo", "device", "huge"])
-def test_a_key_file_that_is_not_a_small_regular_file_is_refused(tmp_path: Path, kind: str) -> None:
+def test_a_key_file_that_is_not_a_small_regular_file_is_refused(
+        deployment_file, tmp_path: Path, kind: str) -> None:
     key = tmp_path / "master.key"
     if kind == "fifo":
         os.mkfifo(key, 0o600)  # would block a plain open() forever
@@ -297,17 +294,15 @@ def test_a_key_file_that_is_not_a_small_regular_file_is_refused(tmp_path: Path, 
     else:
         key.write_bytes(b"#" * (master_keys.MAX_KEY_FILE_BYTES + 1))
         key.chmod(0o600)
-    path = tmp_path / "api-config.yaml"
-    path.write_text(encrypted_text())
+    path = deployment_file(encrypted_text())
     message = {"fifo": "not a regular file (a FIFO)", "device": "not a regular file (a device)",
                "huge": "over the 65536 byte limit for a key file"}[kind]
     with pytest.raises(DecryptError, match=re.escape(message)):
         resolve({"FLASK_CONFIG": str(path)}, instance_path=tmp_path)
 
 
-def test_missing_key(tmp_path: Path) -> None:
-    path = tmp_path / "api-config.yaml"
-    path.write_text(encrypted_text())
+def test_missing_key(deployment_file, tmp_path: Path) -> None:
+    path = deployment_file(encrypted_text())
     with pytest.raises(DecryptError, match=r"no master key: CONFIGSVC_KEY is not set and there is no "
                                            rf"key file at {tmp_path}/master.key"):
         resolve({"FLASK_CONFIG": str(path)}, instance_path=tmp_path)
@@ -337,22 +332,20 @@ def test_any_key_in_the_list_decrypts(tmp_path: Path) -> None:
     assert config.reveal("port") == 8080
 
 
-def test_rotation_new_key_alone_opens_and_old_key_alone_does_not(tmp_path: Path) -> None:
+def test_rotation_new_key_alone_opens_and_old_key_alone_does_not(deployment_file, tmp_path: Path) -> None:
     from configsvc.commands.file_ops import rotate_file
 
-    path = tmp_path / "api-config.yaml"
-    path.write_text(encrypted_text(key=KEY))
+    path = deployment_file(encrypted_text(key=KEY))
     rotate_file(path, {"CONFIGSVC_KEY": f"{OTHER_KEY},{KEY}"}, new_data_key=False)
     assert resolve_file(tmp_path, path.read_text(), CONFIGSVC_KEY=OTHER_KEY).reveal("port") == 8080
     with pytest.raises(DecryptError, match="wrong master key"):
         resolve_file(tmp_path, path.read_text(), CONFIGSVC_KEY=KEY)
 
 
-def test_rotating_the_data_key_re_encrypts_every_value(tmp_path: Path) -> None:
+def test_rotating_the_data_key_re_encrypts_every_value(deployment_file, tmp_path: Path) -> None:
     from configsvc.commands.file_ops import rotate_file
 
-    path = tmp_path / "api-config.yaml"
-    path.write_text(encrypted_text(only="secret|token"))
+    path = deployment_file(encrypted_text(only="secret|token"))
     before = path.read_text()
     rotate_file(path, {"CONFIGSVC_KEY": KEY}, new_data_key=True)
     after = path.read_text()
@@ -368,7 +361,7 @@ def test_key_material_never_in_reprs() -> None:
     assert key.id in repr(key)
 
 
-def test_a_file_cut_before_its_metadata_is_refused(tmp_path: Path) -> None:
+def test_a_file_cut_before_its_metadata_is_refused(deployment_file, tmp_path: Path) -> None:
     text = encrypted_text()
     cut = text[: text.index(METADATA_KEY)]  # half-written: the tokens are there, the metadata is not
     with pytest.raises(DecryptError, match="the file is not encrypted, but a master key is configured"):
@@ -376,7 +369,7 @@ def test_a_file_cut_before_its_metadata_is_refused(tmp_path: Path) -> None:
     before_first_value = text[: text.index("ENC[")].rsplit("\n", 1)[0] + "\n"
     with pytest.raises(DecryptError, match="a master key is configured"):
         resolve_file(tmp_path, before_first_value)  # cut before the first ENC[: plain YAML, still refused
-    (tmp_path / "api-config.yaml").write_text(cut)
+    deployment_file(cut)
     with pytest.raises(DecryptError) as caught:  # no key anywhere: the tokens still give it away
         resolve({"FLASK_CONFIG": str(tmp_path / "api-config.yaml")}, instance_path=tmp_path)
     assert "no configsvc_encryption block" in str(caught.value)
@@ -384,10 +377,10 @@ def test_a_file_cut_before_its_metadata_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("where", ["CONFIGSVC_KEY", "CONFIGSVC_KEY_FILE", "master.key"])
-def test_a_plaintext_file_is_refused_when_a_key_is_configured(tmp_path: Path, where: str) -> None:
+def test_a_plaintext_file_is_refused_when_a_key_is_configured(
+        deployment_file, tmp_path: Path, where: str) -> None:
     """The downgrade: someone who can write the file but has no key replaces it with plaintext."""
-    path = tmp_path / "api-config.yaml"
-    path.write_text("secret_key: chosen-by-an-attacker\nadmin_token: also-chosen\n")
+    path = deployment_file("secret_key: chosen-by-an-attacker\nadmin_token: also-chosen\n")
     master_keys.write_new_key_file(tmp_path / "master.key")
     environ = {"FLASK_CONFIG": str(path)}
     if where == "CONFIGSVC_KEY":

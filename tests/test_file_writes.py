@@ -68,9 +68,8 @@ def test_set_waits_for_an_edit_session_and_is_not_overwritten_by_it(tmp_path: Pa
     assert run_cli("keygen", "--out", str(tmp_path / "master.key")).returncode == 0
     assert run_cli("encrypt", str(path)).returncode == 0
     opened, release = tmp_path / "editor-opened", tmp_path / "editor-may-save"
-    editor = tmp_path / "editor.sh"
-    editor.write_text(f"#!/bin/sh\ntouch {opened}\nwhile [ ! -e {release} ]; do sleep 0.05; done\n"
-                      "sed -i 's/^port: 8080$/port: 8081/' \"$1\"\n")
+    editor = deployment_file(f"#!/bin/sh\ntouch {opened}\nwhile [ ! -e {release} ]; do sleep 0.05; done\n"
+                      "sed -i 's/^port: 8080$/port: 8081/' \"$1\"\n", name="editor.sh")
     editor.chmod(0o755)
     env = {**clean_environ(), "EDITOR": str(editor), "CONFIGSVC_KEY_FILE": str(tmp_path / "master.key")}
     output = tmp_path / "edit.out"

@@ -49,7 +49,7 @@ def test_its_deployment_file_variable_and_default_file(tmp_path: Path, deploymen
         "warehouse.capacity"] == 55
     assert inventory.resolve({"FLASK_CONFIG": str(path)}, root_path=INVENTORY_ROOT)[
         "warehouse.capacity"] == 100  # FLASK_CONFIG is not its variable
-    (tmp_path / "inventory.yaml").write_text("warehouse: {capacity: 66}\n")
+    deployment_file("warehouse: {capacity: 66}\n", name="inventory.yaml")
     assert inventory.resolve({}, root_path=INVENTORY_ROOT, cwd=tmp_path)["warehouse.capacity"] == 66
 
 

@@ -39,9 +39,9 @@ def every_worker_says(url: str, expected: str) -> bool:
     return all(http("GET", url + "/healthz")[1].get("config") == expected for _ in range(6))
 
 
-def test_a_worker_replaced_while_the_file_is_bad_starts_on_the_last_good_one(tmp_path: Path) -> None:
-    path = tmp_path / "api-config.yaml"
-    path.write_text(GOOD)
+def test_a_worker_replaced_while_the_file_is_bad_starts_on_the_last_good_one(
+        deployment_file, tmp_path: Path) -> None:
+    path = deployment_file(GOOD)
     with web_process({"FLASK_CONFIG": str(path)}, cwd=tmp_path, log=tmp_path / "web.log",
                      kind="gunicorn") as (url, server):
         fingerprint = http("GET", url + "/healthz")[1]["fingerprint"]
@@ -60,9 +60,9 @@ def test_a_worker_replaced_while_the_file_is_bad_starts_on_the_last_good_one(tmp
     assert "Worker failed to boot" not in (tmp_path / "web.log").read_text()
 
 
-def test_without_preload_the_replacement_fails_to_boot_and_gunicorn_stops(tmp_path: Path) -> None:
-    path = tmp_path / "api-config.yaml"
-    path.write_text(GOOD)
+def test_without_preload_the_replacement_fails_to_boot_and_gunicorn_stops(
+        deployment_file, tmp_path: Path) -> None:
+    path = deployment_file(GOOD)
     with web_process({"FLASK_CONFIG": str(path)}, cwd=tmp_path, log=tmp_path / "web.log", kind="gunicorn",
                      preload=False) as (url, server):
         wait_for(lambda: all(loaded_the_app(pid) for pid in web_workers(server)), 20, "both workers to boot")
@@ -89,11 +89,10 @@ def post_raw(url: str, body: bytes) -> bytes:
     return answer
 
 
-def test_a_body_over_the_limit_gets_a_413_the_client_can_read(tmp_path: Path) -> None:
+def test_a_body_over_the_limit_gets_a_413_the_client_can_read(deployment_file, tmp_path: Path) -> None:
     """Hardening round 3: a 10 MB body got a broken pipe (the server answered 413 before reading the
     body, and closed), so a client that sends first never saw the 413. The body is drained (bounded)."""
-    path = tmp_path / "api-config.yaml"
-    path.write_text(GOOD)
+    path = deployment_file(GOOD)
     with web_process({"FLASK_CONFIG": str(path)}, cwd=tmp_path, log=tmp_path / "web.log",
                      kind="gunicorn") as (url, _):
         for size in (20_000, 10 * 1024 * 1024):

@@ -19,10 +19,10 @@ from tests.support.reference import resolve
      "celery.result_backend"),
     ("celery:\n  CELERYD_CONCURRENCY: 3\n", "celery.CELERYD_CONCURRENCY", "celery.worker_concurrency"),
 ])
-def test_old_names_in_a_file_are_mapped_with_a_warning(tmp_path: Path, yaml_text: str, key: str,
+def test_old_names_in_a_file_are_mapped_with_a_warning(
+        deployment_file, tmp_path: Path, yaml_text: str, key: str,
                                                       new: str) -> None:
-    path = tmp_path / "api-config.yaml"
-    path.write_text(yaml_text)
+    path = deployment_file(yaml_text)
     with pytest.warns(ConfigWarning, match=rf"api-config.yaml:\d+: {key} is an old Celery setting name; "
                                            rf"use {new} instead"):
         config = resolve({"FLASK_CONFIG": str(path)}, instance_path=tmp_path)
@@ -47,9 +47,9 @@ def test_single_underscore_env_var_is_caught(tmp_path: Path) -> None:
     assert config["celery.broker_url"] == "amqp://rabbit//"
 
 
-def test_new_name_in_any_case_is_not_old(tmp_path: Path, recwarn: pytest.WarningsRecorder) -> None:
-    path = tmp_path / "api-config.yaml"
-    path.write_text("celery:\n  BROKER_URL: amqp://a//\n")
+def test_new_name_in_any_case_is_not_old(
+        deployment_file, tmp_path: Path, recwarn: pytest.WarningsRecorder) -> None:
+    path = deployment_file("celery:\n  BROKER_URL: amqp://a//\n")
     config = resolve({"FLASK_CONFIG": str(path)}, instance_path=tmp_path)
     assert config["celery.broker_url"] == "amqp://a//"
     assert not recwarn.list
@@ -69,25 +69,22 @@ def test_top_level_names_that_are_not_celery_ones_are_left_alone(tmp_path: Path,
     "BROKER_URL: amqp://a//\nCELERY_BROKER_URL: amqp://b//\n",
     "celery:\n  broker_url: amqp://b//\n  CELERY_BROKER_URL: amqp://a//\n",
 ])
-def test_both_forms_in_one_source_are_an_error(tmp_path: Path, yaml_text: str) -> None:
-    path = tmp_path / "api-config.yaml"
-    path.write_text(yaml_text)
+def test_both_forms_in_one_source_are_an_error(deployment_file, tmp_path: Path, yaml_text: str) -> None:
+    path = deployment_file(yaml_text)
     with pytest.warns(ConfigWarning), pytest.raises(
             ValidationError, match=r"celery.broker_url: is set twice in one source, as .* and as .*; "
                                    r"keep only celery.broker_url"):
         resolve({"FLASK_CONFIG": str(path)}, instance_path=tmp_path)
 
 
-def test_same_key_in_two_cases_is_an_error(tmp_path: Path) -> None:
-    path = tmp_path / "api-config.yaml"
-    path.write_text("port: 1\nPORT: 2\n")
+def test_same_key_in_two_cases_is_an_error(deployment_file, tmp_path: Path) -> None:
+    path = deployment_file("port: 1\nPORT: 2\n")
     with pytest.raises(ValidationError, match=r"port: is set twice in one source, as 'port' and as 'PORT'"):
         resolve({"FLASK_CONFIG": str(path)}, instance_path=tmp_path)
 
 
-def test_old_and_new_forms_in_different_sources_follow_precedence(tmp_path: Path) -> None:
-    path = tmp_path / "api-config.yaml"
-    path.write_text("celery:\n  broker_url: amqp://file//\n")
+def test_old_and_new_forms_in_different_sources_follow_precedence(deployment_file, tmp_path: Path) -> None:
+    path = deployment_file("celery:\n  broker_url: amqp://file//\n")
     with pytest.warns(ConfigWarning):
         config = resolve({"FLASK_CONFIG": str(path), "APP_CELERY_BROKER_URL": "amqp://env//"},
                          instance_path=tmp_path)

@@ -115,9 +115,8 @@ def test_config_repr_and_values_are_safe(tmp_path: Path, caplog: pytest.LogCaptu
     assert config.flask_mapping()["SECRET_KEY"] == "hunter2-key"
 
 
-def test_errors_never_contain_values(tmp_path: Path) -> None:
-    path = tmp_path / "api-config.yaml"
-    path.write_text("secret_key: [hunter2]\nport: hunter2\ncelery:\n  broker_url: {x: hunter2}\n"
+def test_errors_never_contain_values(deployment_file, tmp_path: Path) -> None:
+    path = deployment_file("secret_key: [hunter2]\nport: hunter2\ncelery:\n  broker_url: {x: hunter2}\n"
                     "  task_acks_late: hunter2\n")
     with pytest.raises(ConfigError) as caught:
         resolve({"FLASK_CONFIG": str(path), "APP_DEBUG": "hunter2", "APP_ENV": "production"},

@@ -34,9 +34,8 @@ celery:
 
 
 @pytest.fixture
-def config_file(tmp_path: Path) -> Path:
-    path = tmp_path / "api-config.yaml"
-    path.write_text(GOOD.format(interval=0, queue=tmp_path / "q", results=tmp_path / "results"))
+def config_file(deployment_file, tmp_path: Path) -> Path:
+    path = deployment_file(GOOD.format(interval=0, queue=tmp_path / "q", results=tmp_path / "results"))
     return path
 
 
@@ -434,11 +433,10 @@ def test_sighup_applies_a_file_that_drops_a_setting_on_purpose(live_app: Flask, 
     assert live_app.config["CELERY"].get("result_backend") in (None, "")
 
 
-def test_a_setting_that_only_came_from_defaults_is_not_kept(tmp_path: Path) -> None:
+def test_a_setting_that_only_came_from_defaults_is_not_kept(deployment_file, tmp_path: Path) -> None:
     """Only what a source above the defaults configured is kept: a file that never had a result
     backend reloads as usual."""
-    path = tmp_path / "api-config.yaml"
-    path.write_text("secret_key: first\nconfig_reload_interval: 0\n")
+    path = deployment_file("secret_key: first\nconfig_reload_interval: 0\n")
     app = create_app(environ={"FLASK_CONFIG": str(path), "APP_ENV": "testing"})
     path.write_text("secret_key: second\nconfig_reload_interval: 0\nport: 8081\n")
     assert state_of(app).reload(force=False) and app.config["PORT"] == 8081

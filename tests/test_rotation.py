@@ -352,7 +352,7 @@ def test_a_worker_refused_by_the_broker_keeps_retrying_and_recovers_when_the_fil
 
 
 @pytest.mark.brokers
-def test_many_rotations_with_two_workers_at_celerys_default_startup(tmp_path: Path) -> None:
+def test_many_rotations_with_two_workers_at_celerys_default_startup(deployment_file, tmp_path: Path) -> None:
     """Two workers with mingle, gossip and heartbeat on (a worker answers the other's mingle hello, which
     is how a stale control producer pool used to kill it with "Acquire on closed pool"), rotated back and
     forth quickly, each rotation arriving while the last restart may still be in mingle."""
@@ -361,10 +361,9 @@ def test_many_rotations_with_two_workers_at_celerys_default_startup(tmp_path: Pa
         path = tmp_path / "api-config.yaml"
 
         def point_at(user: str, password: str) -> None:
-            replacement = tmp_path / "next.yaml"
-            replacement.write_text(f"config_reload_interval: 0.05\ncelery:\n  broker_url: "
+            replacement = deployment_file(f"config_reload_interval: 0.05\ncelery:\n  broker_url: "
                                    f"amqp://{user}:{password}@127.0.0.1:5672/{vhost}\n"
-                                   f"  result_backend: file://{tmp_path / 'results'}\n")
+                                   f"  result_backend: file://{tmp_path / 'results'}\n", name="next.yaml")
             os.replace(replacement, path)
 
         point_at(first, first_pw)

@@ -94,9 +94,8 @@ def cli_in_process(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
 
 
 @pytest.mark.parametrize("content", BAD_FILES)
-def test_every_error_path_of_a_bad_file(tmp_path: Path, content: str) -> None:
-    path = tmp_path / "api-config.yaml"
-    path.write_text(content)
+def test_every_error_path_of_a_bad_file(deployment_file, tmp_path: Path, content: str) -> None:
+    path = deployment_file(content)
     outputs = []
     for command in (["check"], ["show"], ["explain", "secret_key"]):
         _, stdout, stderr = cli_in_process(*command, env={"FLASK_CONFIG": str(path)})

@@ -533,12 +533,11 @@ def test_a_sops_file_is_refused_when_a_configsvc_key_is_configured(sops: SopsToo
     assert allowed.reveal("secret_key") == "chosen-by-an-attacker"  # only when the deployment says so
 
 
-def test_a_configsvc_file_replaced_by_a_sops_file_is_refused_while_running(sops: SopsTool,
+def test_a_configsvc_file_replaced_by_a_sops_file_is_refused_while_running(deployment_file, sops: SopsTool,
                                                                           tmp_path: Path) -> None:
     """The attack while running: the key stays, the file becomes a SOPS file for the public recipient."""
     plain = "secret_key: s3cret-value-1\nconfig_reload_interval: 0\n"
-    path = tmp_path / "api-config.yaml"
-    path.write_text(plain)
+    path = deployment_file(plain)
     assert run_cli("keygen", "--out", str(tmp_path / "master.key")).returncode == 0
     assert run_cli("encrypt", str(path)).returncode == 0
     environ = {"FLASK_CONFIG": str(path), "SOPS_AGE_KEY": ALICE.identity}
@@ -552,7 +551,8 @@ def test_a_configsvc_file_replaced_by_a_sops_file_is_refused_while_running(sops:
     assert "the file is a SOPS file, but a configsvc master key is configured" in str(state.problem)
 
 
-def test_a_running_process_never_switches_between_encrypted_formats(sops: SopsTool, tmp_path: Path) -> None:
+def test_a_running_process_never_switches_between_encrypted_formats(
+        deployment_file, sops: SopsTool, tmp_path: Path) -> None:
     """With both formats accepted on purpose (CONFIGSVC_ALLOW_SOPS=1), SOPS to configsvc's format is still
     refused on a reload and taken at a restart; plaintext to encrypted is taken (nobody gains by it)."""
     plain = "secret_key: s3cret-value-1\nconfig_reload_interval: 0\n"
@@ -564,8 +564,7 @@ def test_a_running_process_never_switches_between_encrypted_formats(sops: SopsTo
     app = create_app(environ=environ)
     state = app.extensions["configsvc"]
     assert state.config.encryption == "sops"
-    changed = tmp_path / "changed.yaml"
-    changed.write_text(plain.replace("s3cret-value-1", "s3cret-value-2"))
+    changed = deployment_file(plain.replace("s3cret-value-1", "s3cret-value-2"), name="changed.yaml")
     assert run_cli("encrypt", str(changed), env={"CONFIGSVC_KEY_FILE": str(key)}).returncode == 0
     changed.replace(path)
     assert not state.reload(force=True)
@@ -574,8 +573,7 @@ def test_a_running_process_never_switches_between_encrypted_formats(sops: SopsTo
     restarted = create_app(environ=environ)
     assert restarted.config["SECRET_KEY"] == "s3cret-value-2"  # a restart takes the new format
 
-    plain_path = tmp_path / "plain.yaml"
-    plain_path.write_text(plain)
+    plain_path = deployment_file(plain, name="plain.yaml")
     upgraded = create_app(environ={"FLASK_CONFIG": str(plain_path), "SOPS_AGE_KEY": ALICE.identity})
     sops.encrypt(plain.replace("s3cret-value-1", "s3cret-value-3"), "plain.yaml", [ALICE]).replace(plain_path)
     assert upgraded.extensions["configsvc"].reload(force=False)

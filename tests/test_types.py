@@ -35,18 +35,17 @@ def test_string_settings_from_env_stay_exactly_as_given(tmp_path: Path, text: st
     ("1_000", "1_000"), ("12:30", "12:30"), ("2024-01-02", "2024-01-02"), ("3.10", "3.10"),
     ("'quoted 1'", "quoted 1"), ("\"@format {this}\"", "@format {this}"),
 ])
-def test_string_settings_from_yaml_keep_the_text_written(tmp_path: Path, written: str,
+def test_string_settings_from_yaml_keep_the_text_written(deployment_file, tmp_path: Path, written: str,
                                                         expected: str) -> None:
-    path = tmp_path / "api-config.yaml"
-    path.write_text(f"secret_key: {written}\ncelery:\n  task_default_queue: {written}\n")
+    path = deployment_file(f"secret_key: {written}\ncelery:\n  task_default_queue: {written}\n")
     config = resolve({"FLASK_CONFIG": str(path)}, instance_path=tmp_path)
     assert config.reveal("secret_key") == expected
     assert config["celery.task_default_queue"] == expected
 
 
-def test_string_settings_from_json_keep_the_text_written(tmp_path: Path) -> None:
-    path = tmp_path / "api-config.json"
-    path.write_text('{"secret_key": 1e3, "admin_token": 10.50, "celery": {"task_default_queue": true}}')
+def test_string_settings_from_json_keep_the_text_written(deployment_file, tmp_path: Path) -> None:
+    text = '{"secret_key": 1e3, "admin_token": 10.50, "celery": {"task_default_queue": true}}'
+    path = deployment_file(text, name="api-config.json")
     config = resolve({"FLASK_CONFIG": str(path)}, instance_path=tmp_path)
     assert config.reveal("secret_key") == "1e3"
     assert config.reveal("admin_token") == "10.50"
@@ -110,10 +109,10 @@ def test_env_values_that_do_not_fit_name_variable_and_key(tmp_path: Path, variab
      "expected an integer, got a number"),
     ("celery: amqp://x\n", 1, "celery", "must be a mapping of Celery settings"),
 ])
-def test_file_values_that_do_not_fit_name_file_line_and_key(tmp_path: Path, yaml_text: str, line: int,
+def test_file_values_that_do_not_fit_name_file_line_and_key(
+        deployment_file, tmp_path: Path, yaml_text: str, line: int,
                                                            key: str, message: str) -> None:
-    path = tmp_path / "api-config.yaml"
-    path.write_text(yaml_text)
+    path = deployment_file(yaml_text)
     with pytest.raises(ValidationError, match=message) as caught:
         resolve({"FLASK_CONFIG": str(path)}, instance_path=tmp_path)
     (problem,) = caught.value.problems
@@ -130,9 +129,8 @@ def test_overrides_are_typed_too(tmp_path: Path) -> None:
         resolve({}, {"port": [1]}, instance_path=tmp_path)
 
 
-def test_every_type_problem_is_reported_at_once(tmp_path: Path) -> None:
-    path = tmp_path / "api-config.yaml"
-    path.write_text("port: x\ndebug: 7\ncelery:\n  task_acks_late: perhaps\n")
+def test_every_type_problem_is_reported_at_once(deployment_file, tmp_path: Path) -> None:
+    path = deployment_file("port: x\ndebug: 7\ncelery:\n  task_acks_late: perhaps\n")
     with pytest.raises(ValidationError) as caught:
         resolve({"FLASK_CONFIG": str(path), "APP_CELERY__WORKER_PREFETCH_MULTIPLIER": "many"},
                 {"max_content_length": "big"}, instance_path=tmp_path)
@@ -142,16 +140,14 @@ def test_every_type_problem_is_reported_at_once(tmp_path: Path) -> None:
     assert str(caught.value).startswith("5 configuration problems:")
 
 
-def test_unknown_keys_keep_the_file_types(tmp_path: Path) -> None:
-    path = tmp_path / "api-config.yaml"
-    path.write_text("features:\n  Beta: true\n  limit: 10\n  ratio: 0.5\n  names: [a, b]\n")
+def test_unknown_keys_keep_the_file_types(deployment_file, tmp_path: Path) -> None:
+    path = deployment_file("features:\n  Beta: true\n  limit: 10\n  ratio: 0.5\n  names: [a, b]\n")
     config = resolve({"FLASK_CONFIG": str(path)}, instance_path=tmp_path)
     assert config["features"] == {"beta": True, "limit": 10, "ratio": 0.5, "names": ["a", "b"]}
 
 
-def test_no_token_in_any_source_is_evaluated(tmp_path: Path) -> None:
-    path = tmp_path / "api-config.yaml"
-    path.write_text('admin_token: "@format {env[HOME]}"\nextra:\n  x: "@jinja {{ this.PORT }}"\n'
+def test_no_token_in_any_source_is_evaluated(deployment_file, tmp_path: Path) -> None:
+    path = deployment_file('admin_token: "@format {env[HOME]}"\nextra:\n  x: "@jinja {{ this.PORT }}"\n'
                     '  y: "@read_file /etc/hostname"\n  z: "@get port"\n')
     config = resolve({"FLASK_CONFIG": str(path), "APP_EXTRA__W": "@int 5"},
                      {"extra": {"v": "@del"}}, instance_path=tmp_path)
@@ -172,8 +168,7 @@ def test_any_string_for_a_string_setting_comes_back_unchanged_from_env(tmp_path:
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=st.text(alphabet=st.characters(blacklist_categories=("Cs",))))
-def test_any_string_round_trips_through_a_json_file(tmp_path: Path, text: str) -> None:
-    path = tmp_path / "api-config.json"
-    path.write_text(json.dumps({"secret_key": text}), encoding="utf-8")
+def test_any_string_round_trips_through_a_json_file(deployment_file, tmp_path: Path, text: str) -> None:
+    path = deployment_file(json.dumps({"secret_key": text}), name="api-config.json")
     config = resolve({"FLASK_CONFIG": str(path)}, instance_path=tmp_path)
     assert config.reveal("secret_key") == text

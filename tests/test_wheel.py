@@ -91,7 +91,7 @@ def test_the_wheel_metadata_is_ready_to_publish(wheel: Path) -> None:
     assert "make run" not in description
 
 
-def test_installed_configsvc_works_outside_the_checkout(venv: Path, tmp_path: Path) -> None:
+def test_installed_configsvc_works_outside_the_checkout(deployment_file, venv: Path, tmp_path: Path) -> None:
     python = venv / "bin" / "python"
     where = run(python, "-c", "import configsvc; print(configsvc.__file__)", cwd=tmp_path)
     assert where.returncode == 0, where.stderr
@@ -107,8 +107,8 @@ def test_installed_configsvc_works_outside_the_checkout(venv: Path, tmp_path: Pa
     assert '"source": "configsvc defaults"' in show.stdout
     assert str(venv) in show.stdout  # configsvc's own defaults file, from the installed package
 
-    (tmp_path / "app.py").write_text(APP)
-    (tmp_path / "defaults.yaml").write_text("default:\n  shelves: 12\n")
+    deployment_file(APP, name="app.py")
+    deployment_file("default:\n  shelves: 12\n", name="defaults.yaml")
     found = run(venv / "bin" / "configsvc", "explain", "shelves", cwd=tmp_path)
     assert found.returncode == 0, found.stderr
     assert found.stdout.splitlines()[-1] == "= 12  (from defaults)"
@@ -119,7 +119,8 @@ def test_installed_configsvc_works_outside_the_checkout(venv: Path, tmp_path: Pa
     assert "environment variable SHOP_SHELVES: shelves: expected an integer" in bad.stderr
 
 
-def test_installed_configsvc_reads_a_sops_file_with_no_sops_binary(venv: Path, tmp_path: Path) -> None:
+def test_installed_configsvc_reads_a_sops_file_with_no_sops_binary(
+        deployment_file, venv: Path, tmp_path: Path) -> None:
     """A team's existing SOPS + age setup: the file made by the real sops elsewhere, read where no sops
     binary is installed (not in the fresh venv, not on its PATH)."""
     import shutil
@@ -130,7 +131,7 @@ def test_installed_configsvc_reads_a_sops_file_with_no_sops_binary(venv: Path, t
     made = SopsTool(tmp_path / "made").encrypt("secret_key: from-sops\nshelves: 12\n", "api-config.yaml",
                                                [key])
     assert shutil.which("sops", path="/usr/bin:/bin") is None and not (venv / "bin" / "sops").exists()
-    (tmp_path / "app.py").write_text(APP)
+    deployment_file(APP, name="app.py")
     identities = key.write(tmp_path / "age" / "keys.txt")
     done = run(venv / "bin" / "configsvc", "show", "--json", cwd=tmp_path, FLASK_CONFIG=str(made),
                SOPS_AGE_KEY_FILE=str(identities))

@@ -34,11 +34,10 @@ def rabbitmq_and_redis_file(folder: Path, broker: tuple[str, str, str], results:
     return path
 
 
-def test_worker_on_the_embedded_default(tmp_path: Path) -> None:
+def test_worker_on_the_embedded_default(deployment_file, tmp_path: Path) -> None:
     """No broker server: kombu's filesystem transport and a file:// backend, as `make run` uses."""
     queue = tmp_path / "queue"
-    path = tmp_path / "api-config.yaml"
-    path.write_text(
+    path = deployment_file(
         "celery:\n  broker_url: filesystem://\n"
         f"  broker_transport_options:\n    data_folder_in: {queue}\n    data_folder_out: {queue}\n"
         f"    processed_folder: {tmp_path / 'done'}\n"
@@ -98,10 +97,9 @@ def test_publishing_leaves_redis_results_unsubscribed_until_someone_waits(tmp_pa
 
 
 @pytest.mark.brokers
-def test_worker_on_redis_alone(tmp_path: Path) -> None:
+def test_worker_on_redis_alone(deployment_file, tmp_path: Path) -> None:
     with redis_account() as (user, password):
-        path = tmp_path / "api-config.yaml"
-        path.write_text(
+        path = deployment_file(
             "celery:\n"
             f"  broker_url: redis://{user}:{password}@127.0.0.1:6379/14\n"
             f"  result_backend: redis://{user}:{password}@127.0.0.1:6379/14\n"

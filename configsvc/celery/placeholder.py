@@ -21,7 +21,6 @@ from configsvc.celery.beat import follow_rotation_in_beat
 from configsvc.celery.binding import Binding
 from configsvc.celery.embedded import prepare_folders, quiet_hostless_warnings, with_control_folder
 from configsvc.celery.preflight import broker_reachable
-from configsvc.celery.status import register_status_command
 from configsvc.errors import AlreadyRegistered, CeleryNotConfigured, ConfigError, ConfigWarning
 from configsvc.flask.state import ConfigState, find_state
 from configsvc.sources.celery_variables import celery_variable_problems
@@ -106,7 +105,6 @@ class FlaskCelery(celery_internals.PlaceholderHooks):
         if state is not None:
             state.add_participant(self.binding)
             follow_rotation_in_beat(self)
-            register_status_command()
         app.extensions[EXTENSION_KEY] = self
 
     def reset_connections(self) -> None:

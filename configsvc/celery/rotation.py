@@ -27,6 +27,7 @@ from celery import bootsteps
 
 from configsvc.celery import celery_internals
 from configsvc.celery.binding import Binding, binding_of
+from configsvc.celery.status import register_status_command
 
 logger = logging.getLogger("configsvc.worker")
 
@@ -51,6 +52,9 @@ class RotationStep(bootsteps.StartStopStep):  # type: ignore[misc]
         super().__init__(c, **kwargs)
         self.stop_listening: Callable[[], None] | None = None
         self.draining = False
+        binding = binding_of(c.app)
+        if binding is not None and binding.state is not None:
+            register_status_command()  # the worker answers configsvc fleet (web processes never load it)
 
     def start(self, c: Any) -> None:
         self.draining = False

@@ -17,13 +17,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 from configsvc.core.keypath import ValuePath, dotted
-from configsvc.crypto import document, keys, sops
+from configsvc.crypto import document, keys
 from configsvc.errors import DecryptError, Problem
 from configsvc.formats import ParsedFile
 from configsvc.formats.snapshot import FileRead
 
 #: How a deployment file is written: plaintext (None), configsvc's format, or a SOPS file.
 Format = Literal["configsvc", "sops"] | None
+#: The block a SOPS file carries (the SOPS modules are imported only to open one).
+SOPS_METADATA_KEY = "sops"
+#: What problems with a SOPS file name as their source.
+SOPS_SOURCE_NAME = "deployment file (SOPS)"
 
 
 @dataclass
@@ -45,7 +49,7 @@ class OpenedFile:
 
 def file_format(data: dict[str, Any]) -> Format:
     """The format of a parsed deployment file."""
-    if sops.is_sops(data):
+    if isinstance(data.get(SOPS_METADATA_KEY), dict):
         return "sops"
     return "configsvc" if document.is_encrypted(data) else None
 
@@ -58,6 +62,8 @@ def open_file(path: Path, text: str, parsed: ParsedFile, environ: Mapping[str, s
     :class:`DecryptError` naming the file, never a value."""
     kind = file_format(parsed.data)
     if kind == "sops":
+        from configsvc.crypto import sops
+
         opened = sops.open_sops(path, text, environ)
         return OpenedFile(path, kind, parsed, opened.tree, opened.encrypted, files=tuple(opened.files))
     if kind == "configsvc":

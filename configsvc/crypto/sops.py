@@ -17,12 +17,13 @@ from typing import Any
 import yaml
 
 from configsvc.crypto.age_identities import Identities, find_identities
+from configsvc.crypto.opening import SOPS_METADATA_KEY
 from configsvc.crypto.sops_decrypt import SOURCE_NAME as SOURCE_NAME
 from configsvc.crypto.sops_decrypt import SopsOpened, decrypt_values, sops_error
 from configsvc.crypto.sops_values import resolve_plain
 from configsvc.errors import DecryptError
 
-METADATA_KEY = "sops"
+METADATA_KEY = SOPS_METADATA_KEY
 FORMAT = "sops"  # the encryption a layer read from a SOPS file names
 # What to run instead, for each configsvc command that would change a file.
 COMMANDS = {

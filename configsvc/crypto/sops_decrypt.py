@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from configsvc.core.keypath import ValuePath, dotted
+from configsvc.crypto.opening import SOPS_SOURCE_NAME
 from configsvc.crypto.sops_values import GoTime, parse_typed, printed_float_text, to_bytes
 from configsvc.errors import DecryptError, Problem
 from configsvc.formats import Plain
@@ -27,7 +28,7 @@ from configsvc.formats import Plain
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-SOURCE_NAME = "deployment file (SOPS)"
+SOURCE_NAME = SOPS_SOURCE_NAME
 # sops's fixed prefix for the MAC of a file with mac_only_encrypted (so the two kinds of MAC differ).
 MAC_ONLY_ENCRYPTED_PREFIX = bytes.fromhex("8a3fd2ad54ce66527b1034f3d147be0b0b975b3bf44f72c6fdadec8176f27d69")
 _ENC = re.compile(r"ENC\[AES256_GCM,data:(.+),iv:(.+),tag:(.+),type:(.+)\]")

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from configsvc.core.keypath import key_path
-from configsvc.crypto import keys, opening, sops
+from configsvc.crypto import keys, opening
 from configsvc.errors import DecryptError, FileError, Problem
 from configsvc.formats import MAX_FILE_BYTES, FileProblem, decode, parse
 from configsvc.formats.snapshot import read_together
@@ -68,7 +68,7 @@ class DeploymentFile(Source):
         except FileProblem as problem:
             raise problem.as_error(self.path, self.name) from None
         kind = opening.file_format(parsed.data)
-        name = sops.SOURCE_NAME if kind == "sops" else self.name
+        name = opening.SOPS_SOURCE_NAME if kind == "sops" else self.name
         refused = opening.unprotected_refusal(kind, self.environ, self.path)
         if refused is not None:
             raise DecryptError(Problem(refused, kind="decrypt", source=name, path=str(self.path)))

@@ -25,21 +25,26 @@ test: $(STAMP)
 	$(BIN)/pytest
 
 # The suite under other Pythons (3.12 and 3.13 by default), each in a venv of its own (.venv-3.12, ...). The
-# interpreter is python3.X on the PATH, else pyenv's newest 3.X.
+# interpreter is pyenv's newest 3.X, else python3.X on the PATH (one that runs: not a pyenv shim without it).
 MATRIX ?= 3.12 3.13
 test-matrix:
 	@set -e; for version in $(MATRIX); do \
-	    python=$$(command -v python$$version || ls -d $$(pyenv root 2>/dev/null)/versions/$$version*/bin/python 2>/dev/null | tail -1); \
-	    if [ -z "$$python" ]; then echo "test-matrix: no Python $$version (python$$version or pyenv)"; exit 1; fi; \
+	    python=""; \
+	    for candidate in $$(ls -d $$(pyenv root 2>/dev/null)/versions/$$version*/bin/python 2>/dev/null | tail -1) \
+	                     $$(command -v python$$version); do \
+	        if $$candidate -c 'import sys' 2>/dev/null; then python=$$candidate; break; fi; \
+	    done; \
+	    if [ -z "$$python" ]; then echo "test-matrix: no Python $$version (pyenv or python$$version)"; exit 1; fi; \
 	    venv=.venv-$$version; \
 	    if [ ! -e $$venv/.installed ] || [ pyproject.toml -nt $$venv/.installed ]; then \
-	        $$python -m venv $$venv && $$venv/bin/python -m pip install --quiet --upgrade pip && \
-	        $$venv/bin/python -m pip install --quiet -e '.[test]' && \
-	        $$venv/bin/python -c 'import pathlib, site; pathlib.Path(site.getsitepackages()[0], "configsvc-checkout.pth").write_text(str(pathlib.Path.cwd()) + "\n")' && \
+	        $$python -m venv $$venv || exit 1; \
+	        $$venv/bin/python -m pip install --quiet --upgrade pip || exit 1; \
+	        $$venv/bin/python -m pip install --quiet -e '.[test]' || exit 1; \
+	        $$venv/bin/python -c 'import pathlib, site; pathlib.Path(site.getsitepackages()[0], "configsvc-checkout.pth").write_text(str(pathlib.Path.cwd()) + "\n")'; \
 	        touch $$venv/.installed; \
 	    fi; \
 	    echo "== Python $$version ($$python)"; \
-	    $$venv/bin/pytest -p no:cacheprovider; \
+	    $$venv/bin/pytest -p no:cacheprovider || exit 1; \
 	done
 
 # The docs: every command output they show is made first by running the commands (scripts/doc_outputs.py,

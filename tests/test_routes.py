@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,10 @@ def test_post_task_without_a_body_uses_the_default(client: FlaskClient) -> None:
     ("seconds=5", "application/x-www-form-urlencoded", "the body is not valid JSON"),
     # from the hardening run: 500s with a RecursionError traceback in the log before
     ('{"seconds": ' + "[" * 3000 + "]" * 3000 + "}", "application/json", "the body is nested too deeply"),
-    ("[" * 2000, "application/json", "the body is nested too deeply"),
+    # unterminated as well as deep: Python 3.11 and 3.12's decoder hits the recursion limit first, 3.13's
+    # (whose C recursion limit is higher) reaches the end and reports the body as invalid
+    ("[" * 2000, "application/json",
+     "the body is nested too deeply" if sys.version_info < (3, 13) else "the body is not valid JSON"),
     ('{"seconds": 1, "x": ' + "[" * 8 + "]" * 8 + "}", "application/json", "the body is nested too deeply"),
 ])
 def test_bad_task_requests_get_400_json(client: FlaskClient, data: str, content_type: str,

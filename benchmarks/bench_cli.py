@@ -11,26 +11,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-from benchmarks.timing import interleaved, ratio_summary
-from configsvc.options import clean_environ
+from benchmarks.timing import interleaved, ratio_summary, wall
 
-PROJECT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-
-
-def wall(*command: str) -> float:
-    """Seconds one run of ``command`` takes, from the checkout, with a clean environment."""
-    start = time.perf_counter()
-    done = subprocess.run(command, cwd=PROJECT, env=clean_environ(), capture_output=True, timeout=120)
-    elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        raise RuntimeError(f"{command} failed: {done.stderr.decode()[-500:]}")
-    return elapsed
 
 
 def main() -> int:

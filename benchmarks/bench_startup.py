@@ -19,13 +19,11 @@ import argparse
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from benchmarks.timing import interleaved, ratio_summary
+from benchmarks.timing import PROJECT, interleaved, ratio_summary, wall
 from configsvc.options import clean_environ
 
-PROJECT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 # Prints the process's resident set after the app is built (Linux: /proc/self/status, kB).
@@ -41,16 +39,6 @@ else:
 with open("/proc/self/status") as status:
     print(next(line.split()[1] for line in status if line.startswith("VmRSS")))
 """
-
-
-def wall(*command: str) -> float:
-    """Seconds one run of ``command`` takes, from the checkout, with a clean environment."""
-    start = time.perf_counter()
-    done = subprocess.run(command, cwd=PROJECT, env=clean_environ(), capture_output=True, timeout=120)
-    elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        raise RuntimeError(f"{command} failed: {done.stderr.decode()[-500:]}")
-    return elapsed
 
 
 def rss_kb(which: str) -> float:

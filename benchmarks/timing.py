@@ -3,8 +3,24 @@
 from __future__ import annotations
 
 import statistics
+import subprocess
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from configsvc.options import clean_environ
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+def wall(*command: str) -> float:
+    """Seconds one run of ``command`` takes, from the checkout, with a clean environment."""
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=PROJECT, env=clean_environ(), capture_output=True, timeout=120)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"{command} failed: {done.stderr.decode()[-500:]}")
+    return elapsed
 
 
 def median_ms(run: Callable[[], object], runs: int) -> float:

@@ -10,7 +10,6 @@ the ``configsvc`` command starts fast.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
 from configsvc.errors import (
@@ -24,6 +23,7 @@ from configsvc.errors import (
     Problem,
     ValidationError,
 )
+from configsvc.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from configsvc.core.config import Config, Entry, Explanation, LayerValue
@@ -63,17 +63,15 @@ _LAZY = {
 }
 
 
+_imported = lazy_exports(__name__, globals(), _LAZY)
+
+
 def __getattr__(name: str) -> Any:
     if name == "__version__":  # from the installed package's metadata
         from importlib.metadata import version
 
         return version("configsvc")
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'configsvc' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    return _imported(name)
 
 
 def __dir__() -> list[str]:

@@ -15,8 +15,9 @@ def create_app():
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from configsvc.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from configsvc.celery.auth import is_auth_failure
@@ -31,13 +32,7 @@ _LAZY = {"AppContextTask": "configsvc.celery.task", "FlaskCelery": "configsvc.ce
          "is_auth_failure": "configsvc.celery.auth"}
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'configsvc.celery' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, globals(), _LAZY)
 
 
 def __dir__() -> list[str]:

@@ -1,8 +1,9 @@
 """The task class of :class:`configsvc.celery.FlaskCelery`: every task runs in the bound app's context.
 
-In a worker the whole execution is wrapped (Celery calls ``task.__trace__``), so the task signal handlers
-run in the same fresh app context as the task and ``g`` never leaks between tasks. Called directly or
-eagerly, a task reuses an app context that is already pushed.
+In a worker the whole execution is wrapped (Celery's tracer, through
+:class:`~configsvc.celery.celery_internals.TracerWrapping`), so the task signal handlers run in the same
+fresh app context as the task and ``g`` never leaks between tasks. Called directly or eagerly, a task
+reuses an app context that is already pushed.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ REQUEST_HEADER = "configsvc_request"
 class AppContextTask(TracerWrapping, Task):  # type: ignore[misc]
     """Runs every task inside the bound Flask app's context, reusing one already pushed.
 
-    In a worker, the whole execution is wrapped (Celery calls ``task.__trace__``), so the task signal
-    handlers (``task_prerun``, ``task_success``, ``task_failure``, ``task_postrun``) run in the same
+    In a worker, the whole execution is wrapped (Celery's tracer, see :meth:`wrap_tracer`), so the task
+    signal handlers (``task_prerun``, ``task_success``, ``task_failure``, ``task_postrun``) run in the same
     fresh app context as the task. Called directly or eagerly, the task body gets a context.
     ``request_context = True`` on a task also rebuilds the originating request (see
     :meth:`apply_async`).
@@ -70,7 +71,7 @@ class AppContextTask(TracerWrapping, Task):  # type: ignore[misc]
         return binding.app
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        # The common case, kept short: in a worker, __trace__ pushed a fresh app context around Celery's
+        # The common case, kept short: in a worker, wrap_tracer pushed a fresh app context around Celery's
         # tracer, which has pushed the task request too: run the body directly (Task.__call__ would
         # push a second request that hides the task id).
         if isinstance(current_app_context(None), TaskAppContext) and not self.request_context:

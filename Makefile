@@ -66,6 +66,8 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_startup
 	$(BIN)/python -m benchmarks.bench_app
 	$(BIN)/python -m benchmarks.bench_rotation
+	$(BIN)/python -m benchmarks.bench_tokens
+	$(BIN)/python -m benchmarks.bench_vault
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache docs/_build docs/_generated

@@ -93,18 +93,58 @@ def main() -> int:
         run("encrypt", "configsvc encrypt api-config.yaml --only 'secret|broker' && cat api-config.yaml",
             ["sh", "-c", f"{configsvc} encrypt {encrypted} --only 'secret|broker' && cat {encrypted}"],
             {"CONFIGSVC_KEY_FILE": str(key)})
+        credentials(folder, run)
         fleet(folder, run)
+        fleet(folder, run, provided=True)
     print(f"wrote {len(list(OUT.glob('*.txt')))} outputs to {OUT.relative_to(PROJECT)}")
     return 0
 
 
-def fleet(folder: Path, run: object) -> None:
+TOKEN_PROGRAM = """#!/bin/sh
+# The docs' stand-in for a token helper: a password valid 15 minutes.
+echo '{"username": "%s", "password": "%s", "expires_in": 900}'
+"""
+
+
+def token_program(path: Path, user: str, password: str) -> Path:
+    path.write_text(TOKEN_PROGRAM % (user, password))
+    path.chmod(0o700)
+    return path
+
+
+def credentials(folder: Path, run: object) -> None:
+    """``explain`` of a URL whose user and password come from a provider, and ``check`` when the provider
+    fails."""
+    (folder / "provided").mkdir()
+    program = token_program(folder / "provided" / "mq-token", "svc-celery", "a-token-never-shown")
+    broken = folder / "provided" / "mq-token-broken"
+    broken.write_text("#!/bin/sh\necho 'token service unavailable' >&2\nexit 1\n")
+    broken.chmod(0o700)
+    for name, command in (("api-config.yaml", program), ("broken.yaml", broken)):
+        (folder / "provided" / name).write_text(
+            "secret_key: 3f1c5e8a9b2d4f6071a8c3e5d7f90b1c\n"
+            "celery:\n  broker_url: amqp://mq.internal:5672/prod\n"
+            f"credentials:\n  broker_url:\n    provider: command\n    command: [{command}]\n")
+    run("explain-provided", "configsvc --app app explain celery.broker_url",  # type: ignore[operator]
+        [str(BIN / "configsvc"), "explain", "celery.broker_url"],
+        {"FLASK_CONFIG": "provided/api-config.yaml", "FLASK_APP": "app"})
+    run("check-provider-fails", "FLASK_CONFIG=provided/broken.yaml configsvc --app app check",  # type: ignore[operator]
+        [str(BIN / "configsvc"), "check"], {"FLASK_CONFIG": "provided/broken.yaml", "FLASK_APP": "app"})
+
+
+def fleet(folder: Path, run: object, provided: bool = False) -> None:
     """``configsvc fleet`` asking a real solo worker of the reference app, on this machine's RabbitMQ
-    (127.0.0.1:5672, the default vhost) with a queue of its own."""
-    config = folder / "fleet.yaml"
+    (127.0.0.1:5672, the default vhost) with a queue of its own; with ``provided``, the worker's user and
+    password come from a ``command`` provider."""
+    name = "fleet-provided" if provided else "fleet"
+    config = folder / f"{name}.yaml"
+    broker = "amqp://guest@127.0.0.1:5672//" if provided else "amqp://guest:guest@127.0.0.1:5672//"
+    provider = (f"credentials:\n  broker_url:\n    provider: command\n"
+                f"    command: [{token_program(folder / 'guest-token', 'guest', 'guest')}]\n"
+                if provided else "")
     config.write_text("secret_key: 3f1c5e8a9b2d4f6071a8c3e5d7f90b1c\n"
-                      "celery:\n  broker_url: amqp://guest:guest@127.0.0.1:5672//\n"
-                      f"  result_backend: file://{folder / 'results'}\n")
+                      f"celery:\n  broker_url: {broker}\n"
+                      f"  result_backend: file://{folder / 'results'}\n" + provider)
     env = {**{k: v for k, v in os.environ.items() if not k.startswith(("APP_", "CONFIGSVC_", "FLASK_"))},
            "FLASK_CONFIG": str(config)}
     worker = subprocess.Popen([str(BIN / "celery"), "-A", "worker_entry.celery", "worker", "-P", "solo",
@@ -113,15 +153,15 @@ def fleet(folder: Path, run: object) -> None:
                               cwd=PROJECT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)
     try:
-        run("fleet", "configsvc --app app fleet --wait 30 --expect 1",  # type: ignore[operator]
+        run(name, "configsvc --app app fleet --wait 30 --expect 1",  # type: ignore[operator]
             [str(BIN / "configsvc"), "fleet", "--wait", "30", "--expect", "1"],
             {"FLASK_CONFIG": str(config), "FLASK_APP": "app"}, cwd=PROJECT)
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(timeout=30)
-    if "all 1 verified" not in (OUT / "fleet.txt").read_text():
-        raise SystemExit("fleet: the worker did not answer (is RabbitMQ running on 127.0.0.1:5672?):\n"
-                         + (OUT / "fleet.txt").read_text())
+    if "all 1 verified" not in (OUT / f"{name}.txt").read_text():
+        raise SystemExit(f"{name}: the worker did not answer (is RabbitMQ running on 127.0.0.1:5672?):\n"
+                         + (OUT / f"{name}.txt").read_text())
 
 
 if __name__ == "__main__":

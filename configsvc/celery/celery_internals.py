@@ -23,8 +23,16 @@ logger = logging.getLogger("configsvc.celery")
 
 class PlaceholderHooks(Celery):  # type: ignore[misc]
     """What a Celery app subclass can only learn by overriding Celery's private methods: the base class of
-    each task made from a function (``_task_from_fun``) and each result backend handed out
-    (``_get_backend``). A subclass defines ``task_base(base)`` and ``backend_issued(backend)``."""
+    each task made from a function (``_task_from_fun``), each result backend handed out
+    (``_get_backend``) and each broker connection built (``_connection``, behind ``connection_for_read``,
+    ``connection_for_write`` and ``connection``). A subclass defines ``task_base(base)``,
+    ``backend_issued(backend)`` and ``connection_built(connection)``."""
+
+    def _connection(self, url: Any, *args: Any, **kwargs: Any) -> Any:
+        return self.connection_built(super()._connection(url, *args, **kwargs))
+
+    def connection_built(self, connection: Any) -> Any:
+        return connection
 
     def _task_from_fun(self, fun: Any, name: Any = None, base: Any = None, bind: bool = False,
                        **options: Any) -> Any:

@@ -9,11 +9,14 @@ gets a closed pool ("Acquire on closed pool").
 from __future__ import annotations
 
 import logging
+import os
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
 from kombu import pools
+from kombu.connection import Connection, ConnectionPool, PooledConnection
 
 logger = logging.getLogger("configsvc.celery")
 
@@ -58,3 +61,63 @@ def close_when_idle(pool: Any, grace: float) -> None:
     while pool_in_use(pool) and time.monotonic() < deadline:
         time.sleep(0.05)
     close_pool(pool)
+
+
+class _Tracked(Connection):
+    def _establish_connection(self) -> Any:  # kombu's private hook for every (re)connect
+        managed = getattr(self.password, "managed", None)  # a provided password (clones share it)
+        if managed is not None:  # the provider's user now: a new one since this connection was built
+            username = managed.usable().username
+            if username:
+                self.userid = username
+        connection = super()._establish_connection()  # type: ignore[no-untyped-call]
+        if self.transport.driver_type == "amqp":
+            from configsvc.celery import amqp_internals
+
+            amqp_internals.prepare(connection)
+        _PROVIDED[self] = os.getpid()
+        return connection
+
+
+class ProvidedConnection(_Tracked):
+    """A kombu connection whose user and password come from a credential provider (see
+    :mod:`configsvc.celery.renewal`). Made by turning the connection Celery builds into this class
+    (``provided``); its clones are of this class too (``Connection.clone`` builds ``self.__class__``),
+    and so are the connections of its pool (``Pool``, whose connections are kombu's ``PooledConnection``).
+    Each py-amqp connection any of them opens is prepared for update-secret and kept track of."""
+
+    def Pool(self, limit: int | None = None, **kwargs: Any) -> ConnectionPool:
+        return _ProvidedPool(self, limit=limit, **kwargs)  # type: ignore[no-untyped-call]
+
+
+class _ProvidedPooledConnection(_Tracked, PooledConnection):
+    pass
+
+
+class _ProvidedPool(ConnectionPool):
+    def new(self) -> Any:  # as kombu's ConnectionPool.new, of the tracked class
+        return _ProvidedPooledConnection(  # type: ignore[no-untyped-call]
+            self, **dict(self.connection._info(resolve=False)))
+
+
+#: Each provided connection established, and the process that established it (a forked child inherits
+#: the parent's sockets, and must never write on them).
+_PROVIDED: weakref.WeakKeyDictionary[Connection, int] = weakref.WeakKeyDictionary()
+
+
+def provided(connection: Connection) -> ProvidedConnection:
+    """``connection`` as a :class:`ProvidedConnection` (same object, nothing reconnected)."""
+    connection.__class__ = ProvidedConnection
+    return connection  # type: ignore[return-value]
+
+
+def open_amqp_connections() -> list[Any]:
+    """The py-amqp connections of every provided kombu connection of this process that are open now."""
+    found, pid = [], os.getpid()
+    for connection, owner in list(_PROVIDED.items()):
+        if owner != pid:
+            continue
+        inner = connection.__dict__.get("_connection")
+        if inner is not None and getattr(inner, "connected", False):
+            found.append(inner)
+    return found

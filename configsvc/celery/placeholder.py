@@ -21,6 +21,7 @@ from configsvc.celery.beat import follow_rotation_in_beat
 from configsvc.celery.binding import Binding
 from configsvc.celery.embedded import prepare_folders, quiet_hostless_warnings, with_control_folder
 from configsvc.celery.preflight import broker_reachable
+from configsvc.credentials.provided import ProvidedCredentials
 from configsvc.errors import AlreadyRegistered, CeleryNotConfigured, ConfigError, ConfigWarning
 from configsvc.flask.state import ConfigState, find_state
 from configsvc.sources.celery_variables import celery_variable_problems
@@ -90,6 +91,10 @@ class FlaskCelery(celery_internals.PlaceholderHooks):
             (app.config.get("CELERY") or {}).get("broker_url"))
         if refused:  # Celery reads these from this process's environment, whatever configsvc resolved
             raise ConfigError(refused)
+        # The providers fetch first: one that fails refuses the binding before anything is changed.
+        credentials = ProvidedCredentials.from_tree(
+            {"credentials": app.config.get("CREDENTIALS")},
+            state.inputs.environ if state is not None else os.environ)
         settings = with_control_folder(dict(app.config.get("CELERY") or {}))
         settings.setdefault("worker_consumer", WORKER_CONSUMER)
         # Settings the app set in code before the first binding (celery.conf.update(...) at import) are
@@ -101,7 +106,10 @@ class FlaskCelery(celery_internals.PlaceholderHooks):
         self.main = app.import_name
         prepare_folders(settings)
         quiet_hostless_warnings(lambda: str(self.conf.broker_url or ""))
-        self.binding = Binding(self, app, state)
+        old = self.binding
+        if old is not None and old.renewal is not None:
+            old.renewal.close()
+        self.binding = Binding(self, app, state, credentials)
         if state is not None:
             state.add_participant(self.binding)
             follow_rotation_in_beat(self)
@@ -114,6 +122,11 @@ class FlaskCelery(celery_internals.PlaceholderHooks):
             kombu_internals.forget_pool(old)
             kombu_internals.close_pool(old)
         celery_internals.drop_backends(self)
+
+    def credentials_status(self) -> dict[str, Any]:
+        """``credentials`` (ok | refresh failing | expired) and ``credentials_expire_at`` when a provider
+        gives the broker's or backend's credentials; empty otherwise."""
+        return self.binding.credentials_status() if self.binding is not None else {}
 
     def broker_reachable(self, timeout: float = 1.5) -> bool:
         """True when the bound broker accepts a connection within ``timeout`` seconds (one attempt)."""
@@ -135,6 +148,14 @@ class FlaskCelery(celery_internals.PlaceholderHooks):
         celery_internals.subscribe_only_when_waiting(backend)
         with contextlib.suppress(TypeError):  # a backend that cannot be weakly referenced is not tracked
             binding.issued_backends.add(backend)
+
+    def connection_built(self, connection: Any) -> Any:
+        """Every broker connection Celery builds gets the provider's user and password (when one gives
+        them)."""
+        binding = self.binding
+        if binding is None or binding.renewal is None:
+            return connection
+        return binding.renewal.connection(connection)
 
     # Everything that reaches a broker or backend goes through one of these.
     def connection_for_write(self, url: Any = None, **kwargs: Any) -> Any:

@@ -62,6 +62,7 @@ class RotationStep(bootsteps.StartStopStep):  # type: ignore[misc]
         if binding is None:
             return
         _take_sighup(binding)
+        binding.consumer_generations = lambda: getattr(c, "connected_generations", None)
         self.stop_listening = binding.on_broker_change(lambda: self.request_switch(c))
         # Settings that changed while the consumer was (re)connecting (mingle waits a second for its
         # neighbours) are switched to at once.

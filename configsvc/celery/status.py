@@ -31,6 +31,7 @@ def status_of(binding: Binding, hostname: str, nonce: str | None = None,
         "generation": live.generation if live is not None else None,
         "state": live.state if live is not None else None,
         "broker": mask_url(str(binding.celery.conf.broker_url or "")),
+        **binding.credentials_status(),
     }
     keys = proof_keys(live.config) if live is not None else []
     status["proof"] = sign(keys[0], nonce, status) if keys and nonce else None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import secrets
 import sys
 import time
@@ -32,11 +33,29 @@ POLL_SECONDS = 0.2  # how long one round waits for answers (without --expect)
 
 
 def fleet_app(config: Config) -> Any:
-    """A plain Celery app on the broker ``config`` names, to ask the workers (closed by the caller)."""
-    from celery import Celery  # imported here: the other commands do not need Celery
+    """A plain Celery app on the broker ``config`` names, to ask the workers (closed by the caller).
+    When a provider gives the broker's credentials, this process asks it for its own (and refreshes
+    them while it waits)."""
+    from configsvc.celery.celery_internals import PlaceholderHooks  # here: other commands need no Celery
+    from configsvc.celery.renewal import Renewal
+    from configsvc.credentials.provided import ProvidedCredentials
 
-    app = Celery("configsvc-fleet", set_as_current=False)
-    app.conf.update(config.celery_settings())
+    credentials = ProvidedCredentials.from_tree({"credentials": config.flask_mapping().get("CREDENTIALS")},
+                                                os.environ)
+    settings = config.celery_settings()
+    renewal = Renewal(credentials, settings, lambda broker, backend: None) if credentials else None
+
+    class FleetApp(PlaceholderHooks):
+        def connection_built(self, connection: Any) -> Any:
+            return renewal.connection(connection) if renewal is not None else connection
+
+        def close(self) -> None:
+            super().close()
+            if renewal is not None:
+                renewal.close()
+
+    app = FleetApp("configsvc-fleet", set_as_current=False)
+    app.conf.update(settings)
     return app
 
 
@@ -159,5 +178,18 @@ def _print(answers: list[dict[str, Any]], wanted: str, as_json: bool) -> None:
     for status in answers:
         mark = ("current" if status.get("fingerprint") == wanted else "OTHER") if status["verified"] \
             else "UNVERIFIED"
+        credentials = ""
+        if status.get("credentials"):
+            credentials = f"  credentials {status['credentials']}"
+            if status.get("credentials_expire_at"):
+                what = ", lease" if status.get("credentials_lease") else ""
+                credentials += f"{what} until {status['credentials_expire_at']}"
+            if status.get("credentials_losing_user"):
+                credentials += "  LOSING ITS USER (within a renewal interval)"
         click.echo(f"{status['hostname']}  pid {status.get('pid')}  generation {status.get('generation')}  "
-                   f"{status.get('state')}  {mark}  {status.get('fingerprint')}  {status.get('broker')}")
+                   f"{status.get('state')}  {mark}  {status.get('fingerprint')}  {status.get('broker')}"
+                   f"{credentials}")
+    losing = [status for status in answers if status.get("credentials_losing_user")]
+    if losing:
+        click.echo(f"# {len(losing)} process(es) within a renewal interval of losing their user: "
+                   + ", ".join(f"{status['hostname']} pid {status.get('pid')}" for status in losing))

@@ -76,13 +76,29 @@ def show(ctx: click.Context, reveal_secrets: bool, as_json: bool) -> None:
                 e.key: {"value": display(e.value), "source": e.source, "origin": e.origin}
                 for e in entries
             },
+            "credentials_from": {f"celery.{setting}": {"source": source, "origin": origin}
+                                 for setting, (source, origin) in _provided(entries).items()},
         }
         click.echo(json.dumps(document, indent=2, default=str))
         return
+    provided = _provided(entries)
     rows = [(e.key, _text(display(e.value)), e.source, e.origin) for e in entries]
+    rows += [(f"celery.{setting} (user, password)", "from the provider, in each process", source, origin)
+             for setting, (source, origin) in provided.items()]
     click.echo(f"# env: {config.env}; deployment file: {config.deployment_file or '(none)'}")
     for line in table(rows, shutil.get_terminal_size((TABLE_WIDTH, 24)).columns):
         click.echo(line)
+
+
+def _provided(entries: list[Any]) -> dict[str, tuple[str, str]]:
+    """Each Celery URL setting whose user and password a provider gives: ``provider <name>`` and where
+    the provider was named."""
+    found = {}
+    for entry in entries:
+        parts = entry.key.split(".")
+        if len(parts) == 3 and parts[0] == "credentials" and parts[2] == "provider":
+            found[parts[1]] = (f"provider {entry.value}", entry.origin)
+    return found
 
 
 TABLE_WIDTH = 100  # when the output is not a terminal (and COLUMNS is unset)
@@ -141,14 +157,31 @@ def explain(ctx: click.Context, key: str) -> None:
                    f"{', '.join(sources)})")
     else:
         click.echo(f"= {_text(masked(explanation.value))}  (from {explanation.winner})")
+    parts = explanation.key.split(".")
+    if len(parts) == 2 and parts[0] == "celery":
+        provided = _provided(list(config.entries())).get(parts[1])
+        if provided is not None:
+            click.echo(f"  user and password: {provided[0]}, in each process  [{provided[1]}]")
 
 
 @click.command()
 @click.pass_context
 @reports_errors
 def check(ctx: click.Context) -> None:
-    """Resolve and validate; exit 0, or 1 with every problem listed."""
+    """Resolve and validate, and ask each credential provider once (as every process will at start);
+    exit 0, or 1 with every problem listed."""
+    from configsvc.credentials.provided import ProvidedCredentials
+    from configsvc.credentials.refresh import iso
+
     config = resolve_for(ctx)
+    provided = ProvidedCredentials.from_tree({"credentials": config.flask_mapping().get("CREDENTIALS")},
+                                             os.environ)
     count = sum(1 for _ in config.entries())
     click.echo(f"ok: {count} settings for env {config.env!r} "
                f"(deployment file: {config.deployment_file or 'none'})")
+    if provided is not None:
+        for managed in provided:
+            until = iso(managed.expires_at)
+            click.echo(f"ok: credentials.{managed.setting} from {managed.provider.describe()}"
+                       + (f", valid until {until}" if until else ", with no expiry"))
+        provided.close()

@@ -11,8 +11,18 @@ MASK = "***"
 SECRET_KEY_PATTERN = re.compile(r"secret|password|passwd|token|key|credential", re.IGNORECASE)
 
 
+#: Top-level sections whose own name sounds secret but whose keys are settings, each judged by its own
+#: name: ``credentials.broker_url.provider`` is shown, ``credentials.broker_url.client_secret`` is not.
+SECTIONS_JUDGED_BY_KEY = ("credentials",)
+
+
 def is_secret_key(dotted_key: str) -> bool:
     """True when any part of the dotted key names a secret (``celery.broker_password``, ``api_token``)."""
+    section, dot, rest = dotted_key.partition(".")
+    if section.lower() in SECTIONS_JUDGED_BY_KEY:
+        if not dot:
+            return False
+        dotted_key = rest
     return SECRET_KEY_PATTERN.search(dotted_key) is not None
 
 

@@ -13,6 +13,7 @@ from configsvc.core.config import Config
 from configsvc.core.layering import lookup, merge
 from configsvc.core.schema import CELERY_SECTION, Schema
 from configsvc.core.validation import PRODUCTION, validate
+from configsvc.credentials.spec import credential_problems
 from configsvc.errors import ConfigError, ConfigWarning, Problem, raise_for
 from configsvc.formats import read_parsed
 from configsvc.options import Options
@@ -86,6 +87,7 @@ def resolve(
         shipped = _shipped_secret_keys(defaults, options.example_paths(root))
         problems.extend(problem for problem in validate(merged, env, shipped, options.env_prefix)
                         if problem.key not in flagged)
+        problems.extend(credential_problems(merged))
     found = [message for typed in typed_layers for message in typed.warnings]
     if emit_warnings:  # before raising: a warning may explain the error (an old name set twice)
         for message in found:

@@ -66,6 +66,8 @@ FLASK_SETTINGS: dict[str, Setting] = {
 OWN_SETTINGS: dict[str, Setting] = {
     "task_request_headers": Setting("list"),
     "config_reload_interval": Setting("float"),
+    # Which provider gives the user and password of a Celery URL setting (configsvc.credentials).
+    "credentials": Setting("dict"),
     CELERY_SECTION: Setting("section"),
 }
 

@@ -3,7 +3,9 @@
 200 ``{"status": "ok", "broker": "ok", "config": "ok", "fingerprint": ...}`` when the broker accepts a
 connection; 503 within 2 s when it does not. ``config`` is ``"stale"`` while a changed deployment file is
 refused. ``broker`` is left out when the app binds no Celery placeholder; ``config`` and ``fingerprint``
-when it does not use ``ConfigService``.
+when it does not use ``ConfigService``. When a provider gives the broker's or the backend's credentials,
+``credentials`` says ``ok``, ``refresh failing`` (the current credential is kept until it expires) or
+``expired`` (503), and ``credentials_expire_at`` when the earliest of them expires.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ class BrokerProbe(Protocol):
 
     def broker_reachable(self, timeout: float = ...) -> bool: ...
 
+    def credentials_status(self) -> dict[str, Any]: ...
+
 
 def health() -> ResponseReturnValue:
     """The view: the broker's and the configuration's state, without a value from either."""
@@ -35,6 +39,10 @@ def health() -> ResponseReturnValue:
     if isinstance(probe, BrokerProbe):
         healthy = probe.broker_reachable(timeout=BROKER_CHECK_SECONDS)
         body["broker"] = "ok" if healthy else "unreachable"
+        credentials = probe.credentials_status()
+        body.update(credentials)
+        if credentials.get("credentials") == "expired":
+            healthy = False
     state = find_state(app)
     if state is not None:
         body["config"] = state.state

@@ -49,6 +49,10 @@ class Forwarder:
     def stop(self) -> None:
         """Refuse new connections and cut the open ones, as a broker going down does."""
         if self._listener is not None:
+            # shutdown() first: a close() alone leaves the accept() blocked in the other thread
+            # listening (Linux), and it would take the reconnect a cut client makes right after.
+            with suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)
             self._listener.close()
             self._listener = None
         with self._lock:
@@ -63,6 +67,9 @@ class Forwarder:
             try:
                 client, _ = listener.accept()
             except OSError:
+                return
+            if self._listener is not listener:  # stopped while this connection came in
+                client.close()
                 return
             self.accepted += 1
             try:

@@ -1,0 +1,233 @@
+"""Provided credentials on Celery's connections: given at each connect, renewed on the live ones.
+
+- AMQP broker: every connection Celery makes (consumer, publisher pool, events, beat, the status
+  command's) is a :class:`~configsvc.celery.kombu_internals.ProvidedConnection` whose password is asked
+  for at each connect (kombu 5.7 takes a callable password) and whose user is the provider's. A new
+  token for the same user is sent on every open connection as ``connection.update-secret``
+  (:mod:`configsvc.celery.amqp_internals`): nothing reconnects. A new user, or a broker that is not
+  RabbitMQ 3.8 or later, takes the live switch of a rotation instead (:meth:`Binding.switch_connections`).
+- Redis broker and Redis result backend: a redis-py streaming credential provider
+  (:class:`~configsvc.credentials.redis_stream.RedisStreamingProvider`) given to kombu's transport
+  (``credential_provider``) and to Celery's backend (``redis_backend_credential_provider``). redis-py
+  sends ``AUTH`` on every idle pooled connection when a credential arrives and on every busy one when it
+  is released; kombu's transport does it on its long-lived BRPOP connection at the next idle moment
+  (``reauth_check_interval``, 1 s here unless set).
+
+Before any live connection gets a new credential, the process opens one connection of its own with it
+and closes it: a credential the server refuses is not taken (a failed refresh: the current one is
+kept), since RabbitMQ closes a connection whose update-secret it refuses and Redis would refuse the
+connections a pool opens next. A server that cannot be reached for that check is no refusal.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from configsvc.celery import amqp_internals, kombu_internals
+from configsvc.celery.auth import is_auth_failure
+from configsvc.credentials.base import Credential
+from configsvc.credentials.provided import ProvidedCredentials
+from configsvc.credentials.refresh import ManagedCredential
+
+if TYPE_CHECKING:
+    from configsvc.credentials.redis_stream import RedisStreamingProvider
+
+logger = logging.getLogger("configsvc.credentials")
+
+REDIS_SCHEMES = ("redis", "rediss")
+#: How often kombu's Redis transport looks for a new credential for its BRPOP connection (its default is
+#: 10 s); an app's own ``broker_transport_options.reauth_check_interval`` wins.
+REAUTH_CHECK_INTERVAL = 1
+
+
+class ProvidedPassword:
+    """The password kombu asks for at each connect: the provider's current one. Never shown."""
+
+    def __init__(self, managed: ManagedCredential) -> None:
+        self.managed = managed
+
+    def __call__(self) -> str:
+        return str(self.managed.usable().password.reveal())
+
+    def __repr__(self) -> str:
+        return "***"
+
+    __str__ = __repr__
+
+
+class Renewal:
+    """One app's provided credentials, applied to the Celery app bound to it."""
+
+    def __init__(self, credentials: ProvidedCredentials, settings: dict[str, Any],
+                 switch: Callable[[bool, bool], None], generation: Callable[[], int] = lambda: 0,
+                 in_use: Callable[[int], bool] = lambda generation: False) -> None:
+        self.credentials = credentials
+        self._switch = switch
+        #: The connection generation now, and whether a connection of that generation or an older one
+        #: is still open in this process (see :class:`~configsvc.celery.binding.Binding`).
+        self._generation = generation
+        self._in_use = in_use
+        self._redis: dict[str, RedisStreamingProvider] = {}
+        #: update-secret frames sent, and live switches taken, since the start (for tests and benchmarks).
+        self.secrets_sent = 0
+        self.switches = 0
+        self._backend_url = settings.get("result_backend")
+        self._settings = settings
+        for managed in credentials:
+            url = str(settings.get(managed.setting) or "")
+            if _scheme(url) in REDIS_SCHEMES:
+                from configsvc.credentials.redis_stream import RedisStreamingProvider
+
+                self._redis[managed.setting] = RedisStreamingProvider(managed, urlsplit(url).username)
+            managed.check_with(functools.partial(self._refused, managed, url))
+            managed.listen(functools.partial(self._renewed, managed))
+
+    def _refused(self, managed: ManagedCredential, url: str, new: Credential) -> str | None:
+        """One connection of its own with ``new`` before any live connection gets it: a credential the
+        server refuses would close every connection given it (RabbitMQ closes a connection whose
+        update-secret it refuses). A server that cannot be reached is no refusal."""
+        username = new.username or urlsplit(url.split(";")[0]).username
+        try:
+            if _scheme(url) in REDIS_SCHEMES:
+                _try_redis(url, username, str(new.password.reveal()))
+            else:
+                _try_amqp(url, username, str(new.password.reveal()), self._settings)
+        except Exception as error:
+            if is_auth_failure(error):
+                where = "result backend" if managed.setting == "result_backend" else "broker"
+                return f"the {where} refused the new credential ({type(error).__name__})"
+        return None
+
+    def backend_settings(self) -> dict[str, Any]:
+        """The Celery settings the result backend needs for its provider: the provider, and the URL
+        without its user (Celery 5.7 adds a URL's user back after dropping it for a provider, and redis-py
+        refuses both; the provider gives the URL's user when it names none)."""
+        provider = self._redis.get("result_backend")
+        if provider is None:
+            return {}
+        return {"redis_backend_credential_provider": provider,
+                "result_backend": _without_user(str(self._backend_url))}
+
+    def connection(self, connection: Any) -> Any:
+        """A broker connection Celery just built, given the provider's user and password."""
+        managed = self.credentials.get("broker_url")
+        if managed is None:
+            return connection
+        redis = self._redis.get("broker_url")
+        if redis is not None:
+            connection.credential_provider = redis
+            options = connection.transport_options
+            options.setdefault("reauth_check_interval", REAUTH_CHECK_INTERVAL)
+            return connection
+        connection = kombu_internals.provided(connection)
+        connection.password = ProvidedPassword(managed)
+        if managed.current.username:
+            connection.userid = managed.current.username
+        return connection
+
+    def _renewed(self, managed: ManagedCredential, old: Credential, new: Credential) -> None:
+        if managed.setting in self._redis:
+            called = self._redis[managed.setting].emit(new)  # AUTH in place, a new user too
+            logger.info("configsvc: credentials for %s renewed in place on %d connection pool(s) (AUTH), "
+                        "%.1f ms after the new credential", managed.setting, called, _since(new) * 1000)
+            return
+        if new.username != old.username:
+            logger.info("configsvc: credentials for %s: a new user; switching connections live",
+                        managed.setting)
+            self.switches += 1
+            generation = self._generation()
+            self._switch(True, False)
+            self._release_when_unused(managed, old, generation)
+            return
+        connections = kombu_internals.open_amqp_connections()
+        if not all(amqp_internals.supports_update_secret(c) for c in connections):
+            logger.info("configsvc: credentials for %s: the broker has no update-secret; switching "
+                        "connections live", managed.setting)
+            self.switches += 1
+            self._switch(True, False)
+            return
+        secret = str(new.password.reveal())
+        sent = sum(amqp_internals.send_update_secret(connection, secret) for connection in connections)
+        self.secrets_sent += sent
+        logger.info("configsvc: credentials for %s renewed in place on %d connection(s) (update-secret), "
+                    "%.1f ms after the new credential", managed.setting, sent, _since(new) * 1000)
+
+    def _release_when_unused(self, managed: ManagedCredential, old: Credential, generation: int) -> None:
+        """Release ``old`` (revoke its lease) once no connection of ``generation`` or older is open in
+        this process, or it expired: a lease revoked earlier would delete the user under connections
+        still finishing their tasks."""
+        if old.lease is None:
+            return
+
+        def release() -> None:
+            while self._in_use(generation) and not old.expired():
+                time.sleep(RELEASE_CHECK_SECONDS)
+            managed.provider.release(old)
+
+        threading.Thread(target=release, name="configsvc-release", daemon=True).start()
+
+    def retire(self) -> None:
+        """The credentials section changed: stop refreshing, and release each credential once the
+        connections that use it (this generation's) are closed."""
+        generation = self._generation()
+        self.credentials.stop()
+        for managed in self.credentials:
+            self._release_when_unused(managed, managed.current, generation)
+
+    def close(self) -> None:
+        self.credentials.close()
+
+
+#: How often a retired credential's connections are looked for before it is released.
+RELEASE_CHECK_SECONDS = 0.2
+
+
+def _since(credential: Credential) -> float:
+    """Seconds since the provider answered with ``credential``."""
+    return (datetime.now(UTC) - credential.received_at).total_seconds()
+
+
+def _scheme(url: str) -> str:
+    return urlsplit(url.split(";")[0]).scheme.lower()
+
+
+def _without_user(url: str) -> str:
+    parts = urlsplit(url)
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
+#: Seconds the check of a new credential may take to connect.
+CHECK_TIMEOUT = 5.0
+
+
+def _try_amqp(url: str, username: str | None, password: str, settings: dict[str, Any]) -> None:
+    from kombu.connection import Connection as _Connection
+
+    kombu_connection: Any = _Connection
+    connection = kombu_connection(url.split(";")[0], password=password, connect_timeout=CHECK_TIMEOUT,
+                                  ssl=settings.get("broker_use_ssl") or False,
+                                  transport_options=dict(settings.get("broker_transport_options") or {}))
+    if username:
+        connection.userid = username
+    try:
+        connection.ensure_connection(max_retries=0, timeout=CHECK_TIMEOUT)
+    finally:
+        connection.release()
+
+
+def _try_redis(url: str, username: str | None, password: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(_without_user(url), username=username, password=password,
+                                  socket_connect_timeout=CHECK_TIMEOUT, socket_timeout=CHECK_TIMEOUT)
+    try:
+        client.ping()
+    finally:
+        client.close()

@@ -25,7 +25,7 @@ from tests.support.brokers import (
 )
 from tests.support.load import SUCCEEDED_ECHO
 from tests.support.processes import celery_worker, wait_for
-from tests.support.reference import run_cli
+from tests.support.reference import PROJECT, run_cli
 
 pytestmark = pytest.mark.brokers
 
@@ -110,6 +110,35 @@ def test_rotation_under_load_in_every_pool(tmp_path: Path, pool: str) -> None:
             assert text.count(switched) == 1, pool
             assert "ConnectionForced" not in text and "Traceback" not in text
             assert old_pw not in text and new_pw not in text
+
+
+def test_a_switch_waits_for_the_acknowledgement_of_a_task_marked_done(tmp_path: Path) -> None:
+    """Celery marks a task done before a pool thread acknowledges its message; a switch in between
+    would close the connection under the acknowledgement, and the task would run again."""
+    with rabbitmq_vhost() as vhost, rabbitmq_user(vhost) as (old, old_pw), \
+            rabbitmq_user(vhost) as (new, new_pw), rabbitmq_user(vhost) as (publisher, publisher_pw):
+        url = "amqp://{}:{}@127.0.0.1:5672/" + vhost
+        path = tmp_path / "api-config.yaml"
+        write(path, url.format(old, old_pw), tmp_path)
+        env = {"FLASK_CONFIG": str(path), "APP_ENV": "production", "SLOW_ACK_SECONDS": "2"}
+        log = tmp_path / "worker.log"
+        with celery_worker(env, cwd=PROJECT, log=log, target="tests.slow_ack_worker.celery",
+                           pool=("--pool=threads", "--concurrency=2")):
+            from celery import Celery
+
+            sender = Celery("slow-ack-publisher", broker=url.format(publisher, publisher_pw),
+                            set_as_current=False)
+            task_id = sender.send_task("tests.acknowledged_late", args=["once"], ignore_result=True).id
+            sender.close()
+            wait_for(lambda: f"[{task_id}] succeeded" in log.read_text(), 30, "the task to run")
+            write(path, url.format(new, new_pw), tmp_path)  # while its acknowledgement is 2 s away
+            switched = f"switched to the new broker credentials: connected to the broker at amqp://{new}:"
+            wait_for(lambda: switched in log.read_text(), 30, "the switch")
+            time.sleep(1.5)  # a redelivery would run it again at once
+            text = log.read_text()
+            assert text.count(f"[{task_id}] succeeded") == 1, text[-3000:]
+            assert text.index(switched) > text.index(f"[{task_id}] succeeded")
+            assert "Traceback" not in text
 
 
 # gevent is not among them: with a Redis result backend a gevent worker stops taking messages after about

@@ -65,7 +65,7 @@ class Consumer(CeleryConsumer):  # type: ignore[misc]
             if not self._cancelled_for_switch:
                 celery_internals.stop_taking_messages(self)  # no new messages on the old connection
                 self._cancelled_for_switch = True
-            if not celery_internals.tasks_in_flight():
+            if not celery_internals.tasks_in_flight(self):
                 self.switch_requested = self._cancelled_for_switch = False
                 raise switching(self)
             return DRAIN_SECONDS

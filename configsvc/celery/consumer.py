@@ -18,7 +18,7 @@ from celery.exceptions import CPendingDeprecationWarning
 from celery.worker import state
 from celery.worker.consumer import Consumer as CeleryConsumer
 
-from configsvc.celery import celery_internals, kombu_internals
+from configsvc.celery import celery_internals, in_flight, kombu_internals
 from configsvc.celery.binding import Binding, Generations, binding_of
 from configsvc.celery.rotation import BrokerSettingsChanged, switching
 
@@ -65,7 +65,7 @@ class Consumer(CeleryConsumer):  # type: ignore[misc]
             if not self._cancelled_for_switch:
                 celery_internals.stop_taking_messages(self)  # no new messages on the old connection
                 self._cancelled_for_switch = True
-            if not celery_internals.tasks_in_flight(self):
+            if not in_flight.tasks_in_flight(self):
                 self.switch_requested = self._cancelled_for_switch = False
                 raise switching(self)
             return DRAIN_SECONDS

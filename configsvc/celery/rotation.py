@@ -25,7 +25,7 @@ from typing import Any
 
 from celery import bootsteps
 
-from configsvc.celery import celery_internals
+from configsvc.celery import celery_internals, in_flight
 from configsvc.celery.binding import Binding, binding_of
 from configsvc.celery.status import register_status_command
 
@@ -52,7 +52,7 @@ class RotationStep(bootsteps.StartStopStep):  # type: ignore[misc]
         super().__init__(c, **kwargs)
         self.stop_listening: Callable[[], None] | None = None
         self.draining = False
-        celery_internals.track_finishing(c)  # before the first message: acknowledgements still to come
+        in_flight.track_finishing(c)  # before the first message: acknowledgements still to come
         binding = binding_of(c.app)
         if binding is not None and binding.state is not None:
             register_status_command()  # the worker answers configsvc fleet (web processes never load it)
@@ -90,13 +90,13 @@ class RotationStep(bootsteps.StartStopStep):  # type: ignore[misc]
         self.draining = True
         celery_internals.stop_taking_messages(c)  # no new messages on the old connection
         logger.debug("configsvc: new broker settings; switching once %d task(s) in flight finish",
-                     celery_internals.tasks_in_flight(c))
+                     in_flight.tasks_in_flight(c))
         self.finish_switch(c)
 
     def finish_switch(self, c: Any) -> None:
         if not self.draining:  # the consumer restarted meanwhile (with the new settings)
             return
-        if celery_internals.tasks_in_flight(c):
+        if in_flight.tasks_in_flight(c):
             celery_internals.call_later_in_loop(c, DRAIN_CHECK_SECONDS, self.finish_switch, c)
             return
         self.draining = False

@@ -9,11 +9,9 @@ caches its producer and connection.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import sys
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 from celery import Celery
@@ -128,26 +126,6 @@ def traced_exception(outcome: Any) -> BaseException | None:
     return raised if isinstance(raised, BaseException) else None
 
 
-class _DropConnectionLost(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not (isinstance(record.args, tuple) and record.args
-                    and "Connection to broker lost" in str(record.args[0]))
-
-
-@contextlib.contextmanager
-def connection_lost_warning_dropped() -> Iterator[None]:
-    """Drop Celery's ``consumer: Connection to broker lost. Trying to re-establish the connection...``
-    warning for the block (``Consumer.on_connection_error_after_connected`` logs it, with the exception,
-    through the ``celery.worker.consumer.consumer`` logger)."""
-    target = logging.getLogger("celery.worker.consumer.consumer")
-    dropping = _DropConnectionLost()
-    target.addFilter(dropping)
-    try:
-        yield
-    finally:
-        target.removeFilter(dropping)
-
-
 def settings_set_in_code(app: Celery) -> dict[str, Any]:
     """The settings code changed on the app's ``conf`` (``conf.update(...)``, ``conf.x = ...``). Until its
     configuration is loaded, ``conf`` is a ``PendingConfiguration`` that keeps such changes aside and
@@ -254,6 +232,37 @@ def drop_beat_connection(scheduler: Any) -> None:
             connection.release()
         except Exception as error:  # a connection the broker already dropped
             logger.debug("releasing beat's old connection: %s", type(error).__name__)
+
+
+#: How long the close handshake of a connection left after a planned switch may take (as Celery bounds
+#: its own teardown reads, ``COLLECT_SOCKET_TIMEOUT``).
+CLOSE_SECONDS = 5.0
+
+
+def close_after_planned_switch(consumer: Any) -> None:
+    """End the consumer's connection with AMQP's close handshake and forget it, keeping the configured
+    prefetch for the next one. For a switch configsvc planned, in place of Celery's handling of a lost
+    connection (``Consumer.on_connection_error_after_connected``), which drops the socket without the
+    handshake (``collect()``: an acknowledgement still unread by the broker can be lost with it), lowers
+    the prefetch count as after an outage (and raises it one step per acknowledgement), and warns about
+    tasks cancelled on connection loss, when nothing was in flight.
+
+    The socket's reads are bounded first (Celery's ``bound_open_broker_sockets``): a broker that went
+    silent meanwhile cannot hold the consumer in the handshake.
+    """
+    from celery.utils.threads import bound_open_broker_sockets
+
+    connection, consumer.connection = consumer.connection, None
+    if connection is not None:
+        bound_open_broker_sockets(connection, CLOSE_SECONDS)
+        try:
+            connection.close()
+        except Exception as error:  # the broker already dropped it: nothing left to settle on it
+            logger.debug("closing the consumer's connection after a switch: %s", type(error).__name__)
+    # The configured prefetch count, also when an earlier outage left it lowered and still rising.
+    if not consumer._maximum_prefetch_restored:
+        consumer.initial_prefetch_count = consumer.max_prefetch_count
+        consumer._maximum_prefetch_restored = True
 
 
 def skip_mingle_once(consumer: Any) -> None:

@@ -10,24 +10,20 @@ from __future__ import annotations
 
 import logging
 import time
-import warnings
 from collections.abc import Callable
 from typing import Any
 
-from celery.exceptions import CPendingDeprecationWarning
 from celery.worker import state
 from celery.worker.consumer import Consumer as CeleryConsumer
 
-from configsvc.celery import celery_internals, in_flight, kombu_internals
+from configsvc.celery import celery_internals
 from configsvc.celery.binding import Binding, Generations, binding_of
-from configsvc.celery.rotation import BrokerSettingsChanged, switching
+from configsvc.celery.switch import PlannedSwitch
 
 logger = logging.getLogger("configsvc.worker")
 
 FIRST_DELAY = 0.5
 MAX_DELAY = 5.0
-# The longest a blocking drain waits before the loop looks for a switch (gevent, eventlet).
-DRAIN_SECONDS = 0.1
 
 
 class Consumer(CeleryConsumer):  # type: ignore[misc]
@@ -51,53 +47,32 @@ class Consumer(CeleryConsumer):  # type: ignore[misc]
         finally:
             self._consuming = False
         self.connected_generations = self._making
-        if not celery_internals.has_event_loop(self):  # Celery's blocking loop: switch between drains
-            self.switch_requested = False
-            kombu_internals.wrap_drain_events(connection, self.switch_between_drains)
         return connection
-
-    def switch_between_drains(self, timeout: float | None) -> float | None:
-        """Called by the consuming connection before each drain, in Celery's blocking loop (gevent,
-        eventlet): once a switch is asked for, stop taking messages, let the tasks in flight finish and
-        acknowledge, then raise the switch into the loop. Returns the timeout to drain with (short, so a
-        request is seen at once on an idle connection)."""
-        if self.switch_requested:
-            if not self._cancelled_for_switch:
-                celery_internals.stop_taking_messages(self)  # no new messages on the old connection
-                self._cancelled_for_switch = True
-            if not in_flight.tasks_in_flight(self):
-                self.switch_requested = self._cancelled_for_switch = False
-                raise switching(self)
-            return DRAIN_SECONDS
-        return DRAIN_SECONDS if timeout is None else min(timeout, DRAIN_SECONDS)
 
     def connection_for_write(self, url: Any = None, heartbeat: float | None = None) -> Any:
         # The events connection, opened after the consuming one: not announced again.
         return self._connect_current(lambda: self.app.connection_for_write(url=url, heartbeat=heartbeat),
                                      announce=False)
 
-    #: Set by the rotation step just before it switches: the next connection is planned, not a recovery.
-    configsvc_switching = False
-    #: Set by the rotation step without an event loop: switch between two drains of the connection.
-    switch_requested = False
+    #: True after a planned switch until the next connection: it is announced at INFO, not as a recovery.
+    _planned = False
     _making: Generations = (0, 0)
     _consuming = False
-    _cancelled_for_switch = False
     #: The (broker, connection) generations the consuming connection was made under: the rotation step
     #: compares them with the binding's, so settings that change while the consumer restarts are not
     #: missed, and the status command reports the configuration the connection uses.
     connected_generations: Generations = (0, 0)
 
     def on_connection_error_after_connected(self, exc: BaseException) -> None:
-        if not isinstance(exc, BrokerSettingsChanged):
+        if not isinstance(exc, PlannedSwitch):
             super().on_connection_error_after_connected(exc)
             return
-        # Our own switch: nothing is in flight, so Celery's advice about cancelling tasks on connection
-        # loss does not apply, and its "Connection to broker lost" warning would look like an outage to
-        # alert rules; the one line that says what happened is ours, at INFO.
-        with warnings.catch_warnings(), celery_internals.connection_lost_warning_dropped():
-            warnings.simplefilter("ignore", CPendingDeprecationWarning)
-            super().on_connection_error_after_connected(exc)
+        # Our own switch, with every delivery settled: the old connection ends with the close handshake,
+        # the prefetch stays as configured, and nothing is logged as an outage (the line that says what
+        # happened is ours, at INFO, once connected).
+        self._planned = True
+        celery_internals.close_after_planned_switch(self)
+        celery_internals.skip_mingle_once(self)  # the same worker switching settings, not a new one joining
 
     def _connect_current(self, make: Callable[[], Any], announce: bool) -> Any:
         """Connect with the current settings, retrying as the class says; ``announce`` logs the connection
@@ -123,13 +98,13 @@ class Consumer(CeleryConsumer):  # type: ignore[misc]
                 delay = min(delay * 2, MAX_DELAY)
                 continue
             if announce and not first:
-                if self.configsvc_switching:  # planned: INFO, one line
+                if self._planned:  # INFO, one line
                     logger.info("configsvc: switched to the new broker credentials: connected to the broker "
                                 "at %s", connection.as_uri())
                 else:  # back after an outage or a refusal: worth a warning
                     logger.warning("configsvc: connected to the broker at %s", connection.as_uri())
             if announce:
-                self.configsvc_switching = False
+                self._planned = False
             celery_internals.mark_connected(self)
             return connection
 

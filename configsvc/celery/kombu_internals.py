@@ -55,6 +55,28 @@ def wrap_drain_events(connection: Any, before: Callable[[float | None], float | 
     connection.drain_events = drain_events
 
 
+def after_every_turn(hub: Any, callback: Callable[[], None]) -> None:
+    """Call ``callback()`` after each turn of the event loop ``hub``: once the callbacks that were ready
+    and the timers that were due have run, before it waits for its sockets again (``Hub.on_tick``)."""
+    hub.on_tick.add(callback)
+
+
+def stop_after_every_turn(hub: Any, callback: Callable[[], None]) -> None:
+    hub.on_tick.discard(callback)
+
+
+def run_queued_callbacks_soon(hub: Any) -> None:
+    """Make the loop's next wait return at once when callbacks are queued (``Hub._ready``).
+
+    kombu's hub does not wake itself for a callback queued from its own thread (``call_soon`` wakes it
+    only from another): one queued while a turn runs — an acknowledgement Celery queued for a task that
+    just finished — waits until a socket has news or the next timer is due, up to a second. The hub's own
+    waker (``Hub._waker``, a socket pair it polls) is how another thread wakes it."""
+    waker = getattr(hub, "_waker", None)
+    if hub._ready and waker is not None:
+        waker.wake()
+
+
 def close_when_idle(pool: Any, grace: float) -> None:
     """Close a retired pool once none of its connections is in use (or after ``grace`` seconds)."""
     deadline = time.monotonic() + grace

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from contextlib import suppress
 
 from tests.support.processes import free_port
@@ -79,13 +80,19 @@ class Forwarder:
                 continue
             with self._lock:
                 self._connections += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                self._threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+            from_client, from_server = self.taps(self.accepted)
+            for a, b, tap in ((client, upstream, from_client), (upstream, client, from_server)):
+                self._threading.Thread(target=self._pipe, args=(a, b, tap), daemon=True).start()
+
+    def taps(self, connection: int) -> tuple[Callable[[bytes], None], Callable[[bytes], None]]:
+        """What sees the bytes of connection number ``connection``: (from the client, from the server)."""
+        return _ignore, _ignore
 
     @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(source: socket.socket, sink: socket.socket, tap: Callable[[bytes], None]) -> None:
         try:
             while data := source.recv(65536):
+                tap(data)
                 sink.sendall(data)
         except OSError:
             pass
@@ -93,3 +100,7 @@ class Forwarder:
             for end in (source, sink):
                 with suppress(OSError):
                     end.shutdown(socket.SHUT_RDWR)
+
+
+def _ignore(data: bytes) -> None:
+    pass

@@ -10,8 +10,6 @@ of the old user, the old user is then revoked, and every task runs exactly once.
 from __future__ import annotations
 
 import os
-import threading
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -24,7 +22,7 @@ from tests.support.brokers import (
     rabbitmq_user,
     rabbitmq_vhost,
 )
-from tests.support.load import SUCCEEDED_ECHO
+from tests.support.load import SUCCEEDED_ECHO, Publisher
 from tests.support.processes import celery_worker, wait_for
 from tests.support.reference import PROJECT, run_cli
 
@@ -37,43 +35,11 @@ POOLS = ["prefork", "solo", "threads", "gevent", "eventlet"]
 RATES = {"prefork": 40, "solo": 40, "threads": 40, "gevent": 8, "eventlet": 8}
 
 
-class Publisher:
-    """Publishes ``app.tasks.echo`` from a thread, as a broker user of its own, and keeps the task ids."""
-
-    def __init__(self, broker: str, per_second: float = 60, store_results: bool = False) -> None:
-        from celery import Celery
-
-        self.app = Celery("pool-test-publisher", broker=broker, set_as_current=False)
-        self.app.conf.update(task_serializer="json", broker_connection_timeout=2)
-        self.pause = 1 / per_second
-        self.ignore_result = not store_results
-        self.sent: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> Publisher:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-        self.app.close()
-
-    def _run(self) -> None:
-        number = 0
-        while not self._stop.is_set():
-            result = self.app.send_task("app.tasks.echo", args=[f"n{number}"],
-                                        ignore_result=self.ignore_result)
-            self.sent.append(result.id)
-            number += 1
-            time.sleep(self.pause)
-
-
-def write(path: Path, broker: str, tmp_path: Path) -> None:
+def write(path: Path, broker: str, tmp_path: Path, celery: str = "") -> None:
     replacement = path.with_name("next.yaml")
     replacement.write_text(f"secret_key: pool-rotation-secret-key\nconfig_reload_interval: 0.1\ncelery:\n"
-                           f"  broker_url: {broker}\n  result_backend: file://{tmp_path / 'results'}\n")
+                           f"  broker_url: {broker}\n  result_backend: file://{tmp_path / 'results'}\n"
+                           + celery)
     os.replace(replacement, path)
 
 
@@ -153,6 +119,35 @@ def test_a_switch_waits_for_an_acknowledgement_still_queued_in_the_event_loop(tm
             assert "Traceback" not in text
 
 
+@pytest.mark.parametrize("cancel", [True, False])
+def test_a_long_task_runs_once_across_a_switch_whatever_celery_does_on_connection_loss(
+        tmp_path: Path, cancel: bool) -> None:
+    """configsvc sets ``worker_cancel_long_running_tasks_on_connection_loss`` (on: Celery 6's default); a
+    switch never loses the connection under a running task, so either value lets a long task with late
+    acknowledgement finish on the old connection, once, and nothing is cancelled or warned about."""
+    setting = f"  worker_cancel_long_running_tasks_on_connection_loss: {str(cancel).lower()}\n"
+    with rabbitmq_vhost() as vhost, rabbitmq_user(vhost) as (old, old_pw), \
+            rabbitmq_user(vhost) as (new, new_pw), rabbitmq_user(vhost) as (publisher, publisher_pw):
+        url = "amqp://{}:{}@127.0.0.1:5672/" + vhost
+        path = tmp_path / "api-config.yaml"
+        write(path, url.format(old, old_pw), tmp_path, setting)
+        env = {"FLASK_CONFIG": str(path), "APP_ENV": "production"}
+        log = tmp_path / "worker.log"
+        with celery_worker(env, cwd=Path("/"), log=log, pool=("--pool=prefork", "--concurrency=2")):
+            task_id = send(url.format(publisher, publisher_pw), "app.tasks.sleep_then_now", 3)
+            wait_for(lambda: f"[{task_id}] received" in log.read_text(), 30, "the task to start")
+            write(path, url.format(new, new_pw), tmp_path, setting)  # while it runs (3 s)
+            switched = f"switched to the new broker credentials: connected to the broker at amqp://{new}:"
+            wait_for(lambda: switched in log.read_text(), 30, "the switch")
+            marker = send(url.format(publisher, publisher_pw), "app.tasks.echo", "after")
+            wait_for(lambda: f"[{marker}] succeeded" in log.read_text(), 30, "a task after the switch")
+            text = log.read_text()
+        assert text.count(f"[{task_id}] succeeded") == 1, text[-3000:]
+        assert text.index(f"[{task_id}] succeeded") < text.index(switched)
+        assert "Terminating" not in text and "WorkerLostError" not in text
+        assert "worker_cancel_long_running_tasks_on_connection_loss" not in text  # Celery's warning
+
+
 def send(broker: str, name: str, *args: object) -> str:
     """Publish one task as another user; its id."""
     from celery import Celery
@@ -176,17 +171,14 @@ def test_a_switch_waits_for_the_acknowledgement_of_a_task_marked_done(tmp_path: 
         log = tmp_path / "worker.log"
         with celery_worker(env, cwd=PROJECT, log=log, target="tests.slow_ack_worker.celery",
                            pool=("--pool=threads", "--concurrency=2")):
-            from celery import Celery
-
-            sender = Celery("slow-ack-publisher", broker=url.format(publisher, publisher_pw),
-                            set_as_current=False)
-            task_id = sender.send_task("tests.acknowledged_late", args=["once"], ignore_result=True).id
-            sender.close()
+            task_id = send(url.format(publisher, publisher_pw), "tests.acknowledged_late")
             wait_for(lambda: f"[{task_id}] succeeded" in log.read_text(), 30, "the task to run")
             write(path, url.format(new, new_pw), tmp_path)  # while its acknowledgement is 2 s away
             switched = f"switched to the new broker credentials: connected to the broker at amqp://{new}:"
             wait_for(lambda: switched in log.read_text(), 30, "the switch")
-            time.sleep(1.5)  # a redelivery would run it again at once
+            # A redelivery would come first (it goes back to the head of the queue).
+            marker = send(url.format(publisher, publisher_pw), "app.tasks.echo", "after")
+            wait_for(lambda: f"[{marker}] succeeded" in log.read_text(), 30, "a task after the switch")
             text = log.read_text()
             assert text.count(f"[{task_id}] succeeded") == 1, text[-3000:]
             assert text.index(switched) > text.index(f"[{task_id}] succeeded")
@@ -222,7 +214,7 @@ def test_fleet_waits_for_the_old_result_backend_connections_to_close(tmp_path: P
         concurrency = () if pool == "solo" else ("--concurrency=2",)
         with celery_worker(env, cwd=Path("/"), log=log, pool=(f"--pool={pool}", *concurrency),
                            default_startup=True, name=pool), \
-                Publisher(f"amqp://{publisher}:{publisher_pw}@127.0.0.1:5672/{vhost}",
+                Publisher(f"amqp://{publisher}:{publisher_pw}@127.0.0.1:5672/{vhost}", per_second=40,
                           store_results=True) as load:
             wait_for(lambda: any(c["name"] == "gen-old" for c in redis_clients(r_user)), 20,
                      "the worker to store results under the old password")
@@ -233,8 +225,8 @@ def test_fleet_waits_for_the_old_result_backend_connections_to_close(tmp_path: P
             left = [c for c in redis_clients(r_user) if c["name"] == "gen-old"]
             assert not left, left  # fleet said "current": the old password is no longer in use
             redis_cli("ACL", "SETUSER", r_user, f"<{old_pw}")
-            time.sleep(1.5)
-        wait_for(lambda: set(load.sent) <= set(SUCCEEDED_ECHO.findall(log.read_text())), 60,
-                 "every published task to run")
+            after = len(succeeded(log))
+            wait_for(lambda: len(succeeded(log)) >= after + 20, 30, "results stored with the new password")
+        wait_for(lambda: set(load.sent) <= set(succeeded(log)), 30, "every published task to run")
         text = log.read_text()
         assert "Traceback" not in text and old_pw not in text and new_pw not in text

@@ -85,4 +85,41 @@ def assert_every_result_stored(load: Load, url: str, label: str) -> None:
     assert states == Counter({"SUCCESS": len(load.accepted)}), states
 
 
+class Publisher:
+    """Publishes a task (``app.tasks.echo`` unless told) from a thread at a steady rate, as a broker user of
+    its own (a Celery app of its own, straight to the broker), and keeps the task ids."""
+
+    def __init__(self, broker: str, per_second: float = 60, store_results: bool = False,
+                 task: str = "app.tasks.echo", args: tuple[object, ...] | None = None) -> None:
+        from celery import Celery
+
+        self.app = Celery("pool-test-publisher", broker=broker, set_as_current=False)
+        self.app.conf.update(task_serializer="json", broker_connection_timeout=2)
+        self.pause = 1 / per_second
+        self.task = task
+        self.args = args
+        self.ignore_result = not store_results
+        self.sent: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Publisher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        self.app.close()
+
+    def _run(self) -> None:
+        number = 0
+        while not self._stop.is_set():
+            args = list(self.args) if self.args is not None else [f"n{number}"]
+            result = self.app.send_task(self.task, args=args, ignore_result=self.ignore_result)
+            self.sent.append(result.id)
+            number += 1
+            time.sleep(self.pause)
+
+
 SUCCEEDED_ECHO = re.compile(r"Task app\.tasks\.echo\[([0-9a-f-]+)\] succeeded")

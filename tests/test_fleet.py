@@ -60,13 +60,13 @@ def test_two_hosts_switched_at_different_moments_under_load(tmp_path: Path) -> N
             code, report = fleet(hosts["a"])
             assert code == 0 and len(report["workers"]) == 2, report  # type: ignore[arg-type]
             with Load(url) as load:
-                time.sleep(1)
+                load.more(40)
                 hosts["a"].update(after)  # kubelet on host A
                 code, report = fleet(hosts["a"])
                 assert code == 1, report  # host B still runs the old Secret
                 lagging = [w["hostname"] for w in report["workers"] if not w["current"]]  # type: ignore[union-attr,index]
                 assert len(lagging) == 1 and lagging[0].startswith("host-b-"), lagging
-                time.sleep(2)
+                load.more(80)
                 hosts["b"].update(after)  # kubelet on host B, later
                 started = time.monotonic()
                 code, report = fleet(hosts["a"], "--wait", "30")
@@ -76,7 +76,7 @@ def test_two_hosts_switched_at_different_moments_under_load(tmp_path: Path) -> N
                 ticks = sum(log.read_text().count("beat-tick") for log in logs)
                 wait_for(lambda: sum(log.read_text().count("beat-tick") for log in logs) > ticks + 3, 15,
                          "beat's tasks after the old user was revoked")
-                time.sleep(2)
+                load.more(40)
             assert_every_task_ran_once(load, logs, "two hosts, kubelet swaps, fleet, beat")
             assert http("GET", url + "/healthz")[1]["config"] == "ok"
         for log in [*logs, tmp_path / "beat.log", tmp_path / "web.log"]:

@@ -107,7 +107,7 @@ def test_a_new_broker_retires_the_old_pool_and_rebinds_celery(live_app: Flask, c
     assert state_of(live_app).reload(force=False)
     assert celery.conf.broker_transport_options["data_folder_in"] == str(tmp_path / "q2")
     assert celery.pool is not old_pool
-    assert celery.binding.broker_generation == 1
+    assert celery.binding.connections.current.broker == 1
 
 
 BAD_CHANGES: list[tuple[str, Callable[[Path], None], str]] = [

@@ -70,7 +70,7 @@ def test_rabbitmq_two_user_rotation_under_load(tmp_path: Path) -> None:
             processes = process_group(worker) | process_group(web)
             assert "configsvc: connected to the broker" not in worker_log.read_text()  # said on a switch only
             with Load(url) as load:
-                time.sleep(2)
+                load.more(40)
                 assert set(rabbitmq_connection_users(vhost)) == {old_user}
                 # The runbook: the new user exists; point the file at it; wait; revoke the old user.
                 configsvc("set", str(path), "celery.broker_url",
@@ -78,7 +78,7 @@ def test_rabbitmq_two_user_rotation_under_load(tmp_path: Path) -> None:
                 # The runbook's step before revoking: every worker runs what the file holds now.
                 configsvc("fleet", "--wait", "30", env={"FLASK_CONFIG": str(path), "APP_ENV": "production"})
                 delete_rabbitmq_user(old_user)
-                time.sleep(2)
+                load.more(40)
             assert set(rabbitmq_connection_users(vhost)) == {new_user}
             switched = f"configsvc: switched to the new broker credentials: connected to the broker at " \
                        f"amqp://{new_user}:"
@@ -123,7 +123,7 @@ def test_redis_password_rotation_under_load(tmp_path: Path) -> None:
         with service(path) as (url, worker, web):
             processes = process_group(worker) | process_group(web)
             with Load(url) as load:
-                time.sleep(2)
+                load.more(40)
                 assert {c["name"] for c in redis_clients(user)} >= {"gen-old"}
                 redis_cli("ACL", "SETUSER", user, f">{new_password}")
                 replacement = tmp_path / "api-config.yaml.new"
@@ -137,7 +137,7 @@ def test_redis_password_rotation_under_load(tmp_path: Path) -> None:
                 for client in redis_clients(user):  # the runbook's kill: clients of the old password
                     if client["name"] == "gen-old":
                         redis_cli("CLIENT", "KILL", "ID", client["id"])
-                time.sleep(2)
+                load.more(40)
             assert {c["name"] for c in redis_clients(user)} == {"gen-new"}
             assert_every_task_ran_once(load, worker_log, "Redis ACL password rotation")
             assert process_group(worker) | process_group(web) == processes
@@ -159,7 +159,7 @@ def test_result_backend_rotation_under_load(tmp_path: Path) -> None:
         with service(path) as (url, worker, web):
             processes = process_group(worker) | process_group(web)
             with Load(url) as load:
-                time.sleep(2)
+                load.more(40)
                 redis_cli("ACL", "SETUSER", user, f">{new_password}")
                 with open(path, "r+") as file:  # an editor writing in place
                     text = file.read().replace(old_password, new_password).replace("gen-old", "gen-new")
@@ -169,7 +169,7 @@ def test_result_backend_rotation_under_load(tmp_path: Path) -> None:
                 wait_for(lambda: not [c for c in redis_clients(user) if c["name"] == "gen-old"], 20,
                          "no result-backend connection left under the old password", interval=0.3)
                 redis_cli("ACL", "SETUSER", user, f"<{old_password}")
-                time.sleep(2)
+                load.more(40)
             assert {c["name"] for c in redis_clients(user)} <= {"gen-new"}
             assert_every_task_ran_once(load, worker_log, "result backend rotation")
             assert process_group(worker) | process_group(web) == processes
@@ -191,7 +191,7 @@ def test_a_file_rewritten_in_place_with_a_pause_loses_nothing(tmp_path: Path) ->
         cut = full.index("\n", full.index("broker_url:")) + 1
         with service(path) as (url, _, _):
             with Load(url) as load:
-                time.sleep(2)
+                load.more(40)
                 with open(path, "w") as file:  # an editor or a script writing in place, pausing
                     file.write(full[:cut])
                     file.flush()
@@ -199,7 +199,7 @@ def test_a_file_rewritten_in_place_with_a_pause_loses_nothing(tmp_path: Path) ->
                     file.write(full[cut:])
                 configsvc("fleet", "--wait", "30", env={"FLASK_CONFIG": str(path), "APP_ENV": "production"})
                 delete_rabbitmq_user(old_user)
-                time.sleep(2)
+                load.more(40)
             assert set(rabbitmq_connection_users(vhost)) == {new_user}
             assert_every_task_ran_once(load, worker_log, "a file written in place with a pause")
             assert_every_result_stored(load, url, "a file written in place with a pause")
@@ -228,9 +228,9 @@ def test_a_short_result_backend_outage_loses_no_result(tmp_path: Path) -> None:
         worker_log = tmp_path / "worker.log"
         with service(path) as (url, _, _):
             with Load(url) as load:
-                time.sleep(2)
+                load.more(40)
                 redis_outage(r_user, r_password)
-                time.sleep(2)
+                load.more(40)
             assert_every_task_ran_once(load, worker_log, "a 1 s result backend outage")
             assert_every_result_stored(load, url, "a 1 s result backend outage")
         text = worker_log.read_text()
@@ -249,9 +249,9 @@ def test_publishing_retries_through_a_short_broker_outage(tmp_path: Path) -> Non
         try:
             with web_process(env, cwd=tmp_path, log=tmp_path / "web.log", kind="gunicorn") as (url, _), \
                     Load(url, at_least=150) as load:
-                time.sleep(1)
+                load.more(40)
                 redis_outage(user, password)
-                time.sleep(1)
+                load.more(40)
             print(f"\na 1 s broker outage: posted {len(load.answers)}, refused {len(load.refused)}")
             assert len(load.answers) >= 150 and not load.refused, load.refused[:5]
         finally:

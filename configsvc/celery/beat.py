@@ -46,7 +46,7 @@ def follow(scheduler: Any, binding: Binding) -> None:
     """Wrap the scheduler's ``tick`` so it drops its connection after the binding's broker settings
     changed (the listener only sets a flag: beat's own tick does the work, in beat's thread)."""
     changed = threading.Event()
-    binding.on_broker_change(changed.set)
+    binding.connections.follow_broker(changed.set)
     tick = scheduler.tick
 
     def tick_following_rotation(*args: Any, **kwargs: Any) -> Any:

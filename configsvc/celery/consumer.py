@@ -17,7 +17,8 @@ from celery.worker import state
 from celery.worker.consumer import Consumer as CeleryConsumer
 
 from configsvc.celery import celery_internals
-from configsvc.celery.binding import Binding, Generations, binding_of
+from configsvc.celery.binding import Binding, binding_of
+from configsvc.celery.connections import Settings
 from configsvc.celery.switch import PlannedSwitch
 
 logger = logging.getLogger("configsvc.worker")
@@ -33,7 +34,7 @@ class Consumer(CeleryConsumer):  # type: ignore[misc]
         def make() -> Any:
             binding = binding_of(self.app)
             if binding is not None:
-                self._making = binding.generations()  # read before the settings are
+                self._making = binding.connections.current  # read before the settings are
             return self.app.connection_for_read(heartbeat=heartbeat)
 
         return self._connect_current(make, announce=self._consuming)
@@ -42,11 +43,14 @@ class Consumer(CeleryConsumer):  # type: ignore[misc]
         """The consuming connection (the green pidbox opens another with ``connection_for_read``): the
         one whose reconnects and switches are announced."""
         self._consuming = True
+        self._making = None
         try:
             connection = super().connect()
         finally:
             self._consuming = False
-        self.connected_generations = self._making
+        binding = binding_of(self.app)
+        if binding is not None and self._making is not None:
+            binding.connections.consumer_connected(self._making)
         return connection
 
     def connection_for_write(self, url: Any = None, heartbeat: float | None = None) -> Any:
@@ -56,12 +60,9 @@ class Consumer(CeleryConsumer):  # type: ignore[misc]
 
     #: True after a planned switch until the next connection: it is announced at INFO, not as a recovery.
     _planned = False
-    _making: Generations = (0, 0)
+    #: The settings the connection being made is made under (read before it connects).
+    _making: Settings | None = None
     _consuming = False
-    #: The (broker, connection) generations the consuming connection was made under: the rotation step
-    #: compares them with the binding's, so settings that change while the consumer restarts are not
-    #: missed, and the status command reports the configuration the connection uses.
-    connected_generations: Generations = (0, 0)
 
     def on_connection_error_after_connected(self, exc: BaseException) -> None:
         if not isinstance(exc, PlannedSwitch):

@@ -147,7 +147,7 @@ class FlaskCelery(celery_internals.PlaceholderHooks):
             raise CeleryNotConfigured()
         celery_internals.subscribe_only_when_waiting(backend)
         with contextlib.suppress(TypeError):  # a backend that cannot be weakly referenced is not tracked
-            binding.issued_backends.add(backend)
+            binding.connections.issued_backends.add(backend)
 
     def connection_built(self, connection: Any) -> Any:
         """Every broker connection Celery builds gets the provider's user and password (when one gives

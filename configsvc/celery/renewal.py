@@ -5,7 +5,7 @@
   for at each connect (kombu 5.7 takes a callable password) and whose user is the provider's. A new
   token for the same user is sent on every open connection as ``connection.update-secret``
   (:mod:`configsvc.celery.amqp_internals`): nothing reconnects. A new user, or a broker that is not
-  RabbitMQ 3.8 or later, takes the live switch of a rotation instead (:meth:`Binding.switch_connections`).
+  RabbitMQ 3.8 or later, takes the live switch of a rotation instead (:meth:`Connections.move`).
 - Redis broker and Redis result backend: a redis-py streaming credential provider
   (:class:`~configsvc.credentials.redis_stream.RedisStreamingProvider`) given to kombu's transport
   (``credential_provider``) and to Celery's backend (``redis_backend_credential_provider``). redis-py
@@ -24,14 +24,13 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from configsvc.celery import amqp_internals, kombu_internals
 from configsvc.celery.auth import is_auth_failure
+from configsvc.celery.connections import Connections, Settings
 from configsvc.credentials.base import Credential
 from configsvc.credentials.provided import ProvidedCredentials
 from configsvc.credentials.refresh import ManagedCredential
@@ -66,14 +65,10 @@ class Renewal:
     """One app's provided credentials, applied to the Celery app bound to it."""
 
     def __init__(self, credentials: ProvidedCredentials, settings: dict[str, Any],
-                 switch: Callable[[bool, bool], None], generation: Callable[[], int] = lambda: 0,
-                 in_use: Callable[[int], bool] = lambda generation: False) -> None:
+                 connections: Connections) -> None:
         self.credentials = credentials
-        self._switch = switch
-        #: The connection generation now, and whether a connection of that generation or an older one
-        #: is still open in this process (see :class:`~configsvc.celery.binding.Binding`).
-        self._generation = generation
-        self._in_use = in_use
+        #: The process's connections: moved to a new user, and asked whether an old one's are closed.
+        self.connections = connections
         self._redis: dict[str, RedisStreamingProvider] = {}
         #: update-secret frames sent, and live switches taken, since the start (for tests and benchmarks).
         self.secrets_sent = 0
@@ -142,16 +137,16 @@ class Renewal:
             logger.info("configsvc: credentials for %s: a new user; switching connections live",
                         managed.setting)
             self.switches += 1
-            generation = self._generation()
-            self._switch(True, False)
-            self._release_when_unused(managed, old, generation)
+            retired = self.connections.current
+            self.connections.move(broker=True, backend=False)
+            self._release_when_unused(managed, old, retired)
             return
         connections = kombu_internals.open_amqp_connections()
         if not all(amqp_internals.supports_update_secret(c) for c in connections):
             logger.info("configsvc: credentials for %s: the broker has no update-secret; switching "
                         "connections live", managed.setting)
             self.switches += 1
-            self._switch(True, False)
+            self.connections.move(broker=True, backend=False)
             return
         secret = str(new.password.reveal())
         sent = sum(amqp_internals.send_update_secret(connection, secret) for connection in connections)
@@ -159,34 +154,29 @@ class Renewal:
         logger.info("configsvc: credentials for %s renewed in place on %d connection(s) (update-secret), "
                     "%.1f ms after the new credential", managed.setting, sent, _since(new) * 1000)
 
-    def _release_when_unused(self, managed: ManagedCredential, old: Credential, generation: int) -> None:
-        """Release ``old`` (revoke its lease) once no connection of ``generation`` or older is open in
-        this process, or it expired: a lease revoked earlier would delete the user under connections
-        still finishing their tasks."""
+    def _release_when_unused(self, managed: ManagedCredential, old: Credential, used: Settings) -> None:
+        """Release ``old`` (revoke its lease) once no connection made under ``used`` or older settings is
+        open in this process, or it expired: a lease revoked earlier would delete the user under
+        connections still finishing their tasks."""
         if old.lease is None:
             return
 
         def release() -> None:
-            while self._in_use(generation) and not old.expired():
-                time.sleep(RELEASE_CHECK_SECONDS)
+            self.connections.wait_until_unused(used, timeout=old.seconds_left())
             managed.provider.release(old)
 
         threading.Thread(target=release, name="configsvc-release", daemon=True).start()
 
     def retire(self) -> None:
         """The credentials section changed: stop refreshing, and release each credential once the
-        connections that use it (this generation's) are closed."""
-        generation = self._generation()
+        connections that use it (made under the current settings) are closed."""
+        used = self.connections.current
         self.credentials.stop()
         for managed in self.credentials:
-            self._release_when_unused(managed, managed.current, generation)
+            self._release_when_unused(managed, managed.current, used)
 
     def close(self) -> None:
         self.credentials.close()
-
-
-#: How often a retired credential's connections are looked for before it is released.
-RELEASE_CHECK_SECONDS = 0.2
 
 
 def _since(credential: Credential) -> float:

@@ -3,8 +3,9 @@
 New broker settings retire the connection pool: idle connections close now, the ones in use (an
 in-flight publish) when they come back. A new result backend retires every backend handed out so far:
 its idle connections close now, the rest once no longer in use. Until it is closed, each retired pool or
-backend is counted under the connection generation it was made for (:class:`Counted`), so the status
-command does not call the new configuration in use while an old connection is still open.
+backend is counted under the settings version it was made for (:class:`Counted`, see
+:mod:`configsvc.celery.connections`), so the status command does not call the new configuration in use
+while an old connection is still open.
 """
 
 from __future__ import annotations
@@ -32,16 +33,20 @@ BACKEND_GRACE_SECONDS = 5.0
 
 @dataclass
 class Counted:
-    """One retired pool or backend, counted under ``generation`` in ``counter`` while it is open."""
+    """One retired pool or backend, counted under settings version ``version`` in ``counter`` while it
+    is open; ``on_closed`` is called once it is closed."""
 
     counter: collections.Counter[int]
-    generation: int
+    version: int
+    on_closed: Callable[[], None] | None = None
 
     def __post_init__(self) -> None:
-        self.counter[self.generation] += 1
+        self.counter[self.version] += 1
 
     def closed(self) -> None:
-        self.counter[self.generation] -= 1
+        self.counter[self.version] -= 1
+        if self.on_closed is not None:
+            self.on_closed()
 
 
 def retire_pool(celery: Celery, count: Counted) -> None:

@@ -43,12 +43,10 @@ class RotationStep(bootsteps.StartStopStep):  # type: ignore[misc]
         if binding is None:
             return
         _take_sighup(binding)
-        binding.consumer_generations = lambda: getattr(c, "connected_generations", None)
-        self.stop_listening = binding.on_broker_change(self.switch.request)
+        self.stop_listening = binding.connections.follow_broker(self.switch.request)
         # Settings that changed while the consumer was (re)connecting (mingle waits a second for its
         # neighbours) are switched to at once.
-        connected = getattr(c, "connected_generations", binding.generations())  # another consumer class
-        if connected[0] != binding.broker_generation:
+        if binding.connections.consumer_behind():
             self.switch.request()
 
     def stop(self, c: Any) -> None:

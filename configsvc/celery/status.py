@@ -9,25 +9,24 @@ import os
 from typing import Any
 
 from configsvc.celery import celery_internals
-from configsvc.celery.binding import Binding, Generations, binding_of
+from configsvc.celery.binding import Binding, binding_of
 from configsvc.celery.proof import STATUS_COMMAND, proof_keys, sign
 from configsvc.core.redaction import mask_url
 
 
-def status_of(binding: Binding, hostname: str, nonce: str | None = None,
-              consumer: Generations | None = None) -> dict[str, Any]:
+def status_of(binding: Binding, hostname: str, nonce: str | None = None) -> dict[str, Any]:
     """What ``configsvc_status`` answers: hostname, pid, fingerprint, generation, state, masked broker,
     and the proof over them and ``nonce`` (None when the worker has no secret key to prove it with).
 
-    The fingerprint is that of the configuration the process's connections use: while the consumer
-    (connected under the broker and connection generations ``consumer``), a retired connection pool or
-    a retired result backend still uses older settings, it is the older configuration's, so ``fleet``
-    does not call revoking them safe."""
+    The fingerprint is that of the configuration the process's connections use
+    (:meth:`~configsvc.celery.connections.Connections.fingerprint_in_use`): while the consumer, a
+    retired connection pool or a retired result backend still uses older settings, it is the older
+    configuration's, so ``fleet`` does not call revoking them safe."""
     live = binding.state
     status: dict[str, Any] = {
         "hostname": hostname,
         "pid": os.getpid(),
-        "fingerprint": binding.fingerprint_in_use(consumer),
+        "fingerprint": binding.connections.fingerprint_in_use() if live is not None else None,
         "generation": live.generation if live is not None else None,
         "state": live.state if live is not None else None,
         "broker": mask_url(str(binding.celery.conf.broker_url or "")),
@@ -49,4 +48,4 @@ def configsvc_status(state: Any, nonce: str | None = None, **_: Any) -> dict[str
     binding = binding_of(consumer.app)
     if binding is None:
         return {"hostname": state.hostname, "pid": os.getpid(), "fingerprint": None, "proof": None}
-    return status_of(binding, state.hostname, nonce, getattr(consumer, "connected_generations", None))
+    return status_of(binding, state.hostname, nonce)

@@ -37,13 +37,14 @@ def fleet_app(config: Config) -> Any:
     When a provider gives the broker's credentials, this process asks it for its own (and refreshes
     them while it waits)."""
     from configsvc.celery.celery_internals import PlaceholderHooks  # here: other commands need no Celery
+    from configsvc.celery.connections import Connections
     from configsvc.celery.renewal import Renewal
     from configsvc.credentials.provided import ProvidedCredentials
 
     credentials = ProvidedCredentials.from_tree({"credentials": config.flask_mapping().get("CREDENTIALS")},
                                                 os.environ)
     settings = config.celery_settings()
-    renewal = Renewal(credentials, settings, lambda broker, backend: None) if credentials else None
+    renewal: Renewal | None = None
 
     class FleetApp(PlaceholderHooks):
         def connection_built(self, connection: Any) -> Any:
@@ -56,6 +57,8 @@ def fleet_app(config: Config) -> Any:
 
     app = FleetApp("configsvc-fleet", set_as_current=False)
     app.conf.update(settings)
+    if credentials:  # a new user while fleet waits: its next connections are made as that user
+        renewal = Renewal(credentials, settings, Connections(app, None))
     return app
 
 

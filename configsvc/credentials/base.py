@@ -53,6 +53,12 @@ class Credential:
     def expired(self, now: datetime | None = None) -> bool:
         return self.expires_at is not None and (now or datetime.now(UTC)) >= self.expires_at
 
+    def seconds_left(self, now: datetime | None = None) -> float | None:
+        """Seconds until it expires (0 once it has; None: it does not expire)."""
+        if self.expires_at is None:
+            return None
+        return max(0.0, (self.expires_at - (now or datetime.now(UTC))).total_seconds())
+
     def same_secret(self, other: Credential | None) -> bool:
         return other is not None and other.username == self.username and \
             other.password.reveal() == self.password.reveal()

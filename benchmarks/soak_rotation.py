@@ -36,9 +36,6 @@ from tests.support.load import Publisher
 from tests.support.processes import celery_worker
 
 POOLS = ("prefork", "solo", "threads", "gevent", "eventlet")
-# Celery's blocking loop (gevent, eventlet) takes about 10 messages a second while broker heartbeats are
-# on (see docs/rotation.md): a steady load there is one it can follow.
-GREEN_RATE = 8.0
 REDIS = "redis://127.0.0.1:6379/9"
 SWITCHED = re.compile(r"\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): INFO/MainProcess\] "
                       r"configsvc: switched to the new broker credentials")
@@ -79,7 +76,7 @@ def soak(pool: str, options: argparse.Namespace, folder: Path) -> Outcome:
     import redis
 
     outcome = Outcome(pool)
-    rate = options.rate if pool not in ("gevent", "eventlet") else min(options.rate, GREEN_RATE)
+    rate = options.rate
     runs = f"configsvc-soak-{os.getpid()}-{secrets.token_hex(3)}"
     counts = redis.Redis.from_url(REDIS)
     with rabbitmq_vhost() as vhost, rabbitmq_user(vhost) as first, rabbitmq_user(vhost) as second, \
@@ -132,8 +129,7 @@ def main() -> None:
     parser.add_argument("--pools", default=",".join(POOLS), help="comma-separated (default: all five)")
     parser.add_argument("--switches", type=int, default=20, help="live switches per pool (default 20)")
     parser.add_argument("--interval", type=float, default=2.0, help="seconds between switches")
-    parser.add_argument("--rate", type=float, default=25.0,
-                        help=f"tasks published a second (gevent and eventlet: at most {GREEN_RATE:g})")
+    parser.add_argument("--rate", type=float, default=25.0, help="tasks published a second")
     parser.add_argument("--settle", type=float, default=30.0,
                         help="seconds a switch may take before it counts as lingering")
     parser.add_argument("--drain", type=float, default=60.0, help="seconds to wait for the last tasks")

@@ -16,7 +16,7 @@ from typing import Any
 from celery.worker import state
 from celery.worker.consumer import Consumer as CeleryConsumer
 
-from configsvc.celery import celery_internals
+from configsvc.celery import celery_internals, kombu_internals
 from configsvc.celery.binding import Binding, binding_of
 from configsvc.celery.connections import Settings
 from configsvc.celery.switch import PlannedSwitch
@@ -54,9 +54,17 @@ class Consumer(CeleryConsumer):  # type: ignore[misc]
         return connection
 
     def connection_for_write(self, url: Any = None, heartbeat: float | None = None) -> Any:
-        # The events connection, opened after the consuming one: not announced again.
-        return self._connect_current(lambda: self.app.connection_for_write(url=url, heartbeat=heartbeat),
-                                     announce=False)
+        """The events connection (Celery's Events step, the only caller), opened after the consuming one:
+        not announced again. In Celery's blocking loop (gevent, eventlet) it is read without waiting."""
+        connection = self._connect_current(
+            lambda: self.app.connection_for_write(url=url, heartbeat=heartbeat), announce=False)
+        if not celery_internals.has_event_loop(self):
+            # The blocking loop drains this connection after every message it takes, to read the broker's
+            # heartbeats, and waits up to 0.1 s there when none came (celery.worker.loops.synloop's
+            # _quick_drain, Celery 5.7): about 10 messages a second per worker, whatever its concurrency.
+            # A heartbeat that came is read all the same without the wait.
+            kombu_internals.wrap_drain_events(connection, _read_without_waiting)
+        return connection
 
     #: True after a planned switch until the next connection: it is announced at INFO, not as a recovery.
     _planned = False
@@ -108,6 +116,15 @@ class Consumer(CeleryConsumer):  # type: ignore[misc]
                 self._planned = False
             celery_internals.mark_connected(self)
             return connection
+
+
+#: How long a read of the events connection waits in the blocking loop: a timeout (not 0, which makes the
+#: socket non-blocking and py-amqp would drop a frame it read in part; on a timeout it keeps it).
+EVENTS_READ_SECONDS = 0.001
+
+
+def _read_without_waiting(timeout: float | None) -> float:
+    return EVENTS_READ_SECONDS
 
 
 def _release(connection: Any) -> None:

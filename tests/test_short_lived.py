@@ -36,7 +36,7 @@ from tests.support.redis_acl import (
 
 pytestmark = pytest.mark.brokers
 
-TOKEN_SECONDS = 16
+TOKEN_SECONDS = 10
 BEAT_TICK = "  beat_schedule:\n    tick: {task: app.tasks.echo, schedule: 1.0, args: [beat-tick]}\n"
 RENEWED = re.compile(r"INFO/MainProcess\] configsvc: credentials for broker_url renewed in place on (\d+)")
 
@@ -75,8 +75,8 @@ def test_rabbitmq_oauth2_tokens_renewed_on_live_connections_under_load(tmp_path:
             f"    client_secret: {endpoint.client_secret}\n    timeout: 5\n")
         worker_log = tmp_path / "worker.log"
         with service(path, tmp_path) as url:
-            with Load(url, per_second=10, at_least=300) as load:
-                time.sleep(3)
+            with Load(url, per_second=10, at_least=200) as load:
+                load.more(30)
                 first = {c["name"] for c in node.connections()}
                 started = time.monotonic()
                 # Two lifetimes: every process's first token has expired, renewed several times.
@@ -196,11 +196,11 @@ def test_redis_acl_passwords_renewed_with_auth_on_live_connections(tmp_path: Pat
             "credentials:\n  broker_url:\n" + provider + "  result_backend:\n" + provider)
         worker_log = tmp_path / "worker.log"
         with service(path, tmp_path) as url:
-            with Load(url, per_second=10, at_least=300) as load:
-                time.sleep(3)
+            with Load(url, per_second=10, at_least=160) as load:
+                load.more(30)
                 before, issued_before, open_before = redis_info(port), issuer.issued(), client_ids(port, 2)
                 started = time.monotonic()
-                wait_for(lambda: time.monotonic() - started > 3 * lifetime, 60, "three password lifetimes")
+                wait_for(lambda: time.monotonic() - started > 2 * lifetime, 60, "two password lifetimes")
                 after, issued_after, open_after = redis_info(port), issuer.issued(), client_ids(port)
             assert_every_task_ran_once(load, worker_log, "redis passwords")
             assert_every_result_stored(load, url, "redis passwords")
@@ -210,9 +210,9 @@ def test_redis_acl_passwords_renewed_with_auth_on_live_connections(tmp_path: Pat
         new_connections = received - 2 * (issued_after - issued_before) - 2
         auths = auth_calls(after) - auth_calls(before)
         print(f"redis: {issued_after - issued_before} passwords issued, AUTH sent {auths} times on live "
-              f"connections over {3 * lifetime} s; "
+              f"connections over {2 * lifetime} s; "
               f"new connections {new_connections}; clients {after['connected_clients']}")
-        assert auths >= 20, auths  # several processes, several pools, several renewals each
+        assert auths >= 12, auths  # several processes, several pools, renewed twice each
         assert open_before <= open_after, f"connections dropped: {sorted(open_before - open_after)}"
         assert new_connections <= 6, new_connections
         log = worker_log.read_text()
@@ -270,8 +270,8 @@ def test_aws_iam_tokens_are_the_users_password_in_every_process(tmp_path: Path,
         with celery_worker(env, cwd=Path("/"), log=worker_log, pool=("--pool=prefork", "--concurrency=2"),
                            default_startup=True), \
                 web_process(env, cwd=tmp_path, log=tmp_path / "web.log", kind="gunicorn") as (url, _):
-            with Load(url, per_second=30, at_least=300) as load:
-                time.sleep(2)
+            with Load(url, per_second=30, at_least=120) as load:
+                load.more(60)
             assert_every_task_ran_once(load, worker_log, "aws_iam tokens")
             assert_every_result_stored(load, url, "aws_iam tokens")
             users = {line.split()[0] for line in redis_cli(port, "CLIENT", "LIST").splitlines()
@@ -329,16 +329,16 @@ def test_a_provider_that_stops_answering_is_reported_retried_without_spinning_an
             body = health(url)[1]
             assert body["credentials"] == "expired" and body["credentials_expire_at"], body
             cpu_before, lines_before = cpu_seconds(worker.pid), worker_log.read_text().count("failed (")
-            time.sleep(10)
+            time.sleep(6)
             cpu = cpu_seconds(worker.pid) - cpu_before
             lines = worker_log.read_text().count("failed (") - lines_before
             mode.write_text("ok")
             wait_for(lambda: health(url)[1]["credentials"] == "ok", 90, "/healthz to say ok again")
             wait_for(lambda: "works again" in worker_log.read_text(), 90, "the worker to say it works again")
         log = worker_log.read_text()
-        print(f"provider failing: the expired worker used {cpu:.2f} s of CPU in 10 s and logged {lines} "
+        print(f"provider failing: the expired worker used {cpu:.2f} s of CPU in 6 s and logged {lines} "
               "failures")
-        assert cpu < 1.0 and lines <= 4, (cpu, lines)  # retried with backoff, no busy loop
+        assert cpu < 0.6 and lines <= 3, (cpu, lines)  # retried with backoff, no busy loop
         failure = next(line for line in log.splitlines() if "failed (" in line)
         assert f"credentials for broker_url: provider command ({program}) failed ({program} exited with " \
                "status 3)" in failure, failure

@@ -134,6 +134,13 @@ class VaultSetup:
         self.bao.cli("write", f"{mount}/config/lease", f"ttl={ttl}", f"max_ttl={max_ttl}")
         self.bao.cli("write", f"{mount}/roles/{self.role}",
                      'vhosts={"/": {"configure": ".*", "write": ".*", "read": ".*"}}')
+        # The AppRole's processes may read it too (a policy of its own, added to the role's).
+        policy = home_file(self.bao, f"{mount}.hcl",
+                           f'path "{mount}/creds/{self.role}" {{ capabilities = ["read"] }}\n')
+        self.bao.cli("policy", "write", f"celery-worker-{mount}", str(policy))
+        policies = self.bao.api("read", "auth/approle/role/worker")["data"]["token_policies"]
+        self.bao.cli("write", "auth/approle/role/worker",
+                     f"token_policies={','.join([*policies, f'celery-worker-{mount}'])}")
         return f"{mount}/creds/{self.role}"
 
     @property

@@ -52,6 +52,18 @@ def _missing(mark: str) -> str | None:
     return None
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest tests first, so the test processes end together: the Vault tests (one group, about two
+    minutes), then the tests that start brokers' clients, workers and servers, then the rest, which fill
+    the gaps at the end (a stable sort: a file's tests keep their order)."""
+    def weight(item: pytest.Item) -> int:
+        if item.get_closest_marker("vault") is not None:
+            return 0
+        return 1 if item.get_closest_marker("brokers") is not None else 2
+
+    items.sort(key=weight)
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     for mark in REQUIRED:
         if item.get_closest_marker(mark) is not None and (missing := _missing(mark)) is not None:

@@ -16,7 +16,7 @@ import pytest
 from tests.support.processes import celery_worker, web_server
 
 CHROMIUM = "/usr/bin/chromium"
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]  # one Chromium for the file
 # Flags for a sandboxed machine without network: no background traffic, no first-run or sync.
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]

@@ -29,7 +29,7 @@ from tests.support.processes import celery_beat, celery_worker, wait_for, web_pr
 from tests.support.reference import run_cli
 from tests.support.vault import VaultSetup, vault_deployment, vault_for_rabbitmq, worker_token
 
-pytestmark = pytest.mark.vault
+pytestmark = [pytest.mark.vault, pytest.mark.xdist_group("vault")]  # one OpenBao and node for the file
 
 LEASE_SECONDS, MAX_TTL = 20, 45
 # The load test's own mount: two max TTLs in under a minute, a renewal with 3 s to spare.

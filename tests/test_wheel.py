@@ -17,7 +17,8 @@ import pytest
 
 from tests.support.reference import PROJECT
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+              pytest.mark.xdist_group("wheel")]  # one wheel and one venv for the file
 
 APP = '''\
 from flask import Flask

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -39,109 +41,146 @@ def write(path: Path, broker: str, tmp_path: Path, celery: str = "") -> None:
     os.replace(replacement, path)
 
 
+@dataclass
+class Users:
+    """A vhost of the test's own with two users for the worker (it starts as ``old``) and one that
+    publishes; the deployment file (``path``) on ``old``, its results in ``tmp_path``."""
+
+    vhost: str
+    old: tuple[str, str]
+    new: tuple[str, str]
+    publisher: tuple[str, str]
+    path: Path
+
+    def url(self, user: tuple[str, str], port: int = 5672) -> str:
+        return f"amqp://{user[0]}:{user[1]}@127.0.0.1:{port}/{self.vhost}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"FLASK_CONFIG": str(self.path), "APP_ENV": "production"}
+
+    def send(self, name: str, *args: object) -> str:
+        """Publish one task as the publisher; its id."""
+        return send(self.url(self.publisher), name, *args)
+
+    def switch_line(self) -> str:
+        """What the worker logs once it runs as ``new``."""
+        return f"switched to the new broker credentials: connected to the broker at amqp://{self.new[0]}:"
+
+
+@pytest.fixture
+def users(tmp_path: Path) -> Iterator[Users]:
+    with rabbitmq_vhost() as vhost, rabbitmq_user(vhost) as old, rabbitmq_user(vhost) as new, \
+            rabbitmq_user(vhost) as publisher:
+        found = Users(vhost, old, new, publisher, tmp_path / "api-config.yaml")
+        write(found.path, found.url(old), tmp_path)
+        yield found
+
+
 def succeeded(log: Path) -> Counter[str]:
     """How many times each ``app.tasks.echo`` ran, from the worker's log."""
     return Counter(SUCCEEDED_ECHO.findall(log.read_text()))
 
 
 @pytest.mark.parametrize("pool", POOLS)
-def test_a_live_switch_runs_every_task_once_in_every_pool(tmp_path: Path, pool: str) -> None:
+def test_a_live_switch_runs_every_task_once_in_every_pool(users: Users, tmp_path: Path, pool: str) -> None:
     """Under a steady stream of tasks the worker moves to a new RabbitMQ user. On the wire (every frame
     of the worker's connections, through a recorder): the old consuming connection settles every
     delivery, then ends with AMQP's close handshake; the new one consumes with the configured prefetch.
     ``fleet --wait`` returns once no connection of the old user is left; every task runs once."""
-    with rabbitmq_vhost() as vhost, rabbitmq_user(vhost) as (old, old_pw), \
-            rabbitmq_user(vhost) as (new, new_pw), rabbitmq_user(vhost) as (publisher, publisher_pw), \
-            AmqpRecorder() as wire:
-        url = "amqp://{}:{}@127.0.0.1:" + f"{wire.port}/{vhost}"
-        path = tmp_path / "api-config.yaml"
-        write(path, url.format(old, old_pw), tmp_path)
-        env = {"FLASK_CONFIG": str(path), "APP_ENV": "production"}
-        log = tmp_path / "worker.log"
-        concurrency = () if pool == "solo" else ("--concurrency=2",)
-        with celery_worker(env, cwd=Path("/"), log=log, pool=(f"--pool={pool}", *concurrency),
+    log = tmp_path / "worker.log"
+    concurrency = () if pool == "solo" else ("--concurrency=2",)
+    with AmqpRecorder() as wire:
+        write(users.path, users.url(users.old, wire.port), tmp_path)
+        with celery_worker(users.env, cwd=Path("/"), log=log, pool=(f"--pool={pool}", *concurrency),
                            default_startup=True, name=pool):
-            publishing = f"amqp://{publisher}:{publisher_pw}@127.0.0.1:5672/{vhost}"
-            with Publisher(publishing, per_second=40) as load:
+            with Publisher(users.url(users.publisher), per_second=40) as load:
                 wait_for(lambda: len(succeeded(log)) >= 20, 30, "the worker to run tasks")
-                write(path, url.format(new, new_pw), tmp_path)
-                done = run_cli("fleet", "--wait", "30", "--expect", "1", env=env)
+                write(users.path, users.url(users.new, wire.port), tmp_path)
+                done = run_cli("fleet", "--wait", "30", "--expect", "1", env=users.env)
                 assert done.returncode == 0, done.stdout + done.stderr
-                users = rabbitmq_connection_users(vhost)
-                assert old not in users, users  # fleet said "current": no connection of the old user is left
-                delete_rabbitmq_user(old)  # the runbook's next step
+                connected = rabbitmq_connection_users(users.vhost)
+                assert users.old[0] not in connected, connected  # fleet said "current": none of the old
+                delete_rabbitmq_user(users.old[0])  # the runbook's next step
                 after = len(succeeded(log))
                 wait_for(lambda: len(succeeded(log)) >= after + 20, 30, "tasks run as the new user")
             wait_for(lambda: set(load.sent) <= set(succeeded(log)), 30, "every published task to run")
             text = log.read_text()
-        runs = succeeded(log)
-        twice = [task_id for task_id, count in runs.items() if count > 1]
-        first, *_, last = wire.consumers()
-        before, after_switch = ending(wire.of(first)), ending(wire.of(last))
-        print(f"\n{pool}: published {len(load.sent)}, ran {len(runs)}, ran twice {len(twice)}; old consuming "
-              f"connection: {before}; new: prefetch {after_switch.prefetch}")
-        assert not twice, twice
-        assert wire.users[first] == old and wire.users[last] == new
-        assert before.handshake and not before.unsettled and before.delivered > 0, before
-        assert after_switch.prefetch[-1] == before.prefetch[-1], (before.prefetch, after_switch.prefetch)
-        switched = f"switched to the new broker credentials: connected to the broker at amqp://{new}:"
-        assert text.count(switched) == 1, pool
-        assert "ConnectionForced" not in text and "Traceback" not in text
-        assert old_pw not in text and new_pw not in text
+    runs = succeeded(log)
+    twice = [task_id for task_id, count in runs.items() if count > 1]
+    first, *_, last = wire.consumers()
+    before, after_switch = ending(wire.of(first)), ending(wire.of(last))
+    print(f"\n{pool}: published {len(load.sent)}, ran {len(runs)}, ran twice {len(twice)}; old consuming "
+          f"connection: {before}; new: prefetch {after_switch.prefetch}")
+    assert not twice, twice
+    assert wire.users[first] == users.old[0] and wire.users[last] == users.new[0]
+    assert before.handshake and not before.unsettled and before.delivered > 0, before
+    assert after_switch.prefetch[-1] == before.prefetch[-1], (before.prefetch, after_switch.prefetch)
+    assert text.count(users.switch_line()) == 1, pool
+    assert "ConnectionForced" not in text and "Traceback" not in text
+    assert users.old[1] not in text and users.new[1] not in text
 
 
-def test_a_switch_waits_for_an_acknowledgement_still_queued_in_the_event_loop(tmp_path: Path) -> None:
+def test_a_switch_waits_for_an_acknowledgement_still_queued_in_the_event_loop(users: Users,
+                                                                             tmp_path: Path) -> None:
     """Celery marks a request acknowledged when it queues the acknowledgement in the event loop; the frame
     is written later. A switch in between must wait for the frame, or the broker delivers the task
     again on the new connection. Here the acknowledgement stays queued for 2 s while the file changes."""
-    with rabbitmq_vhost() as vhost, rabbitmq_user(vhost) as (old, old_pw), \
-            rabbitmq_user(vhost) as (new, new_pw), rabbitmq_user(vhost) as (publisher, publisher_pw):
-        url = "amqp://{}:{}@127.0.0.1:5672/" + vhost
-        path = tmp_path / "api-config.yaml"
-        write(path, url.format(old, old_pw), tmp_path)
-        env = {"FLASK_CONFIG": str(path), "APP_ENV": "production", "QUEUED_ACK_SECONDS": "2"}
-        log = tmp_path / "worker.log"
-        with celery_worker(env, cwd=PROJECT, log=log, target="tests.queued_ack_worker.celery"):
-            task_id = send(url.format(publisher, publisher_pw), "tests.acknowledgement_queued")
-            wait_for(lambda: f"[{task_id}] succeeded" in log.read_text(), 30, "the task to run")
-            write(path, url.format(new, new_pw), tmp_path)  # while its acknowledgement waits in the loop
-            switched = f"switched to the new broker credentials: connected to the broker at amqp://{new}:"
-            wait_for(lambda: switched in log.read_text(), 30, "the switch")
-            marker = send(url.format(publisher, publisher_pw), "tests.acknowledgement_queued")
-            wait_for(lambda: f"[{marker}] succeeded" in log.read_text(), 30, "a task after the switch")
-            text = log.read_text()
-            assert text.count(f"[{task_id}] succeeded") == 1, text[-3000:]
-            assert text.index(switched) > text.index(f"[{task_id}] succeeded")
-            assert "Traceback" not in text
+    log = tmp_path / "worker.log"
+    with celery_worker({**users.env, "QUEUED_ACK_SECONDS": "2"}, cwd=PROJECT, log=log,
+                       target="tests.queued_ack_worker.celery"):
+        task_id = users.send("tests.acknowledgement_queued")
+        wait_for(lambda: f"[{task_id}] succeeded" in log.read_text(), 30, "the task to run")
+        write(users.path, users.url(users.new), tmp_path)  # while its acknowledgement waits in the loop
+        wait_for(lambda: users.switch_line() in log.read_text(), 30, "the switch")
+        # A redelivery would come first (a message delivered again goes back to the head of the queue).
+        marker = users.send("tests.acknowledgement_queued")
+        wait_for(lambda: f"[{marker}] succeeded" in log.read_text(), 30, "a task after the switch")
+        text = log.read_text()
+    assert text.count(f"[{task_id}] succeeded") == 1, text[-3000:]
+    assert text.index(users.switch_line()) > text.index(f"[{task_id}] succeeded")
+    assert "Traceback" not in text
+
+
+def test_a_switch_waits_for_the_acknowledgement_of_a_task_marked_done(users: Users, tmp_path: Path) -> None:
+    """Celery marks a task done before a pool thread acknowledges its message; a switch in between
+    would close the connection under the acknowledgement, and the task would run again."""
+    log = tmp_path / "worker.log"
+    with celery_worker({**users.env, "SLOW_ACK_SECONDS": "2"}, cwd=PROJECT, log=log,
+                       target="tests.slow_ack_worker.celery", pool=("--pool=threads", "--concurrency=2")):
+        task_id = users.send("tests.acknowledged_late")
+        wait_for(lambda: f"[{task_id}] succeeded" in log.read_text(), 30, "the task to run")
+        write(users.path, users.url(users.new), tmp_path)  # while its acknowledgement is 2 s away
+        wait_for(lambda: users.switch_line() in log.read_text(), 30, "the switch")
+        marker = users.send("app.tasks.echo", "after")
+        wait_for(lambda: f"[{marker}] succeeded" in log.read_text(), 30, "a task after the switch")
+        text = log.read_text()
+    assert text.count(f"[{task_id}] succeeded") == 1, text[-3000:]
+    assert text.index(users.switch_line()) > text.index(f"[{task_id}] succeeded")
+    assert "Traceback" not in text
 
 
 @pytest.mark.parametrize("cancel", [True, False])
 def test_a_long_task_runs_once_across_a_switch_whatever_celery_does_on_connection_loss(
-        tmp_path: Path, cancel: bool) -> None:
+        users: Users, tmp_path: Path, cancel: bool) -> None:
     """configsvc sets ``worker_cancel_long_running_tasks_on_connection_loss`` (on: Celery 6's default); a
     switch never loses the connection under a running task, so either value lets a long task with late
     acknowledgement finish on the old connection, once, and nothing is cancelled or warned about."""
     setting = f"  worker_cancel_long_running_tasks_on_connection_loss: {str(cancel).lower()}\n"
-    with rabbitmq_vhost() as vhost, rabbitmq_user(vhost) as (old, old_pw), \
-            rabbitmq_user(vhost) as (new, new_pw), rabbitmq_user(vhost) as (publisher, publisher_pw):
-        url = "amqp://{}:{}@127.0.0.1:5672/" + vhost
-        path = tmp_path / "api-config.yaml"
-        write(path, url.format(old, old_pw), tmp_path, setting)
-        env = {"FLASK_CONFIG": str(path), "APP_ENV": "production"}
-        log = tmp_path / "worker.log"
-        with celery_worker(env, cwd=Path("/"), log=log, pool=("--pool=prefork", "--concurrency=2")):
-            task_id = send(url.format(publisher, publisher_pw), "app.tasks.sleep_then_now", 3)
-            wait_for(lambda: f"[{task_id}] received" in log.read_text(), 30, "the task to start")
-            write(path, url.format(new, new_pw), tmp_path, setting)  # while it runs (3 s)
-            switched = f"switched to the new broker credentials: connected to the broker at amqp://{new}:"
-            wait_for(lambda: switched in log.read_text(), 30, "the switch")
-            marker = send(url.format(publisher, publisher_pw), "app.tasks.echo", "after")
-            wait_for(lambda: f"[{marker}] succeeded" in log.read_text(), 30, "a task after the switch")
-            text = log.read_text()
-        assert text.count(f"[{task_id}] succeeded") == 1, text[-3000:]
-        assert text.index(f"[{task_id}] succeeded") < text.index(switched)
-        assert "Terminating" not in text and "WorkerLostError" not in text
-        assert "worker_cancel_long_running_tasks_on_connection_loss" not in text  # Celery's warning
+    write(users.path, users.url(users.old), tmp_path, setting)
+    log = tmp_path / "worker.log"
+    with celery_worker(users.env, cwd=Path("/"), log=log, pool=("--pool=prefork", "--concurrency=2")):
+        task_id = users.send("app.tasks.sleep_then_now", 3)
+        wait_for(lambda: f"[{task_id}] received" in log.read_text(), 30, "the task to start")
+        write(users.path, users.url(users.new), tmp_path, setting)  # while it runs (3 s)
+        wait_for(lambda: users.switch_line() in log.read_text(), 30, "the switch")
+        marker = users.send("app.tasks.echo", "after")
+        wait_for(lambda: f"[{marker}] succeeded" in log.read_text(), 30, "a task after the switch")
+        text = log.read_text()
+    assert text.count(f"[{task_id}] succeeded") == 1, text[-3000:]
+    assert text.index(f"[{task_id}] succeeded") < text.index(users.switch_line())
+    assert "Terminating" not in text and "WorkerLostError" not in text
+    assert "worker_cancel_long_running_tasks_on_connection_loss" not in text  # Celery's warning
 
 
 def send(broker: str, name: str, *args: object) -> str:
@@ -153,32 +192,6 @@ def send(broker: str, name: str, *args: object) -> str:
         return str(sender.send_task(name, args=list(args) or ["once"], ignore_result=True).id)
     finally:
         sender.close()
-
-
-def test_a_switch_waits_for_the_acknowledgement_of_a_task_marked_done(tmp_path: Path) -> None:
-    """Celery marks a task done before a pool thread acknowledges its message; a switch in between
-    would close the connection under the acknowledgement, and the task would run again."""
-    with rabbitmq_vhost() as vhost, rabbitmq_user(vhost) as (old, old_pw), \
-            rabbitmq_user(vhost) as (new, new_pw), rabbitmq_user(vhost) as (publisher, publisher_pw):
-        url = "amqp://{}:{}@127.0.0.1:5672/" + vhost
-        path = tmp_path / "api-config.yaml"
-        write(path, url.format(old, old_pw), tmp_path)
-        env = {"FLASK_CONFIG": str(path), "APP_ENV": "production", "SLOW_ACK_SECONDS": "2"}
-        log = tmp_path / "worker.log"
-        with celery_worker(env, cwd=PROJECT, log=log, target="tests.slow_ack_worker.celery",
-                           pool=("--pool=threads", "--concurrency=2")):
-            task_id = send(url.format(publisher, publisher_pw), "tests.acknowledged_late")
-            wait_for(lambda: f"[{task_id}] succeeded" in log.read_text(), 30, "the task to run")
-            write(path, url.format(new, new_pw), tmp_path)  # while its acknowledgement is 2 s away
-            switched = f"switched to the new broker credentials: connected to the broker at amqp://{new}:"
-            wait_for(lambda: switched in log.read_text(), 30, "the switch")
-            # A redelivery would come first (it goes back to the head of the queue).
-            marker = send(url.format(publisher, publisher_pw), "app.tasks.echo", "after")
-            wait_for(lambda: f"[{marker}] succeeded" in log.read_text(), 30, "a task after the switch")
-            text = log.read_text()
-            assert text.count(f"[{task_id}] succeeded") == 1, text[-3000:]
-            assert text.index(switched) > text.index(f"[{task_id}] succeeded")
-            assert "Traceback" not in text
 
 
 @pytest.mark.parametrize("pool", ["solo", "threads", "gevent", "eventlet"])

@@ -72,11 +72,6 @@ def call_in_loop(consumer: Any, function: Any, *args: Any) -> None:
     consumer.hub.call_soon(function, *args)
 
 
-def call_later_in_loop(consumer: Any, seconds: float, function: Any, *args: Any) -> None:
-    """Run ``function(*args)`` in the consumer's event loop after ``seconds``."""
-    consumer.timer.call_after(seconds, function, args)
-
-
 def stop_taking_messages(consumer: Any) -> None:
     """Cancel the worker's task consumer: no new messages on the current connection."""
     if consumer.task_consumer is not None:

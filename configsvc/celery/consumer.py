@@ -3,7 +3,9 @@
 ``Consumer`` (set as ``worker_consumer`` by :class:`configsvc.celery.FlaskCelery`) keeps retrying, with
 backoff, when the broker refuses or cannot be reached — waking at once when a new configuration arrives —
 instead of retrying the same stale credentials or exiting on RabbitMQ's ``ACCESS_REFUSED``. Switching
-to new settings while connected is :mod:`configsvc.celery.rotation`'s job.
+to new settings while connected is :mod:`configsvc.celery.switch`'s job; the consumer ends the old
+connection of a planned switch (:meth:`Consumer.on_connection_error_after_connected`) and tells the
+binding's :class:`~configsvc.celery.connections.Connections` which settings each new one is made under.
 """
 
 from __future__ import annotations

@@ -23,6 +23,8 @@ class Load:
         self.pause = 1 / per_second
         self.at_least = at_least
         self.answers: list[tuple[int, str | None]] = []
+        #: When each answer came (wall clock, as the processes' logs stamp it), by task id.
+        self.answered_at: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -48,6 +50,7 @@ class Load:
             try:
                 status, body, _ = http("POST", self.url + "/task/", {"seconds": 0}, timeout=10)
                 self.answers.append((status, body.get("task_id")))
+                self.answered_at[str(body.get("task_id"))] = time.time()
             except OSError as error:  # a refused or reset request counts as not accepted
                 self.answers.append((0, type(error).__name__))
             time.sleep(self.pause)
@@ -70,7 +73,13 @@ def assert_every_task_ran_once(load: Load, worker_log: Path | list[Path], label:
     def ran() -> Counter[str]:
         return Counter(task_id for log in logs for task_id in SUCCEEDED.findall(log.read_text()))
 
-    wait_for(lambda: set(accepted) <= set(ran()), 90, "every accepted task to succeed", interval=0.5)
+    def missing() -> str:
+        done = ran()
+        lost = [task_id for task_id in accepted if task_id not in done]
+        stamps = ", ".join(f"{task_id} at {stamp(load.answered_at[task_id])}" for task_id in lost[:10])
+        return f"every accepted task to succeed ({len(lost)} of {len(accepted)} did not, accepted: {stamps})"
+
+    wait_for(lambda: set(accepted) <= set(ran()), 90, missing, interval=0.5)
     # One task more, through the same app: a duplicate delivered again would run before it (a message the
     # broker delivers again goes back to the head of its queue).
     status, body, _ = http("POST", load.url + "/task/", {"seconds": 0}, timeout=10)
@@ -87,6 +96,11 @@ def assert_every_task_ran_once(load: Load, worker_log: Path | list[Path], label:
     assert not load.refused, load.refused[:5]
     assert not twice, twice[:5]
     assert not unknown, list(unknown)[:5]
+
+
+def stamp(moment: float) -> str:
+    """A wall-clock moment as the processes' logs stamp it (``HH:MM:SS,mmm``)."""
+    return time.strftime("%H:%M:%S", time.localtime(moment)) + f",{int(moment % 1 * 1000):03d}"
 
 
 def assert_every_result_stored(load: Load, url: str, label: str) -> None:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -124,12 +124,13 @@ def process_group(leader: subprocess.Popen[bytes]) -> set[int]:
             if int(pgid) == leader.pid}
 
 
-def wait_for(predicate: object, timeout: float, what: str, interval: float = 0.1) -> None:
-    """Poll ``predicate()`` until true; fail the test with ``what`` after ``timeout`` seconds."""
+def wait_for(predicate: object, timeout: float, what: str | Callable[[], str], interval: float = 0.1) -> None:
+    """Poll ``predicate()`` until true; fail the test with ``what`` (or what ``what()`` says then) after
+    ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while not predicate():  # type: ignore[operator]
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+            pytest.fail(f"timed out after {timeout} s waiting for {what() if callable(what) else what}")
         time.sleep(interval)
 
 

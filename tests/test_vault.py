@@ -65,6 +65,19 @@ def _nothing() -> Iterator[None]:
     yield
 
 
+@contextmanager
+def node_log_shown_on_failure(vault: VaultSetup) -> Iterator[None]:
+    """When the test fails inside the block, print what the node logged about connections it closed or
+    lost (a user deleted under a connection, a client gone without the close handshake)."""
+    try:
+        yield
+    except BaseException:
+        lines = [line for line in vault.node.log_text().splitlines()
+                 if "[warning]" in line or "[error]" in line or "forced" in line.lower()]
+        print("--- the node's warnings and errors ---", *lines[-40:], sep="\n")
+        raise
+
+
 class UserSampler:
     """Counts the role's users on the node once a second, from a thread: the most seen at once."""
 
@@ -255,7 +268,7 @@ def test_web_worker_and_beat_on_vault_users_through_two_max_ttls_under_load(vaul
     # The processes: gunicorn's master and its 2 workers, the worker and its 2 pool processes, beat.
     processes = 7
     mount = vault.mount("rabbitmq-load", ttl=LOAD_LEASE_SECONDS, max_ttl=LOAD_MAX_TTL)
-    with redis_account() as redis:
+    with redis_account() as redis, node_log_shown_on_failure(vault):
         path = deployment(vault, tmp_path, redis, BEAT_TICK)
         path.write_text(path.read_text().replace(vault.path, mount))
         worker_log = tmp_path / "worker.log"

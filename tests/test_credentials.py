@@ -7,9 +7,12 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import random
 import re
+import signal
 import stat
+import subprocess
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -155,6 +158,55 @@ def test_command_failures_name_the_reason_never_the_value(tmp_path: Path, body: 
     assert TOKEN not in str(caught.value)
 
 
+# Hardening round 4: what a hostile or broken program prints. Each was a traceback (RecursionError,
+# ValueError, OverflowError) in `configsvc check`, create_app(), gunicorn and the worker.
+def with_password(fields: str) -> str:
+    """A JSON object with the test's password and ``fields`` as written (numbers JSON cannot hold)."""
+    return '{"password": "' + TOKEN + '", ' + fields + "}"
+
+
+HOSTILE_OUTPUT = [
+    ("[" * 200_000, " printed JSON nested more than 4 levels deep"),
+    (with_password('"x": ' + "[" * 3000 + "]" * 3000), " printed JSON nested more than 4 levels deep"),
+    (with_password('"expires_in": NaN'), " printed no JSON object"),
+    (with_password('"expires_in": Infinity'), " printed no JSON object"),
+    (with_password('"expires_in": 1e300'), ": expires_in is not a number of seconds from 0"),
+    (with_password('"expires_in": 1e12'), ": expires_in is not a number of seconds from 0"),
+    (with_password('"expires_in": 1e400'), ": expires_in is not a number of seconds from 0"),
+    (with_password('"expires_in": -5'), ": expires_in is not a number of seconds from 0"),
+    (with_password('"expires_at": 1e20'), ": expires_at is not a time within 3650 days"),
+    (with_password('"expires_at": -1e15'), ": expires_at is not a time within 3650 days"),
+    (with_password('"expires_at": ' + "9" * 400), ": expires_at is not a time within 3650 days"),
+    (with_password('"expires_at": "9999-12-31T23:59:59Z"'), ": expires_at is more than 3650 days ahead"),
+    (with_password('"expires_in": ' + "9" * 5000), " printed no JSON object"),
+]
+
+
+@pytest.mark.parametrize(("body", "reason"), HOSTILE_OUTPUT, ids=range(len(HOSTILE_OUTPUT)))
+def test_any_output_is_a_credential_or_a_failed_fetch(deployment_file, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                      body: str, reason: str) -> None:
+    """At start (`configsvc check`, `create_app()`) and at a refresh alike: one line naming the setting,
+    the provider and why; never a traceback, never a value."""
+    output = tmp_path / "output"
+    output.write_bytes(body.encode())
+    program = tmp_path / "issue-token"
+    program.write_text(f"#!/bin/sh\nexec cat {output}\n")
+    program.chmod(0o700)
+    path = provided_file(deployment_file, program)
+    done = run_cli("check", env={"FLASK_CONFIG": str(path)})
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr and TOKEN not in done.stdout + done.stderr
+    assert f"credentials.broker_url: could not get a credential: {program}{reason}" in done.stderr, \
+        done.stderr
+    with pytest.raises(ConfigError, match="could not get a credential"):
+        create_app(environ={"FLASK_CONFIG": str(path)})
+    # The same output at a refresh: the current credential is kept, the reason named.
+    managed = ManagedCredential(CommandProvider("broker_url", {"command": [str(program)]}, {}),
+                                Credential(Secret("kept"), "svc", None))
+    assert managed.refresh() is False
+    assert reason in str(managed.problem) and managed.current.password.reveal() == "kept"
+
+
 def test_command_past_its_timeout(tmp_path: Path) -> None:
     program = tmp_path / "hangs"
     program.write_text("#!/bin/sh\nsleep 30\n")
@@ -163,6 +215,50 @@ def test_command_past_its_timeout(tmp_path: Path) -> None:
     with pytest.raises(FetchFailed, match=r"did not answer within 0\.5 s"):
         CommandProvider("broker_url", {"command": [str(program)], "timeout": 0.5}, {}).fetch()
     assert time.monotonic() - started < 5
+
+
+def running(marker: str) -> list[str]:
+    """The processes whose command line holds ``marker``."""
+    lines = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True, check=True).stdout
+    return [line for line in lines.splitlines() if marker in line and "ps -eo" not in line]
+
+
+def test_a_provider_past_its_timeout_is_ended_with_its_helpers(tmp_path: Path) -> None:
+    """Hardening round 4: only the program was killed; a wrapper's own ``sleep`` lived on after each
+    timed-out fetch (up to 60 an hour)."""
+    marker = f"31.{os.getpid()}"  # a sleep of its own, findable with ps
+    program = tmp_path / "wrapper"
+    program.write_text(f"#!/bin/sh\nsleep {marker} &\nsleep {marker}\n")
+    program.chmod(0o700)
+    with pytest.raises(FetchFailed, match=r"did not answer within 0\.5 s"):
+        CommandProvider("broker_url", {"command": [str(program)], "timeout": 0.5}, {}).fetch()
+    assert running(f"sleep {marker}") == []
+
+
+def test_a_helper_holding_the_output_open_does_not_hold_the_fetch(tmp_path: Path) -> None:
+    """Hardening round 4: a program that printed its credential and left a helper holding its output
+    failed every fetch after the full timeout. The helper leaves the group (setsid), so only the read
+    stopping at the program's exit can save the fetch."""
+    marker = f"32.{os.getpid()}"
+    program = tmp_path / "leaves-a-daemon"
+    program.write_text(f"#!/bin/sh\nsetsid sleep {marker} &\necho '{json.dumps({'password': TOKEN})}'\n")
+    program.chmod(0o700)
+    try:
+        got = CommandProvider("broker_url", {"command": [str(program)], "timeout": 10}, {}).fetch()
+        assert got.password.reveal() == TOKEN
+    finally:
+        for line in running(f"sleep {marker}"):
+            os.kill(int(line.split()[0]), signal.SIGKILL)
+
+
+def test_output_past_one_mebibyte_ends_the_provider(tmp_path: Path) -> None:
+    """Hardening round 4: 100 MB of output was read whole before the 1 MiB limit was applied."""
+    program = tmp_path / "floods"
+    program.write_text("#!/bin/sh\nexec yes 0123456789abcdef\n")
+    program.chmod(0o700)
+    with pytest.raises(FetchFailed, match=r"printed more than 1 MiB"):
+        CommandProvider("broker_url", {"command": [str(program)], "timeout": 30}, {}).fetch()
+    assert running("yes 0123456789abcdef") == []
 
 
 def test_a_failing_provider_stops_the_start_naming_key_and_provider(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -169,21 +170,53 @@ def missing_library(cls: type[CredentialProvider]) -> str | None:
             f"pip install 'configsvc[{cls.extra}]'")
 
 
+#: The longest lifetime a provider may give a credential: an expiry further away is a provider's mistake
+#: (and a refresh scheduled that far ahead would not fit a thread's wait).
+MAX_LIFETIME = timedelta(days=3650)
+
+
 def expiry_from(expires_at: Any = None, expires_in: Any = None, *, what: str) -> datetime | None:
-    """An aware UTC expiry from an ISO 8601 time or a number of seconds from now; FetchFailed naming
-    ``what`` when neither can be read. Neither given: None (it does not expire)."""
+    """An aware UTC expiry from an ISO 8601 time, a Unix time, or a number of seconds from now;
+    FetchFailed naming ``what`` (never the value) when it cannot be read or is out of range: not a finite
+    number, before 1970, or more than :data:`MAX_LIFETIME` ahead. Neither given: None (it does not
+    expire)."""
+    now = datetime.now(UTC)
+    latest = now + MAX_LIFETIME
     if expires_at is not None:
-        if isinstance(expires_at, int | float) and not isinstance(expires_at, bool):
-            return datetime.fromtimestamp(float(expires_at), UTC)
-        if not isinstance(expires_at, str):
+        if _is_number(expires_at):
+            seconds = _finite(expires_at)
+            if seconds is None or not 0 <= seconds <= latest.timestamp():
+                raise FetchFailed(f"{what}: expires_at is not a time within {MAX_LIFETIME.days} days")
+            return datetime.fromtimestamp(seconds, UTC)
+        if not isinstance(expires_at, str) or len(expires_at) > 64:
             raise FetchFailed(f"{what}: expires_at is not a time")
         try:
             parsed = datetime.fromisoformat(expires_at.replace("Z", "+00:00"))
         except ValueError:
             raise FetchFailed(f"{what}: expires_at is not an ISO 8601 time") from None
-        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+        parsed = parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+        if parsed > latest:
+            raise FetchFailed(f"{what}: expires_at is more than {MAX_LIFETIME.days} days ahead")
+        return parsed
     if expires_in is not None:
-        if isinstance(expires_in, bool) or not isinstance(expires_in, int | float) or expires_in < 0:
+        if not _is_number(expires_in):
             raise FetchFailed(f"{what}: expires_in is not a number of seconds")
-        return datetime.now(UTC) + timedelta(seconds=float(expires_in))
+        seconds = _finite(expires_in)
+        if seconds is None or not 0 <= seconds <= MAX_LIFETIME.total_seconds():
+            raise FetchFailed(f"{what}: expires_in is not a number of seconds from 0 to "
+                              f"{MAX_LIFETIME.total_seconds():.0f}")
+        return now + timedelta(seconds=seconds)
     return None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _finite(number: float) -> float | None:
+    """``number`` as a finite float, or None (NaN, an infinity, an integer too large for a float)."""
+    try:
+        value = float(number)
+    except OverflowError:
+        return None
+    return value if math.isfinite(value) else None

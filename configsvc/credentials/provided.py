@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from configsvc.credentials.base import FetchFailed
+from configsvc.credentials.base import CredentialProvider, FetchFailed
 from configsvc.credentials.refresh import REFRESHER, CredentialState, ManagedCredential, iso, summary
 from configsvc.credentials.spec import ProviderSpec, provider_specs
 from configsvc.errors import ConfigError, Problem
@@ -29,6 +29,7 @@ class ProvidedCredentials:
         self.managed: dict[str, ManagedCredential] = {}
         problems: list[Problem] = []
         for spec in specs:
+            provider: CredentialProvider | None = None
             try:
                 provider = spec.build(environ)
                 credential = provider.fetch()
@@ -39,7 +40,12 @@ class ProvidedCredentials:
                 continue
             except FetchFailed as error:
                 problems.append(Problem(f"could not get a credential: {error}", kind="config",
-                                        key=f"credentials.{spec.setting}", source=provider.describe()))
+                                        key=f"credentials.{spec.setting}", source=_described(provider, spec)))
+                continue
+            except Exception as error:  # a provider's bug: its message may hold a value, so only its type
+                problems.append(Problem(f"could not get a credential: {type(error).__name__} in the provider",
+                                        kind="config", key=f"credentials.{spec.setting}",
+                                        source=_described(provider, spec)))
                 continue
             self.managed[spec.setting] = ManagedCredential(provider, credential)
         self._closed = False
@@ -136,4 +142,5 @@ def _exit_on_sigterm(signum: int, _frame: Any) -> None:
     raise SystemExit(128 + signum)
 
 
-
+def _described(provider: CredentialProvider | None, spec: ProviderSpec) -> str:
+    return provider.describe() if provider is not None else f"provider {spec.provider}"

@@ -126,8 +126,42 @@ def test_a_forged_reply_does_not_make_fleet_say_it_is_safe(tmp_path: Path, deplo
                 assert "proof" not in by_name["rogue"]  # ...and --json never prints proofs
 
 
-def fleet_of(env: dict[str, str]) -> tuple[int, dict[str, list[dict[str, object]]]]:
-    done = run_cli("fleet", "--json", env=env)
+def test_a_replayed_request_is_answered_once_and_counted_once(tmp_path: Path, deployment_file) -> None:
+    """Hardening round 4: a client with access to the vhost only re-published fleet's broadcast; the live
+    worker answered twice with valid proofs and ``fleet --expect 2`` said "all 2 verified worker(s)" while
+    the other worker was hung. A worker answers a request once, and fleet counts one reply per process."""
+    import os
+    import signal
+
+    from tests.support.amqp_frames import Replayer
+
+    with rabbitmq_vhost() as vhost, rabbitmq_user(vhost) as (user, password), \
+            rabbitmq_user(vhost) as (outsider, outsider_pw):
+        broker = f"amqp://{user}:{password}@127.0.0.1:5672/{vhost}"
+        path = deployment_file({"secret_key": "fleet-secret-key", "config_reload_interval": 0,
+                                "celery": {"broker_url": broker,
+                                           "result_backend": f"file://{tmp_path / 'results'}"}})
+        env = {"FLASK_CONFIG": str(path)}
+        with celery_worker(env, cwd=Path("/"), log=tmp_path / "live.log", name="live"), \
+                celery_worker(env, cwd=Path("/"), log=tmp_path / "hung.log", name="hung") as hung:
+            code, report = fleet_of(env, "--expect", "2", "--wait", "10")
+            assert code == 0 and len(report["workers"]) == 2, report
+            os.killpg(hung.pid, signal.SIGSTOP)
+            try:
+                with Replayer(f"amqp://{outsider}:{outsider_pw}@127.0.0.1:5672/{vhost}", count=3) as replayer:
+                    done = run_cli("fleet", "--expect", "2", env=env)
+                    answered = run_cli("fleet", "--json", "--expect", "2", env=env)
+            finally:
+                os.killpg(hung.pid, signal.SIGCONT)
+        assert replayer.replayed >= 3, replayer.replayed
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert "1 verified worker(s) answered, 2 expected" in done.stderr, done.stderr
+        workers = json.loads(answered.stdout)["workers"]
+        assert [w["hostname"].split("@")[0].rpartition("-")[0] for w in workers] == ["live"], workers
+
+
+def fleet_of(env: dict[str, str], *args: str) -> tuple[int, dict[str, list[dict[str, object]]]]:
+    done = run_cli("fleet", "--json", *args, env=env)
     return done.returncode, json.loads(done.stdout or "{}")
 
 

@@ -21,8 +21,10 @@ if TYPE_CHECKING:
 
 #: The remote-control command workers answer (:mod:`configsvc.celery.status`) and fleet asks.
 STATUS_COMMAND = "configsvc_status"
-_PROOF_CONTEXT = b"configsvc fleet status proof v1"
-_SIGNED = ("hostname", "pid", "fingerprint", "generation", "state", "broker")
+_PROOF_CONTEXT = b"configsvc fleet status proof v2"
+#: Every field a reply shows (``fleet`` prints them all): a field outside the proof could be changed.
+SIGNED = ("hostname", "pid", "fingerprint", "generation", "state", "broker", "credentials",
+          "credentials_expire_at", "credentials_lease", "credentials_losing_user")
 
 
 def proof_keys(config: Config) -> list[bytes]:
@@ -35,7 +37,7 @@ def proof_keys(config: Config) -> list[bytes]:
 
 def sign(key: bytes, nonce: str, status: Mapping[str, Any]) -> str:
     """The proof of one reply to the request with ``nonce``."""
-    message = json.dumps([nonce, *(status.get(field) for field in _SIGNED)], separators=(",", ":"),
+    message = json.dumps([nonce, *(status.get(field) for field in SIGNED)], separators=(",", ":"),
                          default=str)
     return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
 
@@ -47,6 +49,11 @@ def verified(keys: Iterable[bytes], nonce: str, status: Mapping[str, Any]) -> bo
         return False
     given = proof.encode("ascii", "replace")
     return any(hmac.compare_digest(sign(key, nonce, status).encode(), given) for key in keys)
+
+
+def shown(status: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of a reply that its proof covers (what fleet prints and counts), and the proof."""
+    return {field: status[field] for field in (*SIGNED, "proof") if field in status}
 
 
 def _as_bytes(secret: Any) -> bytes:

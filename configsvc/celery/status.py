@@ -5,7 +5,9 @@ reply carries the proof of :mod:`configsvc.celery.proof`.
 
 from __future__ import annotations
 
+import collections
 import os
+import threading
 from typing import Any
 
 from configsvc.celery import celery_internals
@@ -42,8 +44,34 @@ def register_status_command() -> None:
     celery_internals.register_inspect_command(STATUS_COMMAND, configsvc_status, [("nonce", str)])
 
 
-def configsvc_status(state: Any, nonce: str | None = None, **_: Any) -> dict[str, Any]:
-    """configsvc: the fingerprint and state of the configuration this worker runs, with its proof."""
+class _Answered:
+    """The nonces of the requests this process answered lately: a request is answered once (one
+    re-published by someone with access to the vhost gets no second reply)."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self._order: collections.deque[str] = collections.deque(maxlen=size)
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def first(self, nonce: str) -> bool:
+        with self._lock:
+            if nonce in self._seen:
+                return False
+            if len(self._order) == self._order.maxlen:
+                self._seen.discard(self._order[0])
+            self._order.append(nonce)
+            self._seen.add(nonce)
+            return True
+
+
+_ANSWERED = _Answered()
+
+
+def configsvc_status(state: Any, nonce: str | None = None, **_: Any) -> dict[str, Any] | None:
+    """configsvc: the fingerprint and state of the configuration this worker runs, with its proof; once
+    per request (None for a request seen before)."""
+    if nonce is not None and not _ANSWERED.first(str(nonce)):
+        return None
     consumer = state.consumer
     binding = binding_of(consumer.app)
     if binding is None:

@@ -69,19 +69,27 @@ class _Enough(Exception):
 
 def ask_workers(app: Any, timeout: float, expect: int | None, keys: list[bytes]) -> list[dict[str, Any]]:
     """Every worker's ``configsvc_status`` answer to a fresh nonce, over ``app``'s broker, each marked
-    ``verified`` (its proof holds for one of ``keys``); done as soon as ``expect`` verified replies came,
-    when the number of workers is known."""
-    from configsvc.celery.proof import STATUS_COMMAND, verified
+    ``verified`` (its proof holds for one of ``keys``) and ``counted`` (the first verified reply of its
+    process: a request re-published by someone else can make a worker answer twice); done as soon as
+    ``expect`` processes gave a verified reply, when the number of workers is known. A reply keeps only
+    the fields its proof covers."""
+    from configsvc.celery.proof import STATUS_COMMAND, shown, verified
 
     nonce = secrets.token_hex(16)
     answers: list[dict[str, Any]] = []
+    counted: set[tuple[str, Any]] = set()
 
     def collect(reply: Any) -> None:
         for hostname, status in (reply.items() if isinstance(reply, dict) else ()):
             if isinstance(status, dict):
-                status = {**status, "hostname": status.get("hostname", hostname)}
-                answers.append({**status, "verified": verified(keys, nonce, status)})
-        if expect is not None and sum(answer["verified"] for answer in answers) >= expect:
+                status = shown({**status, "hostname": status.get("hostname", hostname)})
+                is_verified = verified(keys, nonce, status)
+                process = (str(status["hostname"]), status.get("pid"))
+                first = is_verified and process not in counted
+                if first:
+                    counted.add(process)
+                answers.append({**status, "verified": is_verified, "counted": first})
+        if expect is not None and len(counted) >= expect:
             raise _Enough
 
     with contextlib.suppress(_Enough):
@@ -120,7 +128,7 @@ def fleet(ctx: click.Context, wait_seconds: float, as_json: bool, expect: int | 
             except Exception as error:  # every transport fails its own way; none may print a traceback
                 raise ConfigError(Problem(_broker_problem(error, str(app.conf.broker_url or "")),
                                           kind="config", key="celery.broker_url", source="fleet")) from None
-            trusted = [status for status in answers if status["verified"]]
+            trusted = [status for status in answers if status["counted"]]
             current = [status for status in trusted if status.get("fingerprint") == wanted]
             done = len(trusted) >= (expect or 1) and len(current) == len(trusted)
             if done or time.monotonic() >= deadline:
@@ -128,7 +136,12 @@ def fleet(ctx: click.Context, wait_seconds: float, as_json: bool, expect: int | 
     finally:
         app.close()
     _print(answers, wanted, as_json)
-    unverified = len(answers) - len(trusted)
+    repeated = [status for status in answers if status["verified"] and not status["counted"]]
+    if repeated:
+        click.echo(f"fleet: {len(repeated)} more repl{'y' if len(repeated) == 1 else 'ies'} from a process "
+                   "that had answered already did not count (the request was sent again by someone "
+                   "else?): " + ", ".join(f"{s['hostname']} pid {s.get('pid')}" for s in repeated), err=True)
+    unverified = len(answers) - len(trusted) - len(repeated)
     if unverified:
         click.echo(f"fleet: {unverified} repl{'y' if unverified == 1 else 'ies'} could not be verified (no "
                    "valid proof: not made with the deployment's secret_key) and did not count: "
@@ -174,13 +187,13 @@ def _print(answers: list[dict[str, Any]], wanted: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"fingerprint": wanted, "workers": [
             {**{k: v for k, v in status.items() if k != "proof"},
-             "current": status["verified"] and status.get("fingerprint") == wanted}
+             "current": status["counted"] and status.get("fingerprint") == wanted}
             for status in answers]}, indent=2))
         return
     click.echo(f"# the files now: fingerprint {wanted}")
     for status in answers:
-        mark = ("current" if status.get("fingerprint") == wanted else "OTHER") if status["verified"] \
-            else "UNVERIFIED"
+        mark = (("current" if status.get("fingerprint") == wanted else "OTHER") if status["counted"]
+                else "REPEATED" if status["verified"] else "UNVERIFIED")
         credentials = ""
         if status.get("credentials"):
             credentials = f"  credentials {status['credentials']}"

@@ -9,6 +9,7 @@ password (the login's response is read for its user only).
 
 from __future__ import annotations
 
+import contextlib
 import struct
 import threading
 import time
@@ -209,3 +210,58 @@ def ending(frames: list[Frame], queue: str = "celery") -> Ending:
     prefetch = [frame.prefetch for frame in frames
                 if frame.method == "basic.qos" and frame.prefetch is not None]
     return Ending(closed_ok, sorted(open_tags), delivered, prefetch)
+
+
+class Replayer:
+    """Someone with access to the vhost who sends every remote-control broadcast again (``count`` more
+    times): a queue of its own on Celery's ``celery.pidbox`` fanout exchange, each message re-published
+    as it came (body, reply-to, correlation). Runs in a thread while the block runs."""
+
+    def __init__(self, broker: str, count: int = 1) -> None:
+        import threading
+
+        self.broker = broker
+        self.count = count
+        self.replayed = 0
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Replayer:
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("the replayer did not start")
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+
+        from kombu import Connection, Exchange, Queue
+
+        exchange = Exchange("celery.pidbox", type="fanout", durable=False, auto_delete=False)
+        with Connection(self.broker) as connection:
+            queue = Queue(f"replayer-{id(self)}", exclusive=True, auto_delete=True, exchange=exchange,
+                          channel=connection.default_channel)
+            queue.declare()
+            producer = connection.Producer()
+
+            def replay(body: object, message: object) -> None:
+                headers = dict(getattr(message, "headers", None) or {})
+                message.ack()  # type: ignore[attr-defined]
+                if headers.get("replayed"):
+                    return
+                properties = getattr(message, "properties", {})
+                for _ in range(self.count):
+                    producer.publish(body, exchange=exchange, headers={**headers, "replayed": True},
+                                     serializer="json", reply_to=properties.get("reply_to"),
+                                     correlation_id=properties.get("correlation_id"))
+                    self.replayed += 1
+
+            with connection.Consumer(queue, callbacks=[replay], accept=["json"]):
+                self._ready.set()
+                while not self._stop.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        connection.drain_events(timeout=0.2)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from celery import Celery
 
 from configsvc.credentials.base import FetchFailed
 from configsvc.credentials.provided import ProvidedCredentials
@@ -26,7 +29,7 @@ from tests.support.brokers import redis_account
 from tests.support.http import http
 from tests.support.load import Load, assert_every_result_stored, assert_every_task_ran_once
 from tests.support.processes import celery_beat, celery_worker, wait_for, web_process
-from tests.support.reference import run_cli
+from tests.support.reference import PROJECT, run_cli
 from tests.support.vault import VaultSetup, vault_deployment, vault_for_rabbitmq, worker_token
 
 pytestmark = [pytest.mark.vault, pytest.mark.xdist_group("vault")]  # one OpenBao and node for the file
@@ -344,6 +347,63 @@ def test_vault_paused_for_10_s_is_ridden_through_and_reported(vault: VaultSetup,
     assert "works again" in web_log.read_text()
     for log in (worker_log, web_log):
         assert "ConnectionForced" not in log.read_text() and "Traceback" not in log.read_text()
+
+
+def test_a_pool_process_forked_while_the_parent_waits_on_vault_fetches_its_own(
+        vault: VaultSetup, tmp_path: Path) -> None:
+    """The worker's main process renews its lease while Vault is paused (SIGSTOP), so its refresher waits
+    on Vault holding the provider's lock; a pool process killed then is replaced by a fork of that
+    instant. The new pool process must not inherit the held lock: a task that publishes from it fetches
+    the process's own user once Vault is back, and the worker stops warm. (A max TTL far away: a switch
+    to a new user, which replaces the pool processes, would hide a hung one.)"""
+    path_in_vault = vault.mount("rabbitmq-fork", ttl=9, max_ttl=600)
+    with redis_account() as redis:
+        path = deployment(vault, tmp_path, redis)
+        path.write_text(path.read_text().replace("timeout: 3", "timeout: 10")
+                        .replace(vault.path, path_in_vault))
+        env = {"FLASK_CONFIG": str(path), "APP_ENV": "production"}
+        log = tmp_path / "worker.log"
+        with celery_worker(env, cwd=PROJECT, log=log, target="tests.relaying_worker.celery",
+                           pool=("--pool=prefork", "--concurrency=1")) as worker:
+            wait_for(lambda: pool_processes(worker.pid), 10, "the pool process")
+            first_child = pool_processes(worker.pid)[0]
+            vault.bao.pause()
+            try:
+                # The lease (9 s) is renewed at 2/3 of it: the request then waits, unread, in Vault.
+                wait_for(lambda: requests_waiting_in(vault), 20, "the worker's renewal to wait on Vault",
+                         interval=0.1)
+                os.kill(first_child, signal.SIGKILL)
+                wait_for(lambda: pool_processes(worker.pid) not in ([], [first_child]), 8,
+                         "billiard to fork a new pool process", interval=0.05)
+                assert requests_waiting_in(vault), "the renewal ended before the fork: nothing was tested"
+            finally:
+                vault.bao.resume()
+            admin = Celery("relay-test", broker=f"amqp://{vault.admin[0]}:{vault.admin[1]}@127.0.0.1:"
+                           f"{vault.node.port}//", set_as_current=False)
+            try:
+                admin.send_task("tests.relay", args=["relayed-by-the-new-pool-process"], ignore_result=True)
+            finally:
+                admin.close()
+            wait_for(lambda: re.search(r"app\.tasks\.echo\[\S+\] succeeded .*relayed-by-the-new-pool-process",
+                                       log.read_text()), 20, "the task published by the new pool process")
+        assert worker.returncode == 0, "the worker did not stop warm by itself"
+        assert "Traceback" not in log.read_text()
+
+
+def pool_processes(pid: int) -> list[int]:
+    """The worker's pool processes (its children)."""
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def requests_waiting_in(vault: VaultSetup) -> bool:
+    """True when a request waits unread in Vault's sockets (Vault is paused: only clients send)."""
+    port = vault.bao.address.rpartition(":")[2].strip("/")
+    shown = subprocess.run(["ss", "-tnH", "state", "established", f"( sport = :{port} )"],
+                           capture_output=True, text=True, check=True).stdout
+    return any(int(line.split()[0]) > 0 for line in shown.splitlines() if line.strip())
 
 
 def test_vault_unreachable_at_start_is_a_refusal_naming_the_address(tmp_path: Path) -> None:

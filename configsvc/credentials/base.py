@@ -131,6 +131,11 @@ class CredentialProvider(ABC):
     def close(self) -> None:  # noqa: B027
         """The process is exiting cleanly."""
 
+    def forked(self) -> None:  # noqa: B027
+        """In a forked child, right after the fork: make anew every lock, client and thread this
+        provider keeps (a thread of the parent may have held a lock at the fork; a client's sockets are
+        the parent's). Called through the credential that uses the provider."""
+
 
 #: Built-in providers by name: ``module:class``, imported on first use (their libraries are extras).
 PROVIDERS: dict[str, str | type[CredentialProvider]] = {

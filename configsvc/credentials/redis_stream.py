@@ -18,6 +18,7 @@ from typing import Any
 from redis.auth.token import TokenInterface
 from redis.credentials import StreamingCredentialProvider
 
+from configsvc.credentials import forks
 from configsvc.credentials.base import Credential
 from configsvc.credentials.refresh import ManagedCredential
 
@@ -65,6 +66,11 @@ class RedisStreamingProvider(StreamingCredentialProvider):
         self.managed = managed
         self.url_username = url_username
         self._callbacks: list[weakref.WeakMethod[Any] | Callable[[Any], None]] = []
+        self._lock = threading.Lock()
+        forks.follow(self)
+
+    def forked(self) -> None:
+        """A forked child: a lock of its own (a thread of the parent may have held it at the fork)."""
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:

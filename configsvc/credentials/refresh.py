@@ -8,10 +8,11 @@ naming the provider and why, never a value. The current credential is kept until
 state is ``ok``, ``refresh failing`` or ``expired``.
 
 One :class:`Refresher` thread per process serves every :class:`ManagedCredential` of it. After a fork
-(a prefork pool child, a gunicorn worker) the child starts its own thread: it keeps the parent's
-credential, and refreshes it itself when due. A provider whose credentials belong to one process (a
-Vault lease: ``per_process``) is different: the child fetches its own credential when it first opens
-a connection, and until then holds none (a pool process that never connects costs Vault nothing).
+(a prefork pool child, a gunicorn worker) the child makes every lock and client anew (:mod:`.forks`)
+and starts its own thread: it keeps the parent's credential, and refreshes it itself when due. A
+provider whose credentials belong to one process (a Vault lease: ``per_process``) is different: the
+child fetches its own credential when it first opens a connection, and until then holds none (a pool
+process that never connects costs Vault nothing).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Literal
 
+from configsvc.credentials import forks
 from configsvc.credentials.base import Credential, CredentialExpired, CredentialProvider, FetchFailed
 
 logger = logging.getLogger("configsvc.credentials")
@@ -78,6 +80,7 @@ class ManagedCredential:
         self._refreshing = threading.Lock()
         #: True in a forked child until it fetched a credential of its own (``per_process`` providers).
         self.inherited = False
+        forks.follow(self)
 
     def __repr__(self) -> str:
         return f"<ManagedCredential {self.provider.key} {self.state}>"
@@ -98,8 +101,10 @@ class ManagedCredential:
 
     def forked(self) -> None:
         """In a forked child: a ``per_process`` provider's credential is the parent's; fetch one of this
-        process's own at the first connect."""
+        process's own at the first connect. The locks and what the provider holds are this process's
+        own: a parent's thread may have held them at the fork."""
         self._lock, self._refreshing = threading.Lock(), threading.Lock()
+        self.provider.forked()
         self.inherited = self.provider.per_process
 
     def losing_user(self, now: datetime | None = None) -> bool:
@@ -223,8 +228,12 @@ class Refresher:
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
         self._lock = threading.Lock()
+        self._following = False
 
     def add(self, managed: ManagedCredential) -> None:
+        if not self._following:
+            forks.follow(self, then=True)
+            self._following = True
         with self._lock:
             self._managed.add(managed)
         self.start()
@@ -257,23 +266,19 @@ class Refresher:
             self._wake.wait(max(min(wait, 60.0), 0.05))
             self._wake.clear()
 
-
     def wake(self) -> None:
         self._wake.set()
 
-    def after_fork(self) -> None:
-        """In a forked child: the parent's thread is not here; start this process's own if it has
-        credentials to refresh."""
+    def forked(self) -> None:
+        """In a forked child (after every credential made its locks anew): the parent's thread is not
+        here; start this process's own if it has credentials to refresh."""
         self._lock = threading.Lock()
         with self._lock:
             self._pid, self._thread, self._wake = os.getpid(), None, threading.Event()
             managed = list(self._managed)
-        for item in managed:
-            item.forked()
         if managed:
             self.start()
 
 
 #: The process's one refresher.
 REFRESHER = Refresher()
-os.register_at_fork(after_in_child=REFRESHER.after_fork)

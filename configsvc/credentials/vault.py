@@ -93,7 +93,6 @@ class VaultProvider(CredentialProvider):
                                for problem in problems])
         self._lock = threading.RLock()
         self._client: Any = None
-        self._pid = os.getpid()
         self._token_source: tuple[str, float] | None = None  # (token file, its mtime) read last
         self._token_renew_at: float | None = None  # monotonic; None: the token does not expire
         self._token_renewable = False
@@ -190,9 +189,13 @@ class VaultProvider(CredentialProvider):
     def _can_log_in_again(self) -> bool:
         return self.method == "approle" or self._token_file_changed()
 
+    def forked(self) -> None:
+        """A forked child: its own lock (the parent's refresher may have held it, waiting on Vault) and
+        its own HTTP session and token, never the parent's."""
+        self._lock = threading.RLock()
+        self._client, self._token_source, self._token_renew_at = None, None, None
+
     def _authenticated(self) -> Any:
-        if self._pid != os.getpid():  # a forked child: its own HTTP session, never the parent's
-            self._client, self._pid = None, os.getpid()
         if self._client is None or self._token_file_changed():
             self._client = self._log_in()
         elif self._token_renew_at is not None and time.monotonic() >= self._token_renew_at:

@@ -388,7 +388,7 @@ def test_a_leased_credential_whose_renewals_fail_is_about_to_lose_its_user(
     assert status["credentials"] == "refresh failing" and status["credentials_lease"] is True
     assert status["credentials_losing_user"] is True and TOKEN not in json.dumps(status)
     _print([{"hostname": "w1@h", "pid": 7, "generation": 0, "state": "ok", "fingerprint": "f", "broker":
-             "amqp://h//", "verified": True, **status}], "f", as_json=False)
+             "amqp://h//", "verified": True, "counted": True, **status}], "f", as_json=False)
     out = capsys.readouterr().out
     assert "credentials refresh failing, lease until " in out and "LOSING ITS USER" in out
     assert "# 1 process(es) within a renewal interval of losing their user: w1@h pid 7" in out

@@ -343,3 +343,76 @@ def test_a_provider_that_stops_answering_is_reported_retried_without_spinning_an
         assert f"credentials for broker_url: provider command ({program}) failed ({program} exited with " \
                "status 3)" in failure, failure
         assert password not in log and password not in (tmp_path / "web.log").read_text()
+
+
+def queue_counts(user: str, password: str, vhost: str, queue: str = "celery") -> tuple[int, int]:
+    """(messages ready, consumers) of ``queue``, asked of the broker."""
+    from kombu import Connection
+
+    with Connection(f"amqp://{user}:{password}@127.0.0.1:5672/{vhost}", connect_timeout=5) as connection:
+        _, messages, consumers = connection.default_channel.queue_declare(queue, passive=True)
+    return messages, consumers
+
+
+def test_an_expired_credential_is_used_by_no_connection_until_a_fetch_succeeds(tmp_path: Path) -> None:
+    """The provider fails and the credential expires — though the broker would still take it: the worker
+    stops taking messages (they wait in the queue), a publish fails at once (503), /healthz says
+    ``credentials: expired`` without calling the broker unreachable; all resume when a fetch succeeds,
+    every waiting task run once."""
+    from celery import Celery
+
+    lifetime = 6
+    with rabbitmq_account() as (user, password, vhost):
+        mode = tmp_path / "mode"
+        mode.write_text("ok")
+        program = tmp_path / "issue"
+        program.write_text(FLAKY.format(mode=mode, user=user, password=password, lifetime=lifetime))
+        program.chmod(0o700)
+        path = tmp_path / "api-config.yaml"
+        path.write_text(
+            "secret_key: short-lived-test-secret-key-0123456789\n"
+            f"celery:\n  broker_url: amqp://127.0.0.1:5672/{vhost}\n"
+            f"credentials:\n  broker_url:\n    provider: command\n    command: [{program}]\n")
+        env = {"FLASK_CONFIG": str(path), "APP_ENV": "production"}
+        worker_log = tmp_path / "worker.log"
+        publisher = Celery("expiry-test", broker=f"amqp://{user}:{password}@127.0.0.1:5672/{vhost}",
+                           set_as_current=False)
+        with celery_worker(env, cwd=Path("/"), log=worker_log), \
+                web_process(env, cwd=tmp_path, log=tmp_path / "web.log", kind="gunicorn") as (url, _):
+            wait_for(lambda: queue_counts(user, password, vhost)[1] == 1, 10, "the worker to consume")
+            mode.write_text("fail")
+            wait_for(lambda: health(url)[0] == 503, 3 * lifetime, "/healthz to say expired (503)")
+            body = health(url)[1]
+            assert body["credentials"] == "expired" and body["broker"] == "credentials expired", body
+            wait_for(lambda: queue_counts(user, password, vhost)[1] == 0, 10,
+                     "the worker to stop consuming with the expired credential")
+            started = time.monotonic()
+            refused = post_task(url)
+            assert refused == 503 and time.monotonic() - started < 3, refused
+            for number in range(5):
+                publisher.send_task("app.tasks.echo", args=[f"while-expired-{number}"])
+            time.sleep(2)  # a worker still consuming would take them within this
+            assert queue_counts(user, password, vhost) == (5, 0)
+            mode.write_text("ok")
+            wait_for(lambda: queue_counts(user, password, vhost) == (0, 1), 30,
+                     "the worker to consume again and run what waited")
+            wait_for(lambda: post_task(url) == 202, 10, "a publish to work again")
+            assert health(url)[1]["credentials"] == "ok"
+            wait_for(lambda: worker_log.read_text().count("while-expired-4") >= 1, 10, "the last one to run")
+        publisher.close()
+        log = worker_log.read_text()
+        for number in range(5):
+            runs = len(re.findall(rf"succeeded in [^:]*: 'while-expired-{number}'", log))
+            assert runs == 1, (number, runs)
+        assert "expired at" in log and "with no new one" in log
+        assert password not in log and password not in (tmp_path / "web.log").read_text()
+
+
+def post_task(url: str) -> int:
+    request = urllib.request.Request(f"{url}/task/", data=b'{"seconds": 0}', method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status
+    except urllib.error.HTTPError as error:
+        return error.code

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -27,7 +28,7 @@ from configsvc.credentials.vault import VaultLease, VaultProvider
 from configsvc.errors import ConfigError
 from tests.support.brokers import redis_account
 from tests.support.http import http
-from tests.support.load import Load, assert_every_result_stored, assert_every_task_ran_once
+from tests.support.load import SUCCEEDED, Load, assert_every_result_stored, assert_every_task_ran_once
 from tests.support.processes import celery_beat, celery_worker, wait_for, web_process
 from tests.support.reference import PROJECT, run_cli
 from tests.support.vault import VaultSetup, vault_deployment, vault_for_rabbitmq, worker_token
@@ -387,6 +388,47 @@ def test_a_pool_process_forked_while_the_parent_waits_on_vault_fetches_its_own(
             wait_for(lambda: re.search(r"app\.tasks\.echo\[\S+\] succeeded .*relayed-by-the-new-pool-process",
                                        log.read_text()), 20, "the task published by the new pool process")
         assert worker.returncode == 0, "the worker did not stop warm by itself"
+        assert "Traceback" not in log.read_text()
+
+
+def test_a_revoked_lease_is_replaced_at_once_not_at_the_next_renewal(vault: VaultSetup,
+                                                                     tmp_path: Path) -> None:
+    """``bao lease revoke`` deletes the processes' users on the node while tasks run: the refusals fetch
+    new users at once (the leases are 10 minutes: the next renewal is minutes away), the worker consumes
+    again and the web process publishes again within seconds, and every accepted task runs once."""
+    path_in_vault = vault.mount("rabbitmq-revoke", ttl=600, max_ttl=1200)
+    with redis_account() as redis:
+        path = deployment(vault, tmp_path, redis)
+        path.write_text(path.read_text().replace(vault.path, path_in_vault))
+        env = {"FLASK_CONFIG": str(path), "APP_ENV": "production"}
+        worker_log, web_log = tmp_path / "worker.log", tmp_path / "web.log"
+        with celery_worker(env, cwd=Path("/"), log=worker_log, pool=("--pool=prefork", "--concurrency=2")), \
+                web_process(env, cwd=tmp_path, log=web_log, kind="flask") as (url, _):
+            answers: list[tuple[float, int, str | None]] = []
+
+            def post() -> int:
+                status, body, _ = http("POST", url + "/task/", {"seconds": 0}, timeout=10)
+                answers.append((time.monotonic(), status, body.get("task_id")))
+                return status
+
+            assert post() == 202
+            users_before = set(vault.role_users())
+            vault.bao.cli("lease", "revoke", "-prefix", path_in_vault)
+            revoked = time.monotonic()
+            wait_for(lambda: not users_before & set(vault.role_users()), 10, "the revoked users to be gone")
+            wait_for(lambda: post() == 202 and time.monotonic() - revoked > 2, 30,
+                     "a publish to work again after the revocation", interval=0.2)
+            last = answers[-1][2]
+            wait_for(lambda: last in SUCCEEDED.findall(worker_log.read_text()), 30,
+                     "the worker to run a task published after the revocation")
+            recovered = time.monotonic() - revoked
+            accepted = [task_id for _, status, task_id in answers if status == 202]
+            ran = Counter(SUCCEEDED.findall(worker_log.read_text()))
+            assert all(ran[task_id] == 1 for task_id in accepted), (accepted, ran)
+    refused = sum(1 for _, status, _ in answers if status != 202)
+    print(f"vault revoked: running again {recovered:.1f} s later; {refused} publishes refused meanwhile")
+    for log in (worker_log, web_log):
+        assert "the server refused the credential from provider vault" in log.read_text(), log.name
         assert "Traceback" not in log.read_text()
 
 

@@ -19,6 +19,7 @@ from celery.worker import state
 from celery.worker.consumer import Consumer as CeleryConsumer
 
 from configsvc.celery import celery_internals, kombu_internals
+from configsvc.celery.auth import is_auth_failure
 from configsvc.celery.binding import Binding, binding_of
 from configsvc.celery.connections import Settings
 from configsvc.celery.switch import PlannedSwitch
@@ -95,6 +96,7 @@ class Consumer(CeleryConsumer):  # type: ignore[misc]
             state.maybe_shutdown()
             binding = binding_of(self.app)
             generation = binding.config_generation() if binding is not None else 0
+            moves = binding.connections.current.number if binding is not None else 0
             connection = make()
             try:
                 connection.ensure_connection(max_retries=0, reraise_as_library_errors=False)
@@ -102,10 +104,12 @@ class Consumer(CeleryConsumer):  # type: ignore[misc]
                 _release(connection)
                 if not retry:
                     raise
+                if binding is not None and binding.renewal is not None and is_auth_failure(error):
+                    binding.renewal.refused("broker_url")  # a provider's credential: a new one now
                 logger.error(
                     "configsvc: cannot connect to the broker at %s (%s); retrying in %.1f s, or as soon "
                     "as the configuration changes", connection.as_uri(), _describe(error), delay)
-                _wait(binding, generation, delay)
+                _wait(binding, generation, delay, moved_from=moves)
                 delay = min(delay * 2, MAX_DELAY)
                 continue
             if announce and not first:
@@ -136,10 +140,13 @@ def _release(connection: Any) -> None:
         logger.debug("releasing a refused connection: %s", type(error).__name__)
 
 
-def _wait(binding: Binding | None, generation: int, delay: float) -> None:
-    """Sleep ``delay`` seconds in short slices, ending early on shutdown or on a new configuration."""
+def _wait(binding: Binding | None, generation: int, delay: float, moved_from: int) -> None:
+    """Sleep ``delay`` seconds in short slices, ending early on shutdown, on a new configuration or when
+    the connections moved (a provider's new credential after one expired or was refused)."""
     deadline = time.monotonic() + delay
     while (left := deadline - time.monotonic()) > 0:
+        if binding is not None and binding.connections.current.number != moved_from:
+            return
         if binding is not None and binding.state is not None:
             if binding.wait_for_config_change(generation, min(left, 0.5)):
                 return

@@ -174,7 +174,11 @@ class FlaskCelery(celery_internals.PlaceholderHooks):
             return super().send_task(*args, **kwargs)
         except Exception as error:
             binding = self.binding
-            if binding is None or binding.state is None or not is_auth_failure(error):
+            if binding is None or not is_auth_failure(error):
+                raise
+            if binding.renewal is not None:
+                binding.renewal.refused("broker_url")  # a provider's credential: a new one is fetched now
+            if binding.state is None:
                 raise
             binding.reload(force=True)
         return super().send_task(*args, **kwargs)

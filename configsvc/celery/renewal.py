@@ -83,6 +83,21 @@ class Renewal:
                 self._redis[managed.setting] = RedisStreamingProvider(managed, urlsplit(url).username)
             managed.check_with(functools.partial(self._refused, managed, url))
             managed.listen(functools.partial(self._renewed, managed))
+            managed.on_expiry(functools.partial(self._expired, managed))
+
+    def refused(self, setting: str) -> None:
+        """The broker (``broker_url``) or the result backend refused the credentials a connection was
+        opened with: when a provider gives them, it is asked for a new one now."""
+        managed = self.credentials.get(setting)
+        if managed is not None:
+            managed.refuse()
+
+    def _expired(self, managed: ManagedCredential, expired: Credential) -> None:
+        """No connection is used past a credential's expiry: the ones that use it are moved (closed once
+        idle; a worker's consumer ends its connection as in a switch, nothing lost) and every new one
+        fails at once (:class:`~configsvc.credentials.base.CredentialExpired`) until a fetch succeeds."""
+        self.connections.move(broker=managed.setting == "broker_url",
+                              backend=managed.setting == "result_backend")
 
     def _refused(self, managed: ManagedCredential, url: str, new: Credential) -> str | None:
         """One connection of its own with ``new`` before any live connection gets it: a credential the
@@ -128,6 +143,15 @@ class Renewal:
         return connection
 
     def _renewed(self, managed: ManagedCredential, old: Credential, new: Credential) -> None:
+        if old.expired() or managed.refused is old:
+            # Its connections were closed (expired) or refused: every one is made anew with the new one,
+            # and a consumer waiting to reconnect wakes now.
+            logger.info("configsvc: credentials for %s: a new credential after the %s one; connections "
+                        "resume", managed.setting, "expired" if old.expired() else "refused")
+            self.switches += 1
+            self.connections.move(broker=managed.setting == "broker_url",
+                                  backend=managed.setting == "result_backend")
+            return
         if managed.setting in self._redis:
             called = self._redis[managed.setting].emit(new)  # AUTH in place, a new user too
             logger.info("configsvc: credentials for %s renewed in place on %d connection pool(s) (AUTH), "

@@ -42,6 +42,8 @@ MAX_RETRY_EXPIRED = 60.0
 
 #: Called with the old and the new credential, in the refresher's thread, after each new one.
 Listener = Callable[[Credential, Credential], None]
+#: Called with the credential that expired, in the refresher's thread, when no new one came in time.
+ExpiryListener = Callable[[Credential], None]
 #: Why the server refuses a new credential (one line, no value), or None.
 Check = Callable[[Credential], "str | None"]
 
@@ -75,7 +77,12 @@ class ManagedCredential:
         self.problem: str | None = None
         self.next_at = self._due(credential)
         self._listeners: list[Listener] = []
+        self._expiry_listeners: list[ExpiryListener] = []
         self._checks: list[Check] = []
+        #: The credential whose expiry was announced, and the one a server refused last (or None).
+        self._announced_expiry: Credential | None = None
+        self.refused: Credential | None = None
+        self._refusals = 0
         self._lock = threading.Lock()
         self._refreshing = threading.Lock()
         #: True in a forked child until it fetched a credential of its own (``per_process`` providers).
@@ -138,6 +145,55 @@ class ManagedCredential:
         with self._lock:
             self._listeners.append(listener)
 
+    def on_expiry(self, listener: ExpiryListener) -> None:
+        """Call ``listener(expired)`` once when the current credential expires with no new one."""
+        with self._lock:
+            self._expiry_listeners.append(listener)
+
+    def check_expiry(self) -> None:
+        """Announce the current credential's expiry, once, when it has expired (the refresher's thread)."""
+        current = self.current
+        if not current.expired() or self._announced_expiry is current:
+            return
+        self._announced_expiry = current
+        logger.warning("configsvc: credentials for %s from %s expired at %s with no new one (%s); the "
+                       "connections that use it are closed until a fetch succeeds", self.setting,
+                       self.provider.describe(), iso(current.expires_at), self.problem)
+        with self._lock:
+            listeners = list(self._expiry_listeners)
+        for listener in listeners:
+            try:
+                listener(current)
+            except Exception:
+                logger.exception("configsvc: closing the connections of an expired credential failed")
+
+    def seconds_to_expiry(self) -> float | None:
+        """Seconds until the current credential expires (None: never, or it has and was announced)."""
+        if self._announced_expiry is self.current:
+            return None
+        return self.current.seconds_left()
+
+    def refuse(self, seen: Credential | None = None) -> None:
+        """A server refused the current credential (``seen``, when the caller knows which it used): a user
+        deleted or a lease revoked at the source. Fetch a new one now — once per refused credential, and
+        after the first time with the retry backoff — instead of at the next scheduled refresh."""
+        current = self.current
+        if seen is not None and seen is not current:
+            return  # refused an older one: the current one is already newer
+        with self._lock:
+            if self.refused is current:
+                return
+            self.refused = current
+            self._refusals += 1
+            delay = 0.0 if self._refusals == 1 else retry_delay(self._refusals - 1, current.expired())
+            self.failures = max(self.failures, 1)
+            self.problem = "the server refused the current credential"
+            self.next_at = min(self.next_at, time.monotonic() + delay)
+        logger.warning("configsvc: credentials for %s: the server refused the credential from %s; fetching "
+                       "a new one%s", self.setting, self.provider.describe(),
+                       " now" if not delay else f" in {delay:.0f} s")
+        REFRESHER.wake()
+
     def check_with(self, check: Check) -> None:
         """Before a new credential is taken: ``check(new)`` returns why the server refuses it (the
         credential is then not taken: a failed refresh), or None."""
@@ -153,7 +209,8 @@ class ManagedCredential:
     def _refresh(self, announce: bool = True) -> bool:
         old = self.current
         try:
-            new = self.provider.renew(old) or self.provider.fetch()
+            # A refused credential is not renewed (Vault may still renew a lease whose user is gone).
+            new = (None if self.refused is old else self.provider.renew(old)) or self.provider.fetch()
             if new.expired():
                 raise FetchFailed("the provider gave a credential that has already expired")
             if not new.same_secret(old):
@@ -173,8 +230,12 @@ class ManagedCredential:
             logger.warning("configsvc: credentials for %s: %s works again", self.setting,
                            self.provider.describe())
         self.current, self.failures, self.problem = new, 0, None
+        if self.refused is not old:
+            self._refusals = 0
         self.next_at = self._due(new)
-        if new.same_secret(old) or not announce:  # a renewed lease: the connections keep what they have
+        # A renewed lease (the same secret): the connections keep what they have — unless they were closed
+        # for its expiry or refused with it: then they are told, to connect again now.
+        if not announce or (new.same_secret(old) and not old.expired() and self.refused is not old):
             return True
         with self._lock:
             listeners = list(self._listeners)
@@ -262,7 +323,10 @@ class Refresher:
             for item in managed:
                 if item.next_at <= now:
                     item.refresh()
-            wait = min((item.next_at for item in managed), default=now + 60.0) - time.monotonic()
+                item.check_expiry()
+            now = time.monotonic()
+            expiries = [now + left for item in managed if (left := item.seconds_to_expiry()) is not None]
+            wait = min([item.next_at for item in managed] + expiries, default=now + 60.0) - now
             self._wake.wait(max(min(wait, 60.0), 0.05))
             self._wake.clear()
 

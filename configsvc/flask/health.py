@@ -5,7 +5,8 @@ connection; 503 within 2 s when it does not. ``config`` is ``"stale"`` while a c
 refused. ``broker`` is left out when the app binds no Celery placeholder; ``config`` and ``fingerprint``
 when it does not use ``ConfigService``. When a provider gives the broker's or the backend's credentials,
 ``credentials`` says ``ok``, ``refresh failing`` (the current credential is kept until it expires) or
-``expired`` (503), and ``credentials_expire_at`` when the earliest of them expires.
+``expired`` (503, and ``broker`` says ``credentials expired``: no connection is opened with it), and
+``credentials_expire_at`` when the earliest of them expires.
 """
 
 from __future__ import annotations
@@ -37,12 +38,16 @@ def health() -> ResponseReturnValue:
     healthy = True
     probe = app.extensions.get("celery")
     if isinstance(probe, BrokerProbe):
-        healthy = probe.broker_reachable(timeout=BROKER_CHECK_SECONDS)
-        body["broker"] = "ok" if healthy else "unreachable"
         credentials = probe.credentials_status()
-        body.update(credentials)
         if credentials.get("credentials") == "expired":
+            # No connection is opened with an expired credential: the broker is not asked (and not called
+            # unreachable when it is not).
             healthy = False
+            body["broker"] = "credentials expired"
+        else:
+            healthy = probe.broker_reachable(timeout=BROKER_CHECK_SECONDS)
+            body["broker"] = "ok" if healthy else "unreachable"
+        body.update(credentials)
     state = find_state(app)
     if state is not None:
         body["config"] = state.state

@@ -19,7 +19,8 @@ from tests.support.reference import PROJECT
 SECONDS = float(os.environ.get("CONFIGSVC_FUZZ_SECONDS", "2"))
 
 
-@pytest.mark.parametrize("target", ["loader", "encrypted", "environment", "http", "sops", "urls"])
+@pytest.mark.parametrize("target", ["loader", "encrypted", "environment", "http", "sops", "urls",
+                                    "providers"])
 def test_fuzz_target(target: str) -> None:
     done = subprocess.run([sys.executable, "-m", "tests.fuzz", "--target", target, "--seconds", str(SECONDS)],
                           cwd=PROJECT, capture_output=True, text=True, timeout=300)

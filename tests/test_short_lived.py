@@ -168,7 +168,7 @@ def test_rabbitmq_jwts_from_a_command_renewed_in_place_and_a_refused_one_never_r
         log = worker_log.read_text()
         failure = next(line for line in log.splitlines() if "broker refused the new credential" in line)
         assert f"credentials for broker_url: provider command ({program}) failed (the broker refused the " \
-               "new credential (AccessRefused)); keeping the current one until" in failure, failure
+               "new credential (ACCESS_REFUSED)); keeping the current one until" in failure, failure
         assert "New secret was refused" not in log and "Connection to broker lost" not in log
         assert "switching connections live" not in log
 
@@ -221,6 +221,48 @@ def test_redis_acl_passwords_renewed_with_auth_on_live_connections(tmp_path: Pat
         assert all(expiry >= time.time() - 2 * lifetime for expiry in issuer.remembered())  # old forgotten
 
 
+
+
+def test_a_redis_result_backend_is_renewed_in_place_in_every_process(tmp_path: Path) -> None:
+    """Celery builds its Redis result backend's connection pool itself, so redis-py never registers it for
+    re-authentication: configsvc does. Each new password is sent with AUTH on the backend's live
+    connections in the web processes and the pool processes, and no new connection replaces them."""
+    lifetime, window = 6, 16
+    with rabbitmq_account() as (user, password, vhost), redis_server(tmp_path) as port:
+        issuer = PasswordIssuer(tmp_path, port, "svc", lifetime)
+        path = tmp_path / "api-config.yaml"
+        path.write_text(
+            "secret_key: short-lived-test-secret-key-0123456789\n"
+            f"celery:\n  broker_url: amqp://{user}:{password}@127.0.0.1:5672/{vhost}\n"
+            f"  result_backend: redis://svc@127.0.0.1:{port}/1\n"
+            "credentials:\n  result_backend:\n" + issuer.provider_yaml())
+        worker_log, web_log = tmp_path / "worker.log", tmp_path / "web.log"
+        env = {"FLASK_CONFIG": str(path), "APP_ENV": "production"}
+        with celery_worker(env, cwd=Path("/"), log=worker_log, pool=("--pool=prefork", "--concurrency=2")), \
+                web_process(env, cwd=tmp_path, log=web_log, kind="gunicorn") as (url, _):
+            with Load(url, per_second=10, at_least=160) as load:
+                load.more(30)
+                before, issued_before = redis_info(port), issuer.issued()
+                started = time.monotonic()
+                wait_for(lambda: time.monotonic() - started > window, 60, "a few password lifetimes")
+                after, issued_after = redis_info(port), issuer.issued()
+            assert_every_task_ran_once(load, worker_log, "redis result backend passwords")
+            assert_every_result_stored(load, url, "redis result backend passwords")
+    received = int(after["total_connections_received"]) - int(before["total_connections_received"])
+    issued = issued_after - issued_before
+    new_connections = received - 2 * issued  # less the issuer's own and each password's check connection
+    in_place = auth_calls(after) - auth_calls(before) - issued  # less each check connection's AUTH
+    renewed = [int(n) for n in re.findall(r"INFO/ForkPoolWorker-\d+\] configsvc: credentials for "
+                                          r"result_backend renewed in place on (\d+) connection pool",
+                                          worker_log.read_text())]
+    print(f"redis result backend: {issued} passwords issued, AUTH on live connections {in_place}, new "
+          f"connections {new_connections}, pools renewed at each pool process's refresh {renewed}")
+    # A pool process that stored results holds a backend pool, renewed at each of its refreshes (every 3.8
+    # to 4.2 s: at least 3 in 16 s; one that has not stored any has nothing to renew). The web processes
+    # only publish here and hold no backend connection.
+    assert sum(renewed) >= 3, renewed
+    assert in_place >= 3, in_place
+    assert new_connections <= 4, new_connections
 
 
 # --- ElastiCache IAM: a Redis that takes the signed token as the user's password -------------------------

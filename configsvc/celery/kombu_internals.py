@@ -87,7 +87,8 @@ def close_when_idle(pool: Any, grace: float) -> None:
 
 class _Tracked(Connection):
     def _establish_connection(self) -> Any:  # kombu's private hook for every (re)connect
-        managed = getattr(self.password, "managed", None)  # a provided password (clones share it)
+        password = self.password  # a provided password: clones and pooled connections share it
+        managed = getattr(password, "managed", None)
         if managed is not None:  # the provider's user now: a new one since this connection was built
             username = managed.usable().username
             if username:
@@ -97,7 +98,9 @@ class _Tracked(Connection):
             from configsvc.celery import amqp_internals
 
             amqp_internals.prepare(connection)
-        _PROVIDED[self] = os.getpid()
+        established = getattr(password, "established", None)
+        if established is not None:
+            established[self] = os.getpid()
         return connection
 
 
@@ -106,7 +109,8 @@ class ProvidedConnection(_Tracked):
     :mod:`configsvc.celery.renewal`). Made by turning the connection Celery builds into this class
     (``provided``); its clones are of this class too (``Connection.clone`` builds ``self.__class__``),
     and so are the connections of its pool (``Pool``, whose connections are kombu's ``PooledConnection``).
-    Each py-amqp connection any of them opens is prepared for update-secret and kept track of."""
+    Each py-amqp connection any of them opens is prepared for update-secret and kept track of by its
+    password (:class:`configsvc.celery.renewal.ProvidedPassword`'s ``established``)."""
 
     def Pool(self, limit: int | None = None, **kwargs: Any) -> ConnectionPool:
         return _ProvidedPool(self, limit=limit, **kwargs)  # type: ignore[no-untyped-call]
@@ -122,21 +126,22 @@ class _ProvidedPool(ConnectionPool):
             self, **dict(self.connection._info(resolve=False)))
 
 
-#: Each provided connection established, and the process that established it (a forked child inherits
-#: the parent's sockets, and must never write on them).
-_PROVIDED: weakref.WeakKeyDictionary[Connection, int] = weakref.WeakKeyDictionary()
-
-
 def provided(connection: Connection) -> ProvidedConnection:
     """``connection`` as a :class:`ProvidedConnection` (same object, nothing reconnected)."""
     connection.__class__ = ProvidedConnection
     return connection  # type: ignore[return-value]
 
 
-def open_amqp_connections() -> list[Any]:
-    """The py-amqp connections of every provided kombu connection of this process that are open now."""
+#: The connections a provider's password opened, and the process that opened each: a forked child
+#: inherits its parent's sockets, and must never write on them.
+Established = weakref.WeakKeyDictionary[Connection, int]
+
+
+def open_amqp_connections(established: Established) -> list[Any]:
+    """The py-amqp connections of the kombu connections in ``established`` that this process opened and
+    that are open now."""
     found, pid = [], os.getpid()
-    for connection, owner in list(_PROVIDED.items()):
+    for connection, owner in list(established.items()):
         if owner != pid:
             continue
         inner = connection.__dict__.get("_connection")

@@ -148,6 +148,8 @@ class FlaskCelery(celery_internals.PlaceholderHooks):
         celery_internals.subscribe_only_when_waiting(backend)
         with contextlib.suppress(TypeError):  # a backend that cannot be weakly referenced is not tracked
             binding.connections.issued_backends.add(backend)
+        if binding.renewal is not None:
+            binding.renewal.backend_issued(backend)
 
     def connection_built(self, connection: Any) -> Any:
         """Every broker connection Celery builds gets the provider's user and password (when one gives

@@ -7,11 +7,10 @@ refusal: the switch is deferred while the current broker can be reached.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from configsvc.celery.auth import is_auth_failure
+from configsvc.celery import acceptance
 from configsvc.celery.settings_groups import backend_settings, broker_settings
 from configsvc.celery.verdicts import Verdict, shared_verdict
 from configsvc.core.redaction import mask_url
@@ -20,10 +19,6 @@ from configsvc.flask.state import ACCEPT, Decision, defer, refuse
 
 if TYPE_CHECKING:
     from celery import Celery
-
-# Errors that mean the URL itself is wrong (bad host name, unknown transport), not that the server is down.
-_UNUSABLE = (ValueError, LookupError, ImportError, TypeError)
-
 
 def preflight(celery: Celery, new: Mapping[str, Any], current: Mapping[str, Any],
               timeout: float = 2.0, *, forced: bool = False) -> Decision:
@@ -80,37 +75,24 @@ def _from_verdict(verdict: Verdict, key: str, source: str) -> tuple[Problem | No
 def _try_broker(celery: Celery, url: str, transport_options: dict[str, Any],
                 timeout: float) -> tuple[Problem | None, bool]:
     """(a refusal, or None; whether the broker answered)."""
-    connection: Any = None
     try:
         connection = celery.connection_for_write(url=url, connect_timeout=timeout)
-        connection.transport_options = transport_options
-        connection.ensure_connection(max_retries=0, timeout=timeout)
     except Exception as error:
-        if is_auth_failure(error):
-            return Problem(f"the broker refused the new credentials ({mask_url(url)})",
-                           kind="config", key="celery.broker_url", source="broker"), True
-        if isinstance(error, _UNUSABLE) and not isinstance(error, OSError):
-            return Problem(f"the new broker URL cannot be used ({type(error).__name__})",
-                           kind="config", key="celery.broker_url", source="broker"), False
-        return None, False
-    finally:
-        if connection is not None:
-            with contextlib.suppress(Exception):
-                connection.release()
-    return None, True
+        answer = acceptance.answer_of(error)
+    else:
+        connection.transport_options = transport_options
+        answer = acceptance.broker(connection, timeout)
+    if answer.refused:
+        return Problem(f"the broker refused the new credentials ({mask_url(url)})",
+                       kind="config", key="celery.broker_url", source="broker"), True
+    if answer.outcome == "unusable":
+        return Problem(f"the new broker URL cannot be used ({answer.reason})",
+                       kind="config", key="celery.broker_url", source="broker"), False
+    return None, answer.reached
 
 
 def _try_redis(url: str, timeout: float) -> Problem | None:
-    import redis
-
-    try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
-        try:
-            client.ping()
-        finally:
-            client.close()
-    except Exception as error:
-        if is_auth_failure(error):
-            return Problem(f"the result backend refused the new credentials ({mask_url(url)})",
-                           kind="config", key="celery.result_backend", source="result backend")
+    if acceptance.redis(url, timeout).refused:
+        return Problem(f"the result backend refused the new credentials ({mask_url(url)})",
+                       kind="config", key="celery.result_backend", source="result backend")
     return None

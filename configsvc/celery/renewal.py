@@ -24,12 +24,12 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import weakref
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from configsvc.celery import amqp_internals, kombu_internals
-from configsvc.celery.auth import is_auth_failure
+from configsvc.celery import acceptance, amqp_internals, kombu_internals
 from configsvc.celery.connections import Connections, Settings
 from configsvc.credentials.base import Credential
 from configsvc.credentials.provided import ProvidedCredentials
@@ -47,10 +47,14 @@ REAUTH_CHECK_INTERVAL = 1
 
 
 class ProvidedPassword:
-    """The password kombu asks for at each connect: the provider's current one. Never shown."""
+    """The password kombu asks for at each connect: the provider's current one. Never shown. It also keeps
+    the connections it opened (``established``): the ones a new secret is sent on."""
 
-    def __init__(self, managed: ManagedCredential) -> None:
+    def __init__(self, managed: ManagedCredential,
+                 established: kombu_internals.Established | None = None) -> None:
         self.managed = managed
+        self.established: kombu_internals.Established = \
+            established if established is not None else weakref.WeakKeyDictionary()
 
     def __call__(self) -> str:
         return str(self.managed.usable().password.reveal())
@@ -70,6 +74,8 @@ class Renewal:
         #: The process's connections: moved to a new user, and asked whether an old one's are closed.
         self.connections = connections
         self._redis: dict[str, RedisStreamingProvider] = {}
+        #: The broker connections this renewal's provided password opened (update-secret goes to these).
+        self._established: kombu_internals.Established = weakref.WeakKeyDictionary()
         #: update-secret frames sent, and live switches taken, since the start (for tests and benchmarks).
         self.secrets_sent = 0
         self.switches = 0
@@ -104,16 +110,24 @@ class Renewal:
         server refuses would close every connection given it (RabbitMQ closes a connection whose
         update-secret it refuses). A server that cannot be reached is no refusal."""
         username = new.username or urlsplit(url.split(";")[0]).username
-        try:
-            if _scheme(url) in REDIS_SCHEMES:
-                _try_redis(url, username, str(new.password.reveal()))
-            else:
-                _try_amqp(url, username, str(new.password.reveal()), self._settings)
-        except Exception as error:
-            if is_auth_failure(error):
-                where = "result backend" if managed.setting == "result_backend" else "broker"
-                return f"the {where} refused the new credential ({type(error).__name__})"
+        password = str(new.password.reveal())
+        if _scheme(url) in REDIS_SCHEMES:
+            answer = acceptance.redis(_without_user(url), CHECK_TIMEOUT, username, password)
+        else:
+            connection = _amqp_connection(url, username, password, self._settings)
+            answer = acceptance.broker(connection, CHECK_TIMEOUT)
+        if answer.refused:
+            where = "result backend" if managed.setting == "result_backend" else "broker"
+            return f"the {where} refused the new credential ({answer.reason})"
         return None
+
+    def backend_issued(self, backend: Any) -> None:
+        """A result backend Celery handed out: when its Redis credentials come from a provider, its
+        connection pool is renewed in place (``AUTH``) with each new credential. Celery builds that pool
+        itself, so redis-py does not register it for re-authentication as it does a client's own."""
+        provider = self._redis.get("result_backend")
+        if provider is not None and provider.feeds(backend):
+            provider.follow_pool(backend.client.connection_pool)
 
     def backend_settings(self) -> dict[str, Any]:
         """The Celery settings the result backend needs for its provider: the provider, and the URL
@@ -137,7 +151,7 @@ class Renewal:
             options.setdefault("reauth_check_interval", REAUTH_CHECK_INTERVAL)
             return connection
         connection = kombu_internals.provided(connection)
-        connection.password = ProvidedPassword(managed)
+        connection.password = ProvidedPassword(managed, self._established)
         if managed.current.username:
             connection.userid = managed.current.username
         return connection
@@ -165,7 +179,7 @@ class Renewal:
             self.connections.move(broker=True, backend=False)
             self._release_when_unused(managed, old, retired)
             return
-        connections = kombu_internals.open_amqp_connections()
+        connections = kombu_internals.open_amqp_connections(self._established)
         if not all(amqp_internals.supports_update_secret(c) for c in connections):
             logger.info("configsvc: credentials for %s: the broker has no update-secret; switching "
                         "connections live", managed.setting)
@@ -221,7 +235,9 @@ def _without_user(url: str) -> str:
 CHECK_TIMEOUT = 5.0
 
 
-def _try_amqp(url: str, username: str | None, password: str, settings: dict[str, Any]) -> None:
+def _amqp_connection(url: str, username: str | None, password: str, settings: dict[str, Any]) -> Any:
+    """A kombu connection (not opened) to ``url`` as ``username`` with ``password``, with the app's TLS
+    and transport options."""
     from kombu.connection import Connection as _Connection
 
     kombu_connection: Any = _Connection
@@ -230,18 +246,4 @@ def _try_amqp(url: str, username: str | None, password: str, settings: dict[str,
                                   transport_options=dict(settings.get("broker_transport_options") or {}))
     if username:
         connection.userid = username
-    try:
-        connection.ensure_connection(max_retries=0, timeout=CHECK_TIMEOUT)
-    finally:
-        connection.release()
-
-
-def _try_redis(url: str, username: str | None, password: str) -> None:
-    import redis
-
-    client = redis.Redis.from_url(_without_user(url), username=username, password=password,
-                                  socket_connect_timeout=CHECK_TIMEOUT, socket_timeout=CHECK_TIMEOUT)
-    try:
-        client.ping()
-    finally:
-        client.close()
+    return connection

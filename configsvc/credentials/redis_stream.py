@@ -10,6 +10,7 @@ callback still alive as a token whose ``oid`` claim is the user name, and redis-
 
 from __future__ import annotations
 
+import os
 import threading
 import weakref
 from collections.abc import Callable
@@ -66,8 +67,22 @@ class RedisStreamingProvider(StreamingCredentialProvider):
         self.managed = managed
         self.url_username = url_username
         self._callbacks: list[weakref.WeakMethod[Any] | Callable[[Any], None]] = []
+        #: Connection pools made elsewhere with this provider (Celery's result backend builds its pool
+        #: itself, so redis-py never registers it): re-authenticated here.
+        self._pools: weakref.WeakSet[Any] = weakref.WeakSet()
         self._lock = threading.Lock()
         forks.follow(self)
+
+    def feeds(self, backend: Any) -> bool:
+        """True when ``backend`` (a Celery Redis result backend) connects with this provider."""
+        connparams = getattr(backend, "connparams", None)
+        return isinstance(connparams, dict) and connparams.get("credential_provider") is self
+
+    def follow_pool(self, pool: Any) -> None:
+        """Re-authenticate ``pool``'s connections (a redis-py ``ConnectionPool``) with every new credential:
+        ``AUTH`` on each idle one now, on each busy one when it is released (redis-py's own re-auth)."""
+        with self._lock:
+            self._pools.add(pool)
 
     def forked(self) -> None:
         """A forked child: a lock of its own (a thread of the parent may have held it at the fork)."""
@@ -99,11 +114,22 @@ class RedisStreamingProvider(StreamingCredentialProvider):
         return True
 
     def emit(self, credential: Credential) -> int:
-        """Hand ``credential`` to every live client; how many callbacks were called."""
+        """Hand ``credential`` to every live client and followed pool; how many took it."""
         token = CredentialToken(credential, self.username(credential))
         with self._lock:
             callbacks = list(self._callbacks)
+            pools = list(self._pools)
         called = 0
+        for pool in pools:
+            # A pool this process has not used since a fork holds its parent's connections only: it drops
+            # them at its first use here (redis-py checks the pid), and connects with the new credential.
+            if getattr(pool, "pid", None) != os.getpid():
+                continue
+            try:
+                pool.re_auth_callback(token)
+                called += 1
+            except Exception:  # a broken connection reconnects with get_credentials() at its next use
+                continue
         for held in callbacks:
             callback = held() if isinstance(held, weakref.WeakMethod) else held
             if callback is None:

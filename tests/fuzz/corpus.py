@@ -102,6 +102,26 @@ def url_seeds() -> list[bytes]:
     ]
 
 
+def provider_seeds() -> list[bytes]:
+    """What a ``command`` provider may print: good credentials, and every output the hardening run found
+    giving a traceback (deep nesting, NaN, Infinity, huge and negative expiries), odd encodings and sizes."""
+    good = {"username": "svc", "password": SENTINEL, "expires_in": 600}
+    seeds = [json.dumps(good).encode(), json.dumps({"password": SENTINEL}).encode(),
+             json.dumps({"password": SENTINEL, "expires_at": "2026-12-02T10:00:00Z"}).encode(),
+             json.dumps({"password": SENTINEL, "expires_at": 1900000000}).encode(),
+             b"[" * 200_000, b"{\"a\":" * 5000 + b"1" + b"}" * 5000]
+    for field in ("expires_in", "expires_at"):
+        for number in (b"NaN", b"Infinity", b"-Infinity", b"1e300", b"1e12", b"1e20", b"-1e15", b"-0",
+                       b"9" * 5000, b"0.0000001", b'"1e400"', b'"nan"', b"true", b"null", b"[]"):
+            seeds.append(b'{"password": "' + SENTINEL.encode() + b'", "' + field.encode() + b'": ' + number
+                         + b"}")
+    seeds += [json.dumps(good).encode("utf-16"), b"\xff\xfe" + json.dumps(good).encode(),
+              json.dumps(good).encode() + b"\x00" * 100, b"", b"\n", b"null", b"[]", b'"password"',
+              b'{"password": ""}', b'{"password": 12}', b'{"password": "x", "username": 0}',
+              json.dumps({"password": SENTINEL * 50_000}).encode()]
+    return seeds
+
+
 SEEDS: dict[str, Callable[[], list[bytes]]] = {
     "loader": loader_seeds,
     "encrypted": lambda: [],  # made at run time from the loader's good seeds, with KEY
@@ -109,4 +129,5 @@ SEEDS: dict[str, Callable[[], list[bytes]]] = {
     "environment": environment_seeds,
     "http": http_seeds,
     "urls": url_seeds,
+    "providers": provider_seeds,
 }

@@ -171,6 +171,41 @@ def urls(data: bytes, work: Path, context: dict[str, Any]) -> None:
         raise Finding("a planted password was shown")
 
 
+def providers(data: bytes, work: Path, context: dict[str, Any]) -> None:
+    """What a ``command`` provider prints: a credential (a password, an expiry a timezone-aware datetime
+    within the bounds) or a FetchFailed whose message holds no value. One input in 25 goes through a
+    real program (its output read through the pipe, up to the 1 MiB limit), the rest to the reader."""
+    from datetime import UTC, datetime
+
+    from configsvc.credentials.base import FetchFailed
+    from configsvc.credentials.command import CommandProvider, credential_from_json
+
+    context["count"] = context.get("count", 0) + 1
+    try:
+        if context["count"] % 25 == 0:
+            printed = work / "printed"
+            printed.write_bytes(data)
+            credential = CommandProvider("broker_url", {"command": ["/bin/cat", str(printed)], "timeout": 5},
+                                         {}).fetch()
+        else:
+            credential = credential_from_json(data, "the program")
+    except FetchFailed as error:
+        if SENTINEL in str(error) or "\n" in str(error):
+            raise Finding("a failed fetch's message shows a value or is not one line") from None
+        return
+    if not credential.password.reveal():
+        raise Finding("a credential without a password")
+    expires = credential.expires_at
+    if expires is not None:
+        if expires.tzinfo is None:
+            raise Finding("an expiry without a timezone")
+        if not datetime(1970, 1, 1, tzinfo=UTC) <= expires <= datetime.now(UTC).replace(year=9999):
+            raise Finding("an expiry out of bounds")
+        credential.seconds_left()  # arithmetic on it must not overflow
+    if SENTINEL in repr(credential):
+        raise Finding("a credential's repr shows its password")
+
+
 def prepare(target: str, work: Path) -> dict[str, Any]:
     """What a target needs once per run (an app for ``http``, the expected values for ``encrypted``)."""
     if target == "http":
@@ -191,5 +226,5 @@ def prepare(target: str, work: Path) -> dict[str, Any]:
 
 TARGETS: dict[str, Callable[[bytes, Path, dict[str, Any]], None]] = {
     "loader": loader, "encrypted": encrypted, "environment": environment, "http": http,
-    "sops": sops_file, "urls": urls,
+    "sops": sops_file, "urls": urls, "providers": providers,
 }

@@ -73,6 +73,9 @@ def main() -> int:
             "celery.broker_url", [configsvc, "explain", "celery.broker_url"],
             {**deployment, "APP_CELERY__BROKER_URL": "amqp://app:n3w@rabbit2:5672//"})
         run("check", "configsvc --app app check", [configsvc, "check"], deployment)
+        # This machine's RabbitMQ has no user "app": the refusal, as a runbook's check shows it.
+        run("check-connect", "configsvc --app app check --connect", [configsvc, "check", "--connect"],
+            deployment)
         empty = folder / "elsewhere"
         empty.mkdir()
         run("check-no-app", "configsvc --verbose check      # in a folder with no app",

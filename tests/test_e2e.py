@@ -229,10 +229,12 @@ def test_flask_run_reports_a_bad_configuration_without_traceback(tmp_path: Path)
     assert "Traceback" not in done.stderr
 
 
-def test_make_run_prints_the_url_once_it_answers(tmp_path: Path) -> None:
-    """``make run`` (scripts/run_dev.py) prints the URL only when the web app answers it (it printed it
-    about a second before)."""
+def test_make_run_shows_each_process_the_url_and_the_task_log(tmp_path: Path) -> None:
+    """``make run`` (scripts/run_dev.py): one line per process once it started, the URL once the web app
+    answers it — the one the README names — then the task log; no banner, no colour codes, and one warm
+    shutdown on Ctrl-C."""
     import os
+    import re
     import signal
     import subprocess
 
@@ -242,23 +244,32 @@ def test_make_run_prints_the_url_once_it_answers(tmp_path: Path) -> None:
 
     port = free_port()
     env = {**clean_environ(), "FLASK_CONFIG": str(probe_config(tmp_path)), "APP_PORT": str(port)}
-    with open(tmp_path / "run.log", "wb") as log:
-        run = subprocess.Popen([str(VENV_BIN / "python"), "scripts/run_dev.py"], cwd=PROJECT, env=env,
-                               stdout=subprocess.PIPE, stderr=log, start_new_session=True)
+    run = subprocess.Popen([str(VENV_BIN / "python"), "scripts/run_dev.py"], cwd=PROJECT, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    shown: list[str] = []
     try:
         assert run.stdout is not None
         for line in iter(run.stdout.readline, b""):
-            if b"open: " in line:
-                url = line.decode().split("open: ", 1)[1].strip()
+            shown.append(line.decode())
+            if "open: " in shown[-1]:
+                url = shown[-1].split("open: ", 1)[1].split()[0]
                 status, _, _ = http("GET", url + "healthz", timeout=2)  # at once: it must answer
                 assert url == f"http://127.0.0.1:{port}/" and status == 200
                 break
         else:
-            raise AssertionError((tmp_path / "run.log").read_text()[-2000:])
+            raise AssertionError("".join(shown)[-2000:])
+        readme_url = re.search(r"It prints the URL \(`(http://[^`]+)`\)", (PROJECT / "README.md").read_text())
+        assert readme_url is not None and readme_url[1] == url.replace(f":{port}/", ":5000/"), readme_url
+        status, body, _ = http("POST", url + "task/", {"seconds": 0}, timeout=10)
+        assert status == 202, body
+        for line in iter(run.stdout.readline, b""):
+            shown.append(line.decode())
+            if f"{body['task_id']}] succeeded" in shown[-1]:
+                break
     finally:
-        os.killpg(run.pid, signal.SIGINT)
+        os.killpg(run.pid, signal.SIGINT)  # the terminal's Ctrl-C: this script's process group
         try:
-            run.wait(timeout=30)
+            rest, _ = run.communicate(timeout=30)
         except subprocess.TimeoutExpired:
             os.kill(run.pid, signal.SIGUSR1)  # scripts/run_dev.py prints where each thread is
             time.sleep(1)
@@ -266,7 +277,12 @@ def test_make_run_prints_the_url_once_it_answers(tmp_path: Path) -> None:
                                   capture_output=True, text=True).stdout
             os.killpg(run.pid, signal.SIGKILL)
             raise AssertionError(f"make run did not stop in 30 s after Ctrl-C:\n{tree}\n"
-                                 + (tmp_path / "run.log").read_text()[-4000:]) from None
-        finally:
-            if run.stdout is not None:
-                run.stdout.close()
+                                 + "".join(shown)[-4000:]) from None
+    text = "".join(shown) + rest.decode()
+    ours = [line for line in text.splitlines() if line.startswith(("configsvc:", "  open:"))]
+    expected = ["configsvc: worker started", "configsvc: web app started", f"  open: {url}"]
+    assert [line.split(" (")[0].rstrip() for line in ours] == expected, ours
+    assert re.search(rf"Task app\.tasks\.sleep_then_now\[{body['task_id']}\] received", text), text
+    assert "\x1b[" not in text and "Serving Flask app" not in text and "development server" not in text
+    assert " -------------- celery@" not in text  # Celery's banner
+    assert text.count("Warm shutdown") <= 1 and "Traceback" not in text, text[-3000:]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from configsvc.celery.auth import is_auth_failure
 
@@ -46,12 +47,43 @@ ACCEPTED = Answer("accepted")
 def answer_of(error: BaseException) -> Answer:
     """How to read a failed connection attempt."""
     if is_auth_failure(error):
-        text = str(error)
-        code = next((code for code in _CODES if code in text), type(error).__name__)
-        return Answer("refused", code)
+        text = " ".join(str(e) for e in _chain(error))
+        code = next((code for code in _CODES if code in text), None)
+        if code is None and "invalid username-password" in text:  # redis-py's words for WRONGPASS
+            code = "WRONGPASS"
+        return Answer("refused", code or type(error).__name__)
     if isinstance(error, _UNUSABLE) and not isinstance(error, OSError):
         return Answer("unusable", type(error).__name__)
-    return Answer("unreachable", type(error).__name__)
+    return Answer("unreachable", _why_unreachable(error))
+
+
+def _why_unreachable(error: BaseException) -> str:
+    """Connection refused, timeout, TLS, a host name not found: in a few words, no value."""
+    import socket
+    import ssl
+
+    for cause in _chain(error):
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, ssl.SSLError):
+            return f"TLS: {cause.reason or type(cause).__name__}"
+        if isinstance(cause, socket.gaierror):
+            return "host name not found"
+        if isinstance(cause, TimeoutError | socket.timeout) or "timed out" in str(cause).lower():
+            return "timeout"
+    for cause in _chain(error):
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror.lower()
+    return type(error).__name__
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    found: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in found:
+        found.append(current)
+        current = current.__cause__ or current.__context__
+    return found
 
 
 def broker(connection: Any, timeout: float) -> Answer:
@@ -72,7 +104,9 @@ def redis(url: str, timeout: float, username: str | None = None, password: str |
     import redis as redis_py
 
     options: dict[str, Any] = {"socket_connect_timeout": timeout, "socket_timeout": timeout}
-    if password is not None:
+    if password is not None:  # redis-py lets a URL's user and password win over the arguments
+        parts = urlsplit(url)
+        url = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
         options.update(username=username, password=password)
     try:
         client = redis_py.Redis.from_url(url, **options)

@@ -112,7 +112,7 @@ class Renewal:
         username = new.username or urlsplit(url.split(";")[0]).username
         password = str(new.password.reveal())
         if _scheme(url) in REDIS_SCHEMES:
-            answer = acceptance.redis(_without_user(url), CHECK_TIMEOUT, username, password)
+            answer = acceptance.redis(url, CHECK_TIMEOUT, username, password)
         else:
             connection = _amqp_connection(url, username, password, self._settings)
             answer = acceptance.broker(connection, CHECK_TIMEOUT)

@@ -13,53 +13,20 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import secrets
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
+from configsvc.commands.broker_app import command_app
 from configsvc.commands.inspect import resolve_for
 from configsvc.commands.reporting import reports_errors
 from configsvc.core.redaction import mask_url
 from configsvc.errors import ConfigError, Problem
 
-if TYPE_CHECKING:  # Celery is imported when fleet runs: `configsvc --help` starts fast
-    from configsvc.core.config import Config
-
 POLL_SECONDS = 0.2  # how long one round waits for answers (without --expect)
-
-
-def fleet_app(config: Config) -> Any:
-    """A plain Celery app on the broker ``config`` names, to ask the workers (closed by the caller).
-    When a provider gives the broker's credentials, this process asks it for its own (and refreshes
-    them while it waits)."""
-    from configsvc.celery.celery_internals import PlaceholderHooks  # here: other commands need no Celery
-    from configsvc.celery.connections import Connections
-    from configsvc.celery.renewal import Renewal
-    from configsvc.credentials.provided import ProvidedCredentials
-
-    credentials = ProvidedCredentials.from_tree({"credentials": config.flask_mapping().get("CREDENTIALS")},
-                                                os.environ)
-    settings = config.celery_settings()
-    renewal: Renewal | None = None
-
-    class FleetApp(PlaceholderHooks):
-        def connection_built(self, connection: Any) -> Any:
-            return renewal.connection(connection) if renewal is not None else connection
-
-        def close(self) -> None:
-            super().close()
-            if renewal is not None:
-                renewal.close()
-
-    app = FleetApp("configsvc-fleet", set_as_current=False)
-    app.conf.update(settings)
-    if credentials:  # a new user while fleet waits: its next connections are made as that user
-        renewal = Renewal(credentials, settings, Connections(app, None))
-    return app
 
 
 class _Enough(Exception):
@@ -120,7 +87,7 @@ def fleet(ctx: click.Context, wait_seconds: float, as_json: bool, expect: int | 
             "no secret_key is configured, so no worker's reply can be verified (each proves itself with "
             "a key derived from it); set secret_key", kind="validation", key="secret_key"))
     deadline = time.monotonic() + wait_seconds
-    app = fleet_app(config)
+    app = command_app(config, "configsvc-fleet")
     try:
         while True:
             try:

@@ -165,11 +165,15 @@ def explain(ctx: click.Context, key: str) -> None:
 
 
 @click.command()
+@click.option("--connect", is_flag=True,
+              help="Also open the broker's and the result backend's connections with the resolved "
+                   "credentials, once each.")
 @click.pass_context
 @reports_errors
-def check(ctx: click.Context) -> None:
+def check(ctx: click.Context, connect: bool) -> None:
     """Resolve and validate, and ask each credential provider once (as every process will at start);
-    exit 0, or 1 with every problem listed."""
+    exit 0, or 1 with every problem listed. With --connect, also connect to the broker and the result
+    backend: one line each, naming the server's reason for a refusal."""
     from configsvc.credentials.provided import ProvidedCredentials
     from configsvc.credentials.refresh import iso
 
@@ -184,4 +188,14 @@ def check(ctx: click.Context) -> None:
             until = iso(managed.expires_at)
             click.echo(f"ok: credentials.{managed.setting} from {managed.provider.describe()}"
                        + (f", valid until {until}" if until else ", with no expiry"))
-        provided.close()
+    if not connect:
+        if provided is not None:
+            provided.close()
+        return
+    from configsvc.commands.connect import connect_all
+
+    outcomes = connect_all(config, provided)  # closes the credentials with its app
+    for outcome in outcomes:
+        click.echo(outcome.line, err=not outcome.ok)
+    if not all(outcome.ok for outcome in outcomes):
+        sys.exit(1)

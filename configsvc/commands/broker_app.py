@@ -1,0 +1,42 @@
+"""The Celery app a command connects with: the broker and backend settings the configuration names, and
+the credentials its providers give (this process asks them for its own, as every process does)."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from configsvc.core.config import Config
+    from configsvc.credentials.provided import ProvidedCredentials
+
+
+def command_app(config: Config, name: str, credentials: ProvidedCredentials | None = None) -> Any:
+    """A plain Celery app on the broker ``config`` names (closed by the caller, which also closes the
+    credentials). ``credentials``: the providers' already fetched; otherwise each provider is asked
+    once, and refreshed while the command runs."""
+    from configsvc.celery.celery_internals import PlaceholderHooks  # here: other commands need no Celery
+    from configsvc.celery.connections import Connections
+    from configsvc.celery.renewal import Renewal
+    from configsvc.credentials.provided import ProvidedCredentials
+
+    if credentials is None:
+        credentials = ProvidedCredentials.from_tree(
+            {"credentials": config.flask_mapping().get("CREDENTIALS")}, os.environ)
+    settings = config.celery_settings()
+    renewal: Renewal | None = None
+
+    class CommandApp(PlaceholderHooks):
+        def connection_built(self, connection: Any) -> Any:
+            return renewal.connection(connection) if renewal is not None else connection
+
+        def close(self) -> None:
+            super().close()
+            if renewal is not None:
+                renewal.close()
+
+    app = CommandApp(name, set_as_current=False)
+    app.conf.update(settings)
+    if credentials:  # a new user while the command runs: its next connections are made as that user
+        renewal = Renewal(credentials, settings, Connections(app, None))
+    return app

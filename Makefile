@@ -70,5 +70,9 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_tokens
 	$(BIN)/python -m benchmarks.bench_vault
 
+# Everything make and the tests create in the checkout: the venv, the reference app's instance folder (the
+# embedded broker's queues and results), caches, builds and the generated docs outputs.
 clean:
-	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache docs/_build docs/_generated
+	rm -rf $(VENV) instance build dist *.egg-info .hypothesis .pytest_cache .mypy_cache .ruff_cache \
+		docs/_build docs/_generated
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -7,6 +7,7 @@ checkout is importable there), and used from a neutral folder.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -42,8 +43,14 @@ def run(*command: str | Path, cwd: Path, **environ: str) -> subprocess.Completed
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     dist = tmp_path_factory.mktemp("dist")
+    # Built from a copy of the sources: setuptools builds in the source folder (build/, *.egg-info), and
+    # the checkout is not the test's to write in (a build left half done there fails the next one).
+    source = tmp_path_factory.mktemp("source") / "configsvc"
+    shutil.copytree(PROJECT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv*", "build", "dist", "*.egg-info", "__pycache__", "instance", ".*_cache", ".hypothesis",
+        "_build", "_generated"))
     done = run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
-               "-w", dist, PROJECT, cwd=dist)
+               "-w", dist, source, cwd=dist)
     assert done.returncode == 0, done.stderr[-3000:]
     (built,) = dist.glob("configsvc-*.whl")
     return built

@@ -24,6 +24,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from app import create_app
 from configsvc import Options
+from tests.support import redis_keys
 from tests.support.reference import OPTIONS
 
 # Read before any test cleans the environment (xdist's workers inherit it from the start).
@@ -31,6 +32,8 @@ REQUIRED = {mark: os.environ.get(f"CONFIGSVC_REQUIRE_{mark.upper()}") == "1"
             for mark in ("brokers", "browser")}
 REQUIRED["vault"] = REQUIRED["brokers"]  # OpenBao is one of the servers the broker tests run
 CHROMIUM = "/usr/bin/chromium"
+#: The local Redis' keys when the run started (its main process).
+KEYS_BEFORE = pytest.StashKey[dict[int, set[bytes]] | None]()
 
 
 def _missing(mark: str) -> str | None:
@@ -70,6 +73,43 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             if REQUIRED[mark]:
                 pytest.fail(f"{missing} and CONFIGSVC_REQUIRE_{mark.upper()}=1")
             pytest.skip(missing)
+
+
+@pytest.fixture(autouse=True)
+def own_redis_keys(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that may store keys in the local Redis does so under a key prefix of its own, and its keys
+    are deleted when it ends (``tests.support.redis_keys``)."""
+    marks = ("brokers", "vault")
+    if all(request.node.get_closest_marker(mark) is None for mark in marks):
+        yield
+        return
+    with redis_keys.own_prefix():
+        yield
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not hasattr(session.config, "workerinput"):  # the run's main process, before any test
+        session.config.stash[KEYS_BEFORE] = redis_keys.all_keys()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A run leaves no key in the local Redis: every key present now and not at the start is reported,
+    and fails the run (in the main process, after every test process has ended)."""
+    if hasattr(session.config, "workerinput") or session.config.stash.get(KEYS_BEFORE, None) is None:
+        return
+    before = session.config.stash[KEYS_BEFORE] or {}
+    after = redis_keys.all_keys() or {}
+    left = {number: sorted(keys - before.get(number, set()))
+            for number, keys in after.items() if keys - before.get(number, set())}
+    if left and session.testscollected and not session.config.option.collectonly:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        lines = []
+        for number, keys in left.items():
+            named = [key.decode(errors="replace") for key in keys[:3]]
+            lines.append(f"  db{number}: {len(keys)} key(s), e.g. {named}")
+        if reporter is not None:
+            reporter.write_line("the run left keys in the local Redis:\n" + "\n".join(lines), red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture

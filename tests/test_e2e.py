@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import redis_keys
 from tests.support.brokers import rabbitmq_account, redis_account
 from tests.support.http import http
 from tests.support.processes import celery_worker, web_server
@@ -141,7 +142,7 @@ def test_a_worker_killed_mid_task_loses_nothing(tmp_path: Path) -> None:
             f"  broker_url: amqp://{user}:{password}@127.0.0.1:5672/{vhost}\n"
             f"  result_backend: redis://{r_user}:{r_password}@127.0.0.1:6379/13\n"
             "  task_track_started: true\n"))
-        env = {"FLASK_CONFIG": str(path)}
+        env = {"FLASK_CONFIG": str(path), **redis_keys.environ()}
         create_app(environ=env)
         with celery_worker(env, cwd=Path("/"), log=tmp_path / "worker1.log") as first:
             result = sleep_then_now.delay(4)

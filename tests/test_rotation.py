@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from configsvc.celery.retiring import RETIRE_GRACE_SECONDS
+from tests.support import redis_keys
 from tests.support.brokers import (
     delete_rabbitmq_user,
     rabbitmq_connection_users,
@@ -390,7 +391,7 @@ def test_many_rotations_with_two_workers_at_celerys_default_startup(deployment_f
             from app import create_app
             from app.tasks import echo
 
-            create_app(environ=env)
+            create_app(environ={**env, **redis_keys.environ()})
             assert [echo.delay(n).get(timeout=30) for n in range(4)] == [0, 1, 2, 3]
 
 

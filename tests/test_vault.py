@@ -40,7 +40,7 @@ BEAT_TICK = "  beat_schedule:\n    tick: {task: app.tasks.echo, schedule: 1.0, a
 NEW_USER = "configsvc: credentials for broker_url: a new user; switching connections live"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # one per test process: its group runs there, in one go or not
 def vault(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VaultSetup]:
     with vault_for_rabbitmq(tmp_path_factory.mktemp("vault"), ttl=LEASE_SECONDS, max_ttl=MAX_TTL) as setup:
         yield setup

@@ -40,7 +40,7 @@ def run(*command: str | Path, cwd: Path, **environ: str) -> subprocess.Completed
                           timeout=300, env={"PATH": "/usr/bin:/bin", "HOME": str(cwd), **environ})
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # one per test process: its group runs there, in one go or not
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     dist = tmp_path_factory.mktemp("dist")
     # Built from a copy of the sources: setuptools builds in the source folder (build/, *.egg-info), and
@@ -56,7 +56,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return built
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # one per test process: its group runs there, in one go or not
 def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("venv")
     assert run(sys.executable, "-m", "venv", folder, cwd=folder).returncode == 0

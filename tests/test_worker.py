@@ -9,12 +9,13 @@ import pytest
 
 from app import create_app
 from app.tasks import echo, sleep_then_now
+from tests.support import redis_keys
 from tests.support.brokers import rabbitmq_account, redis_account
 from tests.support.processes import celery_worker
 
 
 def round_trip(config_path: Path) -> None:
-    flask_app = create_app(environ={"FLASK_CONFIG": str(config_path)})
+    flask_app = create_app(environ={"FLASK_CONFIG": str(config_path), **redis_keys.environ()})
     health = flask_app.test_client().get("/healthz").json
     assert health == {"status": "ok", "broker": "ok", "config": "ok", "fingerprint": health["fingerprint"]}
     assert len(health["fingerprint"]) == 32
@@ -74,11 +75,11 @@ def test_publishing_leaves_redis_results_unsubscribed_until_someone_waits(tmp_pa
 
     with rabbitmq_account() as (user, password, vhost), redis_account() as (r_user, r_password):
         path = rabbitmq_and_redis_file(tmp_path, (user, password, vhost), (r_user, r_password))
-        flask_app = create_app(environ={"FLASK_CONFIG": str(path)})
+        flask_app = create_app(environ={"FLASK_CONFIG": str(path), **redis_keys.environ()})
         observer = redis.Redis(host="127.0.0.1", port=6379, username=r_user, password=r_password)
 
         def subscribers(task_id: str) -> int:
-            [(_channel, count)] = observer.pubsub_numsub(f"celery-task-meta-{task_id}")
+            [(_channel, count)] = observer.pubsub_numsub(f"{redis_keys.prefix()}celery-task-meta-{task_id}")
             return int(count)
 
         response = flask_app.test_client().post("/task/", json={"seconds": 0})

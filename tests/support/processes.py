@@ -16,6 +16,7 @@ import pytest
 
 from configsvc.options import clean_environ
 from configsvc.testing import WorkerProcess, run_celery_worker, stop_process_group
+from tests.support import redis_keys
 from tests.support.reference import OPTIONS
 
 VENV_BIN = Path(sys.executable).parent
@@ -36,6 +37,7 @@ def celery_worker(environ: Mapping[str, str], cwd: Path, log: Path, extra: tuple
     quick = () if default_startup else ("--without-gossip", "--without-mingle", "--without-heartbeat")
     args = (*pool, *quick, "-n", f"{name}-{os.getpid()}@%h", *extra)
     worker: WorkerProcess
+    environ = {**redis_keys.environ(), **environ}
     with run_celery_worker(target, environ, log, cwd=cwd, args=args, options=OPTIONS) as worker, \
             log_shown_on_failure(log):
         yield worker.process
@@ -86,7 +88,8 @@ def web_process(environ: Mapping[str, str], cwd: Path, log: Path, kind: str = "f
     # one path shared by every gunicorn a parallel run starts. Each server gets its own (a short path: a
     # Unix socket's is limited to 107 bytes).
     runtime = tempfile.TemporaryDirectory(prefix="gunicorn-")
-    env = {**clean_environ(os.environ, OPTIONS), **environ, "XDG_RUNTIME_DIR": runtime.name}
+    env = {**clean_environ(os.environ, OPTIONS), **redis_keys.environ(), **environ,
+           "XDG_RUNTIME_DIR": runtime.name}
     with open(log, "wb") as out:
         server = subprocess.Popen(command, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
                                   start_new_session=True)
@@ -138,7 +141,7 @@ def wait_for(predicate: object, timeout: float, what: str | Callable[[], str], i
 def celery_beat(environ: Mapping[str, str], cwd: Path, log: Path,
                 target: str = "worker_entry.celery") -> Iterator[subprocess.Popen[bytes]]:
     """``celery -A worker_entry.celery beat`` as a user starts it, its schedule file in ``cwd``."""
-    env = {**clean_environ(os.environ, OPTIONS), **environ}
+    env = {**clean_environ(os.environ, OPTIONS), **redis_keys.environ(), **environ}
     with open(log, "wb") as out:
         beat = subprocess.Popen(
             [str(VENV_BIN / "celery"), "-A", target, "beat", "-l", "info", "-s", str(cwd / "beat-schedule"),

@@ -16,6 +16,7 @@ from pathlib import Path
 from configsvc.core.keypath import KeyPath, parse_key
 from configsvc.core.schema import Setting, TypeName
 from configsvc.errors import ConfigUsageError
+from configsvc.typed import SettingsModel, describe
 
 #: What a schema entry may be: a type (``int``), its name (``"int"``), or a ``range`` (an int within it).
 SchemaType = type | str | range
@@ -65,8 +66,13 @@ class Options:
     #: Example deployment files shipped with the code (relative like ``defaults``): production refuses
     #: a ``secret_key`` copied from one of them.
     example_files: Sequence[str | os.PathLike[str]] = ()
-    #: The app's schema as key paths and entries (computed from ``schema``).
+    #: The app's settings model instead of ``schema``: a pydantic model class or a dataclass (see
+    #: :mod:`configsvc.typed`).
+    settings: type | None = None
+    #: The app's schema as key paths and entries (computed from ``schema`` or ``settings``).
     typed_schema: Mapping[KeyPath, Setting] = field(init=False, repr=False, compare=False)
+    #: The settings model as read (None without ``settings``).
+    settings_model: SettingsModel | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         prefix = self.env_prefix
@@ -83,7 +89,15 @@ class Options:
             if not isinstance(key, str) or not all(_KEY_PART.fullmatch(p) for p in key.split(".")):
                 raise ConfigUsageError(f"schema key {key!r} must be a dotted key like 'port' or 'mail.port'")
             typed[parse_key(key)] = _schema_entry(key, spec)
+        model = None
+        if self.settings is not None:
+            if typed:
+                raise ConfigUsageError(
+                    "give schema= or settings=, not both: the settings model types the app's keys")
+            model = describe(self.settings)
+            typed = dict(model.schema)
         object.__setattr__(self, "typed_schema", typed)
+        object.__setattr__(self, "settings_model", model)
 
     @property
     def environment_variable(self) -> str:

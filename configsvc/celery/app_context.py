@@ -16,7 +16,10 @@ from configsvc.flask import flask_internals
 
 class TaskAppContext(AppContext):
     """The fresh app context around one task's whole execution (its signal handlers included), pushed
-    and popped by Flask's own code."""
+    and popped by Flask's own code. A task is a unit of work: it reads one configuration from start to
+    end (:mod:`configsvc.flask.pinning`)."""
+
+    configsvc_unit_of_work = True
 
 
 class LeanTaskAppContext(TaskAppContext):

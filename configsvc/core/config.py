@@ -57,15 +57,22 @@ class Config:
         layers: Sequence[TypedLayer],
         deployment_file: Path | None,
         warnings: Sequence[str] = (),
+        *,
+        settings: Any = None,
+        secret_paths: frozenset[KeyPath] = frozenset(),
     ) -> None:
         self.env = env
         self.deployment_file = deployment_file
         self.warnings = tuple(warnings)
+        #: The app's settings model instance for this configuration (frozen), or None without a model.
+        self.settings = settings
         self._layers = tuple(layers)
         self._winners = merged.winners
+        #: Keys secret whatever their name or source (the settings model's ``SecretStr`` fields).
+        self._secret_paths = secret_paths
         self._tree: dict[str, Any] = {k: protect(k, v) for k, v in merged.tree.items()}
         for path, typed in merged.winners.items():
-            if typed.written_path(path) in typed.layer.secret_paths:
+            if typed.written_path(path) in typed.layer.secret_paths or path in secret_paths:
                 _wrap_leaf(self._tree, path)
 
     @cached_property
@@ -151,7 +158,7 @@ class Config:
                 typed.layer.name,
                 typed.origin(path) if present else None,
                 present,
-                _protect_layer_value(typed, path, layer_value) if present else None,
+                _protect_layer_value(typed, path, layer_value, self._secret_paths) if present else None,
             ))
         winner = self._winners.get(path)
         return Explanation(dotted, tuple(layers), winner.layer.name if winner else None, value, found)
@@ -160,6 +167,12 @@ class Config:
         """The values for ``app.config``: top-level keys upper-cased, ``CELERY`` a dict, secrets revealed."""
         return {key.upper(): reveal(value) for key, value in self._tree.items()}
 
+    @cached_property
+    def flask_values(self) -> dict[str, Any]:
+        """:meth:`flask_mapping`, made once: what a request or task pinned to this configuration reads
+        (see :mod:`configsvc.flask.pinning`). Not to be changed."""
+        return self.flask_mapping()
+
     def celery_settings(self) -> dict[str, Any]:
         """The ``celery`` section, secrets revealed, for the Celery app's ``conf``."""
         section = self._tree.get(CELERY_SECTION) or {}
@@ -167,9 +180,16 @@ class Config:
         return result
 
 
-def _protect_layer_value(typed: TypedLayer, path: KeyPath, value: Any) -> Any:
-    """One layer's value for display: secret by name or URL, and wherever it was encrypted at rest."""
+def _protect_layer_value(typed: TypedLayer, path: KeyPath, value: Any,
+                         secret_paths: frozenset[KeyPath] = frozenset()) -> Any:
+    """One layer's value for display: secret by name or URL, by the settings model's type, and wherever
+    it was encrypted at rest."""
     protected = {"v": protect(".".join(path), value)}
+    for secret in secret_paths:
+        if secret[: len(path)] == path:
+            inner = ("v", *secret[len(path):])
+            if lookup(protected, inner)[0]:
+                _wrap_leaf(protected, inner)
     for secret in typed.layer.secret_paths:
         written = typed.written_path(path)
         if secret[: len(written)] == written:

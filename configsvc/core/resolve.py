@@ -11,6 +11,7 @@ from typing import Any
 from configsvc.core.coerce import TypedLayer, coerce_layer
 from configsvc.core.config import Config
 from configsvc.core.layering import lookup, merge
+from configsvc.core.redaction import reveal
 from configsvc.core.schema import CELERY_SECTION, Schema
 from configsvc.core.validation import PRODUCTION, validate
 from configsvc.credentials.spec import credential_problems
@@ -21,6 +22,8 @@ from configsvc.sources import DefaultsFile, standard_sources
 from configsvc.sources.base import Layer
 from configsvc.sources.celery_variables import celery_variable_problems
 from configsvc.sources.deployment import DeploymentFile
+from configsvc.typed.model import Invalid
+from configsvc.typed.problems import model_problems
 
 DEFAULT_ENV = "development"
 EMBEDDED_SOURCE = "embedded default"
@@ -88,6 +91,17 @@ def resolve(
         problems.extend(problem for problem in validate(merged, env, shipped, options.env_prefix)
                         if problem.key not in flagged)
         problems.extend(credential_problems(merged))
+    settings = None
+    model = options.settings_model
+    if model is not None and not any(problem.kind == "file" for problem in problems):
+        flagged = {problem.key for problem in problems}
+        values = reveal(merged.tree)
+        try:
+            settings = model.build(values)
+        except Invalid as invalid:
+            problems.extend(problem for problem in model_problems(invalid, model, values, merged.winners,
+                                                                  options.env_prefix)
+                            if problem.key not in flagged)
     found = [message for typed in typed_layers for message in typed.warnings]
     if emit_warnings:  # before raising: a warning may explain the error (an old name set twice)
         for message in found:
@@ -97,7 +111,8 @@ def resolve(
     except ConfigError as error:
         error.warnings = tuple(found)
         raise
-    return Config(env, merged, typed_layers, deployment_file, found)
+    return Config(env, merged, typed_layers, deployment_file, found, settings=settings,
+                  secret_paths=model.secret_paths if model is not None else frozenset())
 
 
 def _defaults_file(options: Options, root: Path) -> DefaultsFile:

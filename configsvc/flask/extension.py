@@ -15,15 +15,18 @@ import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Generic
 
 import click
 from flask import Flask
+from typing_extensions import TypeVar
 
 from configsvc.core.config import Config
 from configsvc.core.resolve import resolve
 from configsvc.errors import AlreadyRegistered, ConfigError, ConfigUsageError, ConfigWarning
 from configsvc.flask import discovery
+from configsvc.flask.flask_internals import current_app_context
+from configsvc.flask.pinning import pin_app_config, pinned_config
 from configsvc.flask.reloader import DEFAULT_INTERVAL, Reloader
 from configsvc.flask.sessions import reuse_session_serializer
 from configsvc.flask.state import EXTENSION_KEY, ConfigState, ResolveInputs, find_state
@@ -41,9 +44,11 @@ logger = logging.getLogger("configsvc.reload")
 
 INTERVAL_KEY = "config_reload_interval"
 ReloadHook = Callable[[Config, Config], None]
+#: The type of ``ConfigService(settings=Model).settings``: the model (Any without one).
+SettingsT = TypeVar("SettingsT", default=Any)
 
 
-class ConfigService:
+class ConfigService(Generic[SettingsT]):
     """The configuration of a Flask app: ``ConfigService(...)`` at import, ``init_app(app)`` in the factory.
 
     The options say where the app's configuration comes from (see :class:`configsvc.Options`); their
@@ -66,19 +71,22 @@ class ConfigService:
         file_variable: str = DEFAULT_FILE_VARIABLE,
         default_file: str | os.PathLike[str] | None = DEFAULT_DEPLOYMENT_FILE,
         schema: Mapping[str, SchemaType] | None = None,
+        settings: type[SettingsT] | None = None,
         example_files: Sequence[str | os.PathLike[str]] = (),
         reuse_sessions: bool = True,
         reload_on_sighup: bool = True,
         warn_about_bind_mounts: bool = True,
     ) -> None:
         self.options = Options(defaults=defaults, env_prefix=env_prefix, file_variable=file_variable,
-                               default_file=default_file, schema=dict(schema or {}),
+                               default_file=default_file, schema=dict(schema or {}), settings=settings,
                                example_files=example_files)
         self.reuse_sessions = reuse_sessions
         self.reload_on_sighup = reload_on_sighup
         self.warn_about_bind_mounts = warn_about_bind_mounts
         #: The hooks ``on_reload`` registered, called in order after each new configuration.
         self.reload_hooks: list[ReloadHook] = []
+        #: The hooks ``on_change`` registered, with the dotted keys each follows.
+        self.change_hooks: list[tuple[tuple[str, ...], ReloadHook]] = []
         if app is not None:
             self.init_app(app)
 
@@ -118,6 +126,7 @@ class ConfigService:
         # 3. register
         state = ConfigState(self, app, config, inputs)
         app.extensions[EXTENSION_KEY] = state
+        pin_app_config(app, state)  # a request or a task reads one configuration from start to end
         # 4. follow the files
         watched = watched_files(config, inputs.cwd)
         interval = config.reveal(INTERVAL_KEY, DEFAULT_INTERVAL)
@@ -149,11 +158,39 @@ class ConfigService:
                        instance_path=instance_path, cwd=cwd, emit_warnings=emit_warnings,
                        app_celery=app_celery)
 
+    @property
+    def settings(self) -> SettingsT:
+        """The app's settings model instance (frozen) for the current app: in a request or a task, the one
+        it read first, however many reloads happen meanwhile (:mod:`configsvc.flask.pinning`)."""
+        if self.options.settings_model is None:
+            raise ConfigUsageError(f"{self!r} has no settings model: pass settings=YourModel to have "
+                                   "config.settings")
+        context = current_app_context(None)
+        if context is None:
+            raise ConfigUsageError("config.settings is read in an app context: a request, a task, or "
+                                   "`with app.app_context():`")
+        settings: SettingsT = pinned_config(self.state(context.app)).settings
+        return settings
+
     def on_reload(self, hook: ReloadHook) -> ReloadHook:
         """Register ``hook(old, new)``, called in each process after a new configuration is applied (a
         decorator). For the app's own resources: database pools, API clients."""
         self.reload_hooks.append(hook)
         return hook
+
+    def on_change(self, *keys: str) -> Callable[[ReloadHook], ReloadHook]:
+        """Register ``hook(old, new)`` (two :class:`configsvc.Config`), called in each process after a new
+        configuration is applied that changed one of the dotted ``keys`` or a key under one of them (a
+        decorator: ``@config.on_change("feature.limit", "celery.broker_url")``), and only then."""
+        if not keys or not all(isinstance(key, str) and key.strip() for key in keys):
+            raise ConfigUsageError(
+                "on_change needs one or more dotted keys: @config.on_change('feature.limit')")
+
+        def register(hook: ReloadHook) -> ReloadHook:
+            self.change_hooks.append((keys, hook))
+            return hook
+
+        return register
 
     def state(self, app: Flask) -> ConfigState:
         """The app's state (``app.extensions["configsvc"]``); raises :class:`configsvc.ConfigUsageError`

@@ -17,11 +17,13 @@ from typing import Any
 
 from flask import Flask
 from flask.ctx import AppContext
-from flask.globals import _cv_app
+from flask.globals import _cv_app, _cv_request
 from flask.signals import appcontext_popped, appcontext_pushed, appcontext_tearing_down
 
 #: The current app context or None (``current_app_context(None)``): looked up for every task.
 current_app_context = _cv_app.get
+#: The current request context or None (``current_request_context(None)``): a request's unit of work.
+current_request_context = _cv_request.get
 
 # The names Flask 3.1's push and pop refer to. A Flask that pushes or pops differently refers to other
 # names, and its own push and pop are used.

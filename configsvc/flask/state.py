@@ -23,6 +23,7 @@ from configsvc.core.config import Config
 from configsvc.crypto.opening import format_change_problem
 from configsvc.errors import Problem
 from configsvc.flask.changes import apply_to_flask
+from configsvc.flask.pinning import unpin
 
 if TYPE_CHECKING:
     from configsvc.flask.extension import ConfigService
@@ -150,13 +151,17 @@ class ConfigState:
             if not decision.accepted:
                 return decision
         apply_to_flask(app, old.flask_mapping(), new.flask_mapping())
+        unpin(self)  # a request or task that reloaded reads what it applied
         for participant in self.participants:
             participant.apply_config(old, new)
-        for hook in self.service.reload_hooks:
+        hooks = [("on_reload", hook) for hook in self.service.reload_hooks]
+        hooks += [("on_change", hook) for keys, hook in self.service.change_hooks
+                  if any(changed(old, new, key) for key in keys)]
+        for kind, hook in hooks:
             try:
                 hook(old, new)
             except Exception as error:  # the configuration is applied; one hook must not undo it
-                logger.error("configsvc: the on_reload hook %s failed (%s)",
+                logger.error("configsvc: the %s hook %s failed (%s)", kind,
                              getattr(hook, "__qualname__", hook), type(error).__name__)
         return ACCEPT
 
@@ -172,6 +177,15 @@ class ConfigState:
     def sighup_handler(self) -> Callable[..., None] | None:
         """A signal handler that asks for a reload, for frameworks that own signal installation."""
         return self.reloader.sighup_handler() if self.reloader is not None else None
+
+
+_ABSENT = object()
+
+
+def changed(old: Config, new: Config, key: str) -> bool:
+    """True when the value at the dotted key, or any value under it, differs between two configurations
+    (secrets compared by their real values; a key that appears or goes counts)."""
+    return bool(old.reveal(key, _ABSENT) != new.reveal(key, _ABSENT))
 
 
 def find_state(app: Flask) -> ConfigState | None:

@@ -12,6 +12,7 @@ from configsvc.sources.app_defaults import DEFAULT_SECTION, DefaultsFile, Defaul
 from configsvc.sources.base import Layer, Source
 from configsvc.sources.deployment import DeploymentFile, deployment_path
 from configsvc.sources.environ import EnvironmentVariables
+from configsvc.sources.model_defaults import ModelDefaults
 from configsvc.sources.overrides import Overrides
 from configsvc.sources.package_defaults import PackageDefaults
 
@@ -27,10 +28,12 @@ def standard_sources(
     cwd: Path | None = None,
     app_celery: Mapping[str, Any] | None = None,
 ) -> list[Source]:
-    """The sources in precedence order, lowest first (the contract's table, with the Celery settings an
-    app set in ``app.config["CELERY"]`` before ``init_app`` between the defaults and the deployment file)."""
+    """The sources in precedence order, lowest first (the contract's table, with the defaults an app's
+    settings model declares above configsvc's own, and the Celery settings an app set in
+    ``app.config["CELERY"]`` before ``init_app`` between the defaults and the deployment file)."""
     return [
         PackageDefaults(),
+        ModelDefaults(options.settings_model),
         DefaultsSection(defaults, DEFAULT_SECTION),
         DefaultsSection(defaults, env),
         AppCelerySettings(app_celery),

@@ -197,11 +197,12 @@ bp.add_url_rule("/healthz", "healthz", health)
 def show_config() -> ResponseReturnValue:
     """The resolved configuration, redacted, with sources; needs ``Authorization: Bearer <admin_token>``."""
     resolved = config.state(current_app).config
-    token = resolved.reveal("admin_token")
-    if not token:
+    admin_token = config.settings.admin_token
+    if admin_token is None or not admin_token.get_secret_value():
         abort(404)
+    token = admin_token.get_secret_value()
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), str(token).encode()):
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token.encode()):
         return _error(401, "a valid admin token is required (Authorization: Bearer <admin_token>)")
     settings = {e.key: {"value": masked(e.value), "source": e.source, "origin": e.origin}
                 for e in resolved.entries()}

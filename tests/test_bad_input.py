@@ -251,7 +251,7 @@ NEAR_THE_LIMIT = MAX_FILE_BYTES - 64
 @pytest.mark.parametrize("body", [
     '{"a": "' + '\\"' * (NEAR_THE_LIMIT // 2),
     '{"a": ["' + '\\"[' * (NEAR_THE_LIMIT // 3),
-])
+], ids=["escaped quotes", "escaped quotes in a list"])  # named: a test id is in every child's environment
 def test_a_hostile_json_file_near_the_size_limit_is_refused_at_once(deployment_file, body: str) -> None:
     path = deployment_file(body, name="api-config.json")
     done = run_cli("check", env={"FLASK_CONFIG": str(path)})

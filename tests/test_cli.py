@@ -103,11 +103,12 @@ def test_explain_shows_each_layer_and_the_winner(planted: dict[str, str]) -> Non
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
         "celery.broker_url",
-        "  configsvc defaults     (not set)",
-        "  defaults               (not set)",
-        "  defaults[development]  (not set)",
-        f"  deployment file        amqp://app:***@rabbit:5672//  [{planted['FLASK_CONFIG']}:6]",
-        "  environment            amqp://app:***@other//  [APP_CELERY__BROKER_URL]  <- wins",
+        "  configsvc defaults       (not set)",
+        "  settings model Settings  (not set)",  # the reference app's model (app/settings.py)
+        "  defaults                 (not set)",
+        "  defaults[development]    (not set)",
+        f"  deployment file          amqp://app:***@rabbit:5672//  [{planted['FLASK_CONFIG']}:6]",
+        "  environment              amqp://app:***@other//  [APP_CELERY__BROKER_URL]  <- wins",
         "= amqp://app:***@other//  (from environment)",
     ]
     assert_no_secret(done.stdout, done.stderr)

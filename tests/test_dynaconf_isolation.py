@@ -55,8 +55,8 @@ def test_dynaconf_reads_nothing_behind_the_users_back(booby_trapped: Path, tmp_p
     assert config["debug"] is True
     assert config["celery.result_backend"] == "@format {env[HOME]}"
     sources = {entry.source for entry in config.entries()}
-    assert sources == {"configsvc defaults", "defaults", "defaults[development]", "environment",
-                       "embedded default"}
+    assert sources == {"configsvc defaults", "settings model Settings", "defaults", "defaults[development]",
+                       "environment", "embedded default"}
 
 
 def test_merging_still_merges_with_dynaconf_variables_set(

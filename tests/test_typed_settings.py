@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -19,11 +21,12 @@ import pytest
 
 from configsvc import ConfigError, ConfigUsageError, Options, ValidationError, resolve
 from configsvc.flask import ConfigService
+from configsvc.options import clean_environ
 from tests import catalog
 from tests.catalog.extensions import config as catalog_config
 from tests.catalog.settings import Settings
 from tests.support.processes import wait_for
-from tests.support.reference import run_cli
+from tests.support.reference import PROJECT, run_cli
 
 
 @dataclasses.dataclass
@@ -259,3 +262,11 @@ def test_a_task_reads_one_configuration_while_the_worker_reloads(  # type: ignor
         assert read_twice.delay(str(marker), 0).get(timeout=30) == {"first": [20, 20, "new"],
                                                                     "second": [20, 20, "new"]}
         assert time.monotonic() - started < 30
+
+
+def test_pydantic_is_imported_only_for_a_pydantic_model() -> None:
+    code = ("import sys\nfrom tests.inventory import create_app\ncreate_app({})\n"  # schema=, not a model
+            "print('pydantic' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, capture_output=True, text=True,
+                          timeout=60, env=clean_environ())
+    assert done.stdout.strip() == "False", done.stderr[-2000:]

@@ -262,11 +262,12 @@ def test_options_are_checked_when_the_provider_is_made() -> None:
         VaultProvider("broker_url", {"path": "p", "address": "http://127.0.0.1:1"}, environ={})
 
 
-def test_web_worker_and_beat_on_vault_users_through_two_max_ttls_under_load(vault: VaultSetup,
-                                                                          tmp_path: Path) -> None:
+def test_web_worker_and_beat_on_vault_users_through_a_max_ttl_under_load(vault: VaultSetup,
+                                                                       tmp_path: Path) -> None:
     """Each process holds its own lease, renews it at 2/3 of 20 s, switches live to a new user before
     the 45 s max TTL, and revokes the old lease once its connections are closed; after a clean stop no
-    user and no lease is left. (With 10 s leases and a 24 s max TTL, one run in about 30 lost accepted
+    user and no lease is left. (One max TTL: the suite's longest test went through two, 100 s; the
+    switch is the same every time.) (With 10 s leases and a 24 s max TTL, one run in about 30 lost accepted
     tasks, not found: the leases stay as they were, with twice the margins.)"""
     # The processes: gunicorn's master and its 2 workers, the worker and its 2 pool processes, beat.
     processes = 7
@@ -274,11 +275,11 @@ def test_web_worker_and_beat_on_vault_users_through_two_max_ttls_under_load(vaul
         path = deployment(vault, tmp_path, redis, BEAT_TICK)
         worker_log = tmp_path / "worker.log"
         with UserSampler(vault) as users, service(path, tmp_path) as url:
-            with Load(url, per_second=4, at_least=300) as load:
+            with Load(url, per_second=4, at_least=4 * (MAX_TTL + 15)) as load:  # stops well after the switch
                 started = time.monotonic()
-                wait_for(lambda: time.monotonic() - started > 2 * MAX_TTL and
-                         worker_log.read_text().count(NEW_USER) >= 2, 3 * MAX_TTL,
-                         "two max TTLs, the worker on its third user", interval=1)
+                wait_for(lambda: time.monotonic() - started > MAX_TTL and
+                         worker_log.read_text().count(NEW_USER) >= 1, 2 * MAX_TTL,
+                         "a max TTL, the worker on its second user", interval=1)
                 # --wait: a worker asked in the middle of its switch to a new user does not answer (its
                 # remote-control consumer is reconnecting); one ask can land there.
                 fleet = run_cli("fleet", "--wait", "30", "--expect", "1",
@@ -297,8 +298,8 @@ def test_web_worker_and_beat_on_vault_users_through_two_max_ttls_under_load(vaul
     for name, text in logs.items():
         assert "ConnectionForced" not in text and "ACCESS_REFUSED" not in text, name
         assert vault.secret_id not in text, name
-    assert logs["worker"].count(NEW_USER) >= 2
-    assert logs["beat"].count("Scheduler: Sending due task tick") >= 2 * MAX_TTL - 10
+    assert logs["worker"].count(NEW_USER) >= 1
+    assert logs["beat"].count("Scheduler: Sending due task tick") >= MAX_TTL - 10
     assert "beat-tick" in logs["worker"]
 
 

@@ -77,7 +77,10 @@ def as_int(value: Any) -> int:
 def check_range(setting: Setting, number: int) -> None:
     low, high = setting.minimum, setting.maximum
     if (low is not None and number < low) or (high is not None and number > high):
-        bounds = f"from {low}" + (f" to {high}" if high is not None else " up")
+        if low is None:
+            bounds = f"up to {high}"
+        else:
+            bounds = f"from {low}" + (f" to {high}" if high is not None else " up")
         raise Mismatch(f"expected an integer {bounds}, got one outside that range")
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import pydantic
 
+from configsvc.core.schema import Setting
 from configsvc.typed.model import (
     MISSING,
     Field,
@@ -73,6 +74,8 @@ class PydanticAdapter:
         for name, key in _keys(model).items():
             info = model.model_fields[name]
             setting, secret, nested = annotation_setting(info.annotation, _is_model, _is_secret)
+            if setting.type == "int":
+                setting = _bounded(setting, info.metadata)
             default = MISSING if info.is_required() else plain(info.get_default(call_default_factory=True),
                                                                _reveal)
             fields.append(Field(key, setting, secret, nested, default, info.is_required()))
@@ -99,6 +102,22 @@ class PydanticAdapter:
 
             DataclassAdapter().freeze(instance)
         return instance
+
+
+def _bounded(setting: Setting, metadata: list[Any]) -> Setting:
+    """An int field's bounds (``Field(ge=1, le=65535)``) as configsvc's own range, so that every layer and
+    ``configsvc set`` refuse an out-of-range value the way they refuse one for ``schema=``."""
+    low = high = None
+    for item in metadata:
+        if isinstance(getattr(item, "ge", None), int):
+            low = item.ge
+        elif isinstance(getattr(item, "gt", None), int):
+            low = item.gt + 1
+        if isinstance(getattr(item, "le", None), int):
+            high = item.le
+        elif isinstance(getattr(item, "lt", None), int):
+            high = item.lt - 1
+    return Setting("int", low, high) if low is not None or high is not None else setting
 
 
 def _issue(detail: Mapping[str, Any]) -> Issue:

@@ -197,10 +197,9 @@ bp.add_url_rule("/healthz", "healthz", health)
 def show_config() -> ResponseReturnValue:
     """The resolved configuration, redacted, with sources; needs ``Authorization: Bearer <admin_token>``."""
     resolved = config.state(current_app).config
-    admin_token = config.settings.admin_token
-    if admin_token is None or not admin_token.get_secret_value():
+    token = config.settings.admin_token
+    if not token:
         abort(404)
-    token = admin_token.get_secret_value()
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token.encode()):
         return _error(401, "a valid admin token is required (Authorization: Bearer <admin_token>)")

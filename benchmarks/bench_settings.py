@@ -43,27 +43,27 @@ def _section_model(number: int) -> type[BaseModel]:
     for index in range(FIELDS):
         kind = (int, float, str, bool, list[str])[index % 5]
         default = (index, index / 2, f"v{index}", index % 2 == 0, ["a"])[index % 5]
-        fields[f"key_{index}"] = (kind, default)
+        fields[f"field_{index}"] = (kind, default)
 
     def positive(cls: type, value: int) -> int:
         if value < 0:
             raise ValueError("must not be negative")
         return value
 
-    validators = {"positive": field_validator("key_0")(classmethod(positive))}
+    validators = {"positive": field_validator("field_0")(classmethod(positive))}
     return create_model(f"Section{number}", __validators__=validators, **fields)
 
 
 SECTION_MODELS = [_section_model(number) for number in range(SECTIONS)]
 Settings: type[BaseModel] = create_model(
     "Settings", **{f"section_{n}": (model, model()) for n, model in enumerate(SECTION_MODELS)})
-SCHEMA = {f"section_{n}.key_{i}": (int, float, str, bool, list)[i % 5]
+SCHEMA = {f"section_{n}.field_{i}": (int, float, str, bool, list)[i % 5]
           for n in range(SECTIONS) for i in range(FIELDS)}
 
 
 def document() -> dict[str, Any]:
     return {"secret_key": "bench-secret-key-not-real", "celery": {"broker_url": "memory://"},
-            **{f"section_{n}": {f"key_{i}": (i + 1, i * 1.5, f"t{i}", True, ["x", "y"])[i % 5]
+            **{f"section_{n}": {f"field_{i}": (i + 1, i * 1.5, f"t{i}", True, ["x", "y"])[i % 5]
                                 for i in range(FIELDS)} for n in range(SECTIONS)}}
 
 
@@ -71,7 +71,7 @@ def resolution(runs: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "api-config.yaml"
         path.write_text(yaml.safe_dump(document(), sort_keys=False))
-        environ = {"FLASK_CONFIG": str(path), "APP_SECTION_2__KEY_0": "7"}
+        environ = {"FLASK_CONFIG": str(path), "APP_SECTION_2__FIELD_0": "7"}
         with_model = Options(settings=Settings, defaults=None)
         with_schema = Options(schema=SCHEMA, defaults=None)
 
@@ -80,7 +80,7 @@ def resolution(runs: int) -> None:
                 warnings.simplefilter("ignore")
                 return resolve(environ, options=options, instance_path=Path(folder))
 
-        assert run(with_model).settings.section_2.key_0 == 7 and run(with_schema)["section_2.key_0"] == 7
+        assert run(with_model).settings.section_2.field_0 == 7 and run(with_schema)["section_2.field_0"] == 7
         samples = interleaved(runs, {"model": timed(lambda: run(with_model)),
                                      "schema": timed(lambda: run(with_schema))})
     model, schema = statistics.median(samples["model"]), statistics.median(samples["schema"])
@@ -100,7 +100,7 @@ def reads(rounds: int, per_round: int = 200_000) -> None:
             warnings.simplefilter("ignore")
             service.init_app(app, environ={"FLASK_CONFIG": str(path)})
         plain = Flask("plain")
-        plain.config["SECTION_0"] = {"key_0": 1}
+        plain.config["SECTION_0"] = {"field_0": 1}
         loop = range(per_round)
 
         def settings_reads() -> float:

@@ -60,8 +60,11 @@ def test_the_schema_names_celerys_defaults_and_the_models_keys(schema: dict[str,
     celery = properties["celery"]["properties"]
     assert celery["worker_prefetch_multiplier"]["description"] == \
         "Celery's worker_prefetch_multiplier (Celery's default: 4)"
-    assert properties["port"]["anyOf"][0] == {"default": 5000, "maximum": 65535, "minimum": 1,
-                                              "title": "Port", "type": "integer"}
+    assert properties["port"]["anyOf"][0] == {"type": "integer", "minimum": 1, "maximum": 65535}
+    catalog = run_cli("--app", "tests.catalog:create_app()", "schema")
+    assert catalog.returncode == 0, catalog.stderr
+    feature = json.loads(catalog.stdout)["$defs"]["FeatureSettings"]["properties"]["limit"]
+    assert feature == {"default": 10, "title": "Limit", "type": "integer"}  # pydantic's schema of its model
     out = tmp_path / "deployment.schema.json"
     done = run_cli("schema", "--out", str(out))
     assert done.returncode == 0 and json.loads(out.read_text()) == schema

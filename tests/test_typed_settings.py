@@ -270,3 +270,21 @@ def test_pydantic_is_imported_only_for_a_pydantic_model() -> None:
     done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, capture_output=True, text=True,
                           timeout=60, env=clean_environ())
     assert done.stdout.strip() == "False", done.stderr[-2000:]
+
+
+@dataclasses.dataclass
+class Tuned:
+    config_reload_interval: float = 1.5  # configsvc's own defaults set it too (0.25)
+    limits: dict[str, int] = dataclasses.field(default_factory=lambda: {"a": 1, "b": 2})
+
+
+def test_the_models_defaults_sit_above_configsvcs_and_below_everything_else(deployment_file) -> None:  # type: ignore[no-untyped-def]
+    options = Options(settings=Tuned, defaults=None)
+    config = resolve({}, options=options)
+    assert config["config_reload_interval"] == 1.5  # the model's default is above configsvc's own
+    assert config.explain("config_reload_interval").winner == "settings model Tuned"
+    path = deployment_file("limits: {b: 20, c: 30}\n")
+    config = resolve({"FLASK_CONFIG": str(path), "APP_CONFIG_RELOAD_INTERVAL": "2"}, options=options)
+    assert config.settings == Tuned(2.0, {"a": 1, "b": 20, "c": 30})  # mappings merge key by key
+    assert config.explain("limits.a").winner == "settings model Tuned"
+    assert config.explain("limits.b").winner == "deployment file"

@@ -39,8 +39,47 @@ class Merged:
     winners: dict[KeyPath, TypedLayer]
 
 
-def merge(layers: Sequence[TypedLayer]) -> Merged:
-    """Merge layers (lowest precedence first); mappings merge key by key, everything else replaces."""
+def merge(layers: Sequence[TypedLayer], under: TypedLayer | None = None) -> Merged:
+    """Merge layers (lowest precedence first); mappings merge key by key, everything else replaces.
+
+    ``under`` is a layer below all of them, filled in where they set nothing: the same result as merging
+    it first, without a merge pass over its keys (a settings model's defaults: every app key, once more).
+    """
+    merged = _merge(layers)
+    if under is None:
+        return merged
+    _fill(merged.tree, under.tree)
+    return Merged(merged.tree, _winners(merged.tree, [under, *layers]))
+
+
+def can_go_under(layer: TypedLayer, below: Sequence[TypedLayer]) -> bool:
+    """True when no layer of ``below`` sets a key ``layer`` sets, or one inside or around it: then
+    ``layer`` may be filled in under them all (:func:`merge`'s ``under``) instead of merged above them."""
+    taken: set[KeyPath] = set()
+    for typed in below:
+        for path, _ in leaves(typed.tree):
+            taken.update(path[:length] for length in range(1, len(path) + 1))
+    return not any(path[:length] in taken for path, _ in leaves(layer.tree)
+                   for length in range(1, len(path) + 1))
+
+
+def _fill(tree: dict[str, Any], lower: dict[str, Any]) -> None:
+    for key, value in lower.items():
+        if key not in tree:
+            tree[key] = _copy(value)
+        elif isinstance(tree[key], dict) and isinstance(value, dict):
+            _fill(tree[key], value)
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copy(item) for item in value]
+    return value
+
+
+def _merge(layers: Sequence[TypedLayer]) -> Merged:
     shared = _shared_mappings(layers)
     settings = fresh_settings()
     for typed in layers:

@@ -10,7 +10,7 @@ from typing import Any
 
 from configsvc.core.coerce import TypedLayer, coerce_layer
 from configsvc.core.config import Config
-from configsvc.core.layering import lookup, merge
+from configsvc.core.layering import Merged, can_go_under, lookup, merge
 from configsvc.core.redaction import reveal
 from configsvc.core.schema import CELERY_SECTION, Schema
 from configsvc.core.validation import PRODUCTION, validate
@@ -22,6 +22,7 @@ from configsvc.sources import DefaultsFile, standard_sources
 from configsvc.sources.base import Layer
 from configsvc.sources.celery_variables import celery_variable_problems
 from configsvc.sources.deployment import DeploymentFile
+from configsvc.sources.model_defaults import ModelDefaults
 from configsvc.typed.model import Invalid
 from configsvc.typed.problems import model_problems
 
@@ -62,6 +63,7 @@ def resolve(
     problems: list[Problem] = []
     typed_layers: list[TypedLayer] = []
     deployment_file: Path | None = None
+    model_layer: TypedLayer | None = None
     for source in standard_sources(options, defaults, env, environ, overrides, base, app_celery):
         if isinstance(source, DeploymentFile):
             deployment_file = source.path
@@ -74,11 +76,13 @@ def resolve(
             typed = coerce_layer(layer, schema, strict=env == PRODUCTION, env_prefix=options.env_prefix)
             problems.extend(typed.problems)
             typed_layers.append(typed)
+            if isinstance(source, ModelDefaults):
+                model_layer = typed
     if env == DEFAULT_ENV and not _sets_broker(typed_layers):
         instance = base / Path(instance_path) if instance_path is not None else base / INSTANCE_FOLDER
         typed_layers.insert(0, coerce_layer(embedded_broker_layer(instance), schema))
 
-    merged = merge(typed_layers)
+    merged = _merge_layers(typed_layers, model_layer)
     celery_section = merged.tree.get(CELERY_SECTION)
     broker_url = celery_section.get("broker_url") if isinstance(celery_section, dict) else None
     problems.extend(celery_variable_problems(environ, options.env_prefix, broker_url))
@@ -113,6 +117,16 @@ def resolve(
         raise
     return Config(env, merged, typed_layers, deployment_file, found, settings=settings,
                   secret_paths=model.secret_paths if model is not None else frozenset())
+
+
+def _merge_layers(layers: list[TypedLayer], model_layer: TypedLayer | None) -> Merged:
+    """Merge the layers; a settings model's defaults are filled in under the rest when no layer below
+    them sets their keys (the same result, without merging every app key once more)."""
+    if model_layer is not None:
+        position = layers.index(model_layer)
+        if can_go_under(model_layer, layers[:position]):
+            return merge(layers[:position] + layers[position + 1:], under=model_layer)
+    return merge(layers)
 
 
 def _defaults_file(options: Options, root: Path) -> DefaultsFile:

@@ -181,7 +181,10 @@ def annotation_setting(annotation: Any, is_model: Callable[[Any], bool],
     """The setting a field's annotation types its key as, whether it is secret, and the nested model it
     names (a section) — ``None`` allowed (``X | None`` is ``X``); anything configsvc has no type for is
     ``any``, left for the model to validate."""
+    bounds = _range_in(annotation)
     annotation = _strip(annotation)
+    if bounds is not None and annotation is int:  # Annotated[int, range(1, 65536)], as schema= takes it
+        return Setting("int", bounds.start, bounds.stop - 1), False, None
     if is_model(annotation):
         return Setting("section"), False, annotation
     if is_secret(annotation):
@@ -202,6 +205,24 @@ def annotation_setting(annotation: Any, is_model: Callable[[Any], bool],
     if isinstance(annotation, type) and issubclass(annotation, PurePath):
         return Setting("str"), False, None
     return Setting("any"), False, None
+
+
+def _range_in(annotation: Any) -> range | None:
+    """The ``range`` an ``Annotated[int, range(...)]`` (possibly ``| None``) carries, if any."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            found = [item for item in annotation.__metadata__ if isinstance(item, range)]
+            if found and found[0].step == 1 and len(found[0]) > 0:
+                return found[0]
+            annotation = typing.get_args(annotation)[0]
+        elif origin is typing.Union or origin is types.UnionType:
+            members = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+            if len(members) != 1:
+                return None
+            annotation = members[0]
+        else:
+            return None
 
 
 def _strip(annotation: Any) -> Any:

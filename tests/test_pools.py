@@ -117,7 +117,7 @@ def test_a_live_switch_runs_every_task_once_in_every_pool(users: Users, tmp_path
     assert before.handshake and not before.unsettled and before.delivered > 0, before
     assert after_switch.prefetch[-1] == before.prefetch[-1], (before.prefetch, after_switch.prefetch)
     assert text.count(users.switch_line()) == 1, pool
-    assert "ConnectionForced" not in text and "Traceback" not in text
+    assert "ConnectionForced" not in text and "Traceback" not in text, wire.summary()
     assert users.old[1] not in text and users.new[1] not in text
 
 

@@ -164,6 +164,27 @@ class AmqpRecorder(Forwarder):
         """The proxied connections that logged in as ``user``, in the order they were opened."""
         return sorted(number for number, name in self.users.items() if name == user)
 
+    def summary(self) -> str:
+        """One line per proxied connection: its user, its first and last method frames with their times,
+        and whether the client closed it with AMQP's handshake (for a failing test's message)."""
+        with self._frames_lock:
+            frames = list(self.frames)
+        offset = time.time() - time.monotonic()  # frames carry monotonic times; logs carry the clock's
+
+        def clock(at: float) -> str:
+            wall = at + offset
+            return time.strftime("%H:%M:%S", time.localtime(wall)) + f".{int(wall % 1 * 1000):03d}"
+
+        lines = []
+        for number in sorted({frame.connection for frame in frames}):
+            own = [frame for frame in frames if frame.connection == number]
+            closed = any(f.sender == "client" and f.method == "connection.close" for f in own)
+            queues = sorted({f.queue for f in own if f.method == "basic.consume" and f.queue})
+            lines.append(f"  connection {number} ({self.users.get(number, '?')}): {len(own)} frames, "
+                         f"{clock(own[0].at)} {own[0].method} .. {clock(own[-1].at)} {own[-1].sender} "
+                         f"{own[-1].method}; consumes {queues}; client close: {closed}")
+        return "\n".join(lines)
+
     def consumers(self, queue: str = "celery") -> list[int]:
         """The connections that consumed from ``queue``, in the order they were opened."""
         with self._frames_lock:

@@ -70,11 +70,10 @@ class Binding:
         if not self.current:
             return ACCEPT
         self._next_credentials = None
-        if _credentials_section(old) != _credentials_section(new):
+        if old.credentials != new.credentials:
             try:
-                self._next_credentials = ProvidedCredentials.from_tree(
-                    {"credentials": _credentials_section(new)},
-                    self.state.inputs.environ if self.state is not None else {})
+                self._next_credentials = ProvidedCredentials.from_config(
+                    new, self.state.inputs.environ if self.state is not None else {})
             except ConfigError as error:
                 return refuse(*error.problems)
         return preflight(self.celery, new.celery_settings(), old.celery_settings(), forced=forced)
@@ -92,7 +91,7 @@ class Binding:
         celery_internals.forget_settings(conf, set(before) - set(after))
         conf.update({key: value for key, value in after.items() if before.get(key, _MISSING) != value})
         prepare_folders(after)
-        if _credentials_section(old) != _credentials_section(new):
+        if old.credentials != new.credentials:
             if self.renewal is not None:
                 self.renewal.retire()  # released once the switch below has closed its connections
             credentials, self._next_credentials = self._next_credentials, None
@@ -144,10 +143,6 @@ class Binding:
     def sighup_handler(self) -> Callable[..., None] | None:
         """The app's reload-on-SIGHUP handler, for the worker (whose own would re-exec it)."""
         return self.state.sighup_handler() if self.state is not None else None
-
-
-def _credentials_section(config: Config) -> Any:
-    return config.flask_mapping().get("CREDENTIALS")
 
 
 def binding_of(celery: Any) -> Binding | None:

@@ -102,13 +102,6 @@ class TracerWrapping:
         self._traced = None if tracer is None else self.wrap_tracer(tracer)  # type: ignore[attr-defined]
 
 
-def old_setting_names() -> dict[str, str]:
-    """Celery's own table of old setting names (``CELERY_RESULT_BACKEND``) to new ones."""
-    from celery.app import defaults
-
-    return dict(defaults._TO_NEW_KEY)
-
-
 def traced_exception(outcome: Any) -> BaseException | None:
     """The exception a task's body raised, from what Celery's tracer returned, or None when it succeeded.
 

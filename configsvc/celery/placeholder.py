@@ -92,9 +92,11 @@ class FlaskCelery(celery_internals.PlaceholderHooks):
         if refused:  # Celery reads these from this process's environment, whatever configsvc resolved
             raise ConfigError(refused)
         # The providers fetch first: one that fails refuses the binding before anything is changed.
-        credentials = ProvidedCredentials.from_tree(
-            {"credentials": app.config.get("CREDENTIALS")},
-            state.inputs.environ if state is not None else os.environ)
+        if state is not None:
+            credentials = ProvidedCredentials.from_config(state.config, state.inputs.environ)
+        else:  # an app without ConfigService: its app.config is all there is
+            credentials = ProvidedCredentials.from_tree({"credentials": app.config.get("CREDENTIALS")},
+                                                        os.environ)
         settings = with_control_folder(dict(app.config.get("CELERY") or {}))
         settings.setdefault("worker_consumer", WORKER_CONSUMER)
         # Settings the app set in code before the first binding (celery.conf.update(...) at import) are

@@ -21,8 +21,7 @@ def command_app(config: Config, name: str, credentials: ProvidedCredentials | No
     from configsvc.credentials.provided import ProvidedCredentials
 
     if credentials is None:
-        credentials = ProvidedCredentials.from_tree(
-            {"credentials": config.flask_mapping().get("CREDENTIALS")}, os.environ)
+        credentials = ProvidedCredentials.from_config(config, os.environ)
     settings = config.celery_settings()
     renewal: Renewal | None = None
 

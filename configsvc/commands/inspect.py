@@ -178,8 +178,7 @@ def check(ctx: click.Context, connect: bool) -> None:
     from configsvc.credentials.refresh import iso
 
     config = resolve_for(ctx)
-    provided = ProvidedCredentials.from_tree({"credentials": config.flask_mapping().get("CREDENTIALS")},
-                                             os.environ)
+    provided = ProvidedCredentials.from_config(config, os.environ)
     count = sum(1 for _ in config.entries())
     click.echo(f"ok: {count} settings for env {config.env!r} "
                f"(deployment file: {config.deployment_file or 'none'})")

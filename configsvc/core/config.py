@@ -173,6 +173,13 @@ class Config:
         (see :mod:`configsvc.flask.pinning`). Not to be changed."""
         return self.flask_mapping()
 
+    @property
+    def credentials(self) -> dict[str, dict[str, Any]]:
+        """The ``credentials`` section: each Celery URL setting a provider gives its user and password,
+        mapped to that provider's options (secrets revealed: for the provider, never for output)."""
+        section = reveal(self._tree.get("credentials") or {})
+        return {str(setting): dict(entry) for setting, entry in section.items() if isinstance(entry, dict)}
+
     def celery_settings(self) -> dict[str, Any]:
         """The ``celery`` section, secrets revealed, for the Celery app's ``conf``."""
         section = self._tree.get(CELERY_SECTION) or {}

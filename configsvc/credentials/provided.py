@@ -13,12 +13,15 @@ import threading
 import weakref
 from collections.abc import Iterator, Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from configsvc.credentials.base import CredentialProvider, FetchFailed
 from configsvc.credentials.refresh import REFRESHER, CredentialState, ManagedCredential, iso, summary
 from configsvc.credentials.spec import ProviderSpec, provider_specs
 from configsvc.errors import ConfigError, Problem
+
+if TYPE_CHECKING:
+    from configsvc.core.config import Config
 
 
 class ProvidedCredentials:
@@ -62,6 +65,11 @@ class ProvidedCredentials:
         """The credentials of a resolved tree's ``credentials`` section, or None when it has none."""
         specs = provider_specs(tree)
         return cls(specs, environ) if specs else None
+
+    @classmethod
+    def from_config(cls, config: Config, environ: Mapping[str, str]) -> ProvidedCredentials | None:
+        """The credentials a resolved configuration's providers give, or None when it names none."""
+        return cls.from_tree({"credentials": config.credentials}, environ)
 
     def __repr__(self) -> str:
         return f"<ProvidedCredentials {', '.join(self.managed)}>"

@@ -28,8 +28,8 @@ from configsvc.lazy import lazy_exports
 if TYPE_CHECKING:
     from configsvc.core.config import Config, Entry, Explanation, LayerValue
     from configsvc.core.redaction import Secret, is_secret_key, mask_url, masked, redact
-    from configsvc.core.resolve import resolve
     from configsvc.options import Options
+    from configsvc.resolution import resolve
 
 __all__ = [
     "AlreadyRegistered",
@@ -59,7 +59,7 @@ _LAZY = {
     "Explanation": "configsvc.core.config", "LayerValue": "configsvc.core.config",
     "Secret": "configsvc.core.redaction", "is_secret_key": "configsvc.core.redaction",
     "mask_url": "configsvc.core.redaction", "masked": "configsvc.core.redaction",
-    "redact": "configsvc.core.redaction", "resolve": "configsvc.core.resolve", "Options": "configsvc.options",
+    "redact": "configsvc.core.redaction", "resolve": "configsvc.resolution", "Options": "configsvc.options",
 }
 
 

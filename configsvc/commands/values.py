@@ -9,12 +9,12 @@ from typing import Any
 
 from configsvc.core.coerce import coerce_layer
 from configsvc.core.keypath import parse_key
+from configsvc.core.layer import Layer
 from configsvc.core.schema import Schema
 from configsvc.crypto import document as encryption
 from configsvc.errors import Problem, ValidationError
 from configsvc.formats import FileProblem, parse, yaml_scalar
 from configsvc.options import Options
-from configsvc.sources.base import Layer
 
 _YAML_TYPED = frozenset({"tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:bool",
                          "tag:yaml.org,2002:null"})

@@ -24,12 +24,12 @@ from configsvc.core.casts import (
     kind_of,
 )
 from configsvc.core.keypath import KeyPath
+from configsvc.core.layer import Layer
 from configsvc.core.redaction import misread_url
 from configsvc.core.schema import CELERY_SECTION, Schema, Setting
 from configsvc.errors import Problem
 from configsvc.formats import Plain
 from configsvc.formats.limits import MAX_VALUES
-from configsvc.sources.base import Layer
 
 MISREAD_URL = (
     "is a URL that kombu and redis-py will misread: its user or password holds an unencoded '/', '?', "

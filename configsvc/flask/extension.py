@@ -22,7 +22,6 @@ from flask import Flask
 from typing_extensions import TypeVar
 
 from configsvc.core.config import Config
-from configsvc.core.resolve import resolve
 from configsvc.errors import AlreadyRegistered, ConfigError, ConfigUsageError, ConfigWarning
 from configsvc.flask import discovery
 from configsvc.flask.flask_internals import current_app_context
@@ -39,6 +38,7 @@ from configsvc.options import (
     Options,
     SchemaType,
 )
+from configsvc.resolution import resolve
 
 logger = logging.getLogger("configsvc.reload")
 

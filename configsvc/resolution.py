@@ -10,6 +10,7 @@ from typing import Any
 
 from configsvc.core.coerce import TypedLayer, coerce_layer
 from configsvc.core.config import Config
+from configsvc.core.layer import Layer
 from configsvc.core.layering import Merged, can_go_under, lookup, merge
 from configsvc.core.redaction import reveal
 from configsvc.core.schema import CELERY_SECTION, Schema
@@ -19,7 +20,6 @@ from configsvc.errors import ConfigError, ConfigWarning, Problem, raise_for
 from configsvc.formats import read_parsed
 from configsvc.options import Options
 from configsvc.sources import DefaultsFile, standard_sources
-from configsvc.sources.base import Layer
 from configsvc.sources.celery_variables import celery_variable_problems
 from configsvc.sources.deployment import DeploymentFile
 from configsvc.sources.model_defaults import ModelDefaults

@@ -247,9 +247,12 @@ def close_after_planned_switch(consumer: Any) -> None:
             connection.close()
         except Exception as error:  # the broker already dropped it: nothing left to settle on it
             logger.debug("closing the consumer's connection after a switch: %s", type(error).__name__)
-    # The configured prefetch count, also when an earlier outage left it lowered and still rising.
+    # The configured prefetch count, also when an earlier outage left it lowered and still rising: the
+    # count the worker started with, not Celery's ceiling (pool size x multiplier), which is lower for a
+    # solo pool (it started at 2 and came back at 1 after a switch that followed an outage).
     if not consumer._maximum_prefetch_restored:
-        consumer.initial_prefetch_count = consumer.max_prefetch_count
+        consumer.initial_prefetch_count = getattr(consumer, "configured_prefetch_count",
+                                                  consumer.max_prefetch_count)
         consumer._maximum_prefetch_restored = True
 
 

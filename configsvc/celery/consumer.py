@@ -33,6 +33,13 @@ MAX_DELAY = 5.0
 class Consumer(CeleryConsumer):  # type: ignore[misc]
     """Celery's consumer, connecting with the current settings on every attempt."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: The prefetch count the worker started with: what a planned switch keeps, also when an earlier
+        #: outage left it lowered (Celery's own ceiling, pool size x multiplier, can be lower: a solo pool
+        #: starts at concurrency x multiplier).
+        self.configured_prefetch_count = self.initial_prefetch_count
+
     def connection_for_read(self, heartbeat: float | None = None) -> Any:
         def make() -> Any:
             binding = binding_of(self.app)

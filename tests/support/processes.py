@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -56,9 +57,32 @@ def log_shown_on_failure(log: Path, lines: int = 60) -> Iterator[None]:
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A port nothing listens on, for a server a test starts, chosen below the kernel's ephemeral range:
+    a port the kernel hands out (bind to port 0) can be taken by any outgoing connection before the
+    server binds it, seconds later — a RabbitMQ node of the tests failed to start with eaddrinuse that
+    way while other tests ran load. Outgoing connections never get a port outside that range."""
+    low = _ephemeral_low()
+    if low <= 10_000:  # a machine whose ephemeral range is (nearly) everything: the kernel's choice
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            return int(probe.getsockname()[1])
+    choose = random.SystemRandom().randrange
+    for _ in range(500):
+        port = choose(max(1024, low // 2), low)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port below {low}")
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 @contextmanager

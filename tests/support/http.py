@@ -78,6 +78,10 @@ class Forwarder:
             except OSError:
                 client.close()
                 continue
+            # The 5 s bound the connect only: left on the socket it ended the pipe whenever the server
+            # said nothing for 5 s, cutting an idle connection as if the broker had dropped it (a worker's
+            # remote-control connection, or its consumer when the load paused, under a slow full run).
+            upstream.settimeout(None)
             with self._lock:
                 self._connections += [client, upstream]
             from_client, from_server = self.taps(self.accepted)

@@ -114,7 +114,7 @@ def celery_old_names() -> dict[str, str]:
     Celery's own table of old names, plus ``CELERY_`` + the new name upper-cased, the convention Flask's
     and Django's Celery guides use (``CELERY_BROKER_URL``).
     """
-    from configsvc.core.celery_table import old_setting_names
+    from configsvc.core.celery_internals import old_setting_names
 
     names = {old.upper(): new for old, new in old_setting_names().items()}
     for new in celery_settings():

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from configsvc.celery.auth import is_auth_failure
+
+if TYPE_CHECKING:
+    from kombu.connection import Connection
 
 Outcome = Literal["accepted", "refused", "unusable", "unreachable"]
 
@@ -86,15 +89,15 @@ def _chain(error: BaseException) -> list[BaseException]:
     return found
 
 
-def broker(connection: Any, timeout: float) -> Answer:
+def broker(connection: Connection, timeout: float) -> Answer:
     """Open ``connection`` (a kombu connection, not yet connected) once, then release it."""
     try:
-        connection.ensure_connection(max_retries=0, timeout=timeout)
+        connection.ensure_connection(max_retries=0, timeout=timeout)  # type: ignore[no-untyped-call]
     except Exception as error:
         return answer_of(error)
     finally:
         with contextlib.suppress(Exception):
-            connection.release()
+            connection.release()  # type: ignore[no-untyped-call]
     return ACCEPTED
 
 

@@ -20,6 +20,7 @@ from configsvc.celery.binding import Binding, binding_of
 
 if TYPE_CHECKING:
     from celery import Celery
+    from celery.beat import Scheduler
 
 logger = logging.getLogger("configsvc.beat")
 
@@ -42,7 +43,7 @@ def follow_rotation_in_beat(celery: Celery) -> None:
     beat_init.connect(on_beat_init, weak=False)
 
 
-def follow(scheduler: Any, binding: Binding) -> None:
+def follow(scheduler: Scheduler, binding: Binding) -> None:
     """Wrap the scheduler's ``tick`` so it drops its connection after the binding's broker settings
     changed (the listener only sets a flag: beat's own tick does the work, in beat's thread)."""
     changed = threading.Event()

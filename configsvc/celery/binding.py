@@ -145,7 +145,7 @@ class Binding:
         return self.state.sighup_handler() if self.state is not None else None
 
 
-def binding_of(celery: Any) -> Binding | None:
+def binding_of(celery: object) -> Binding | None:
     """The binding of a Celery app (a bound :class:`~configsvc.celery.FlaskCelery`), or None."""
     binding = getattr(celery, "binding", None)
     return binding if isinstance(binding, Binding) else None

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery.worker import state
 from celery.worker.consumer import Consumer as CeleryConsumer
@@ -23,6 +23,9 @@ from configsvc.celery.auth import is_auth_failure
 from configsvc.celery.binding import Binding, binding_of
 from configsvc.celery.connections import Settings
 from configsvc.celery.switch import PlannedSwitch
+
+if TYPE_CHECKING:
+    from kombu.connection import Connection
 
 logger = logging.getLogger("configsvc.worker")
 
@@ -40,22 +43,23 @@ class Consumer(CeleryConsumer):  # type: ignore[misc]
         #: starts at concurrency x multiplier).
         self.configured_prefetch_count = self.initial_prefetch_count
 
-    def connection_for_read(self, heartbeat: float | None = None) -> Any:
+    def connection_for_read(self, heartbeat: float | None = None) -> Connection:
         def make() -> Any:
             binding = binding_of(self.app)
             if binding is not None:
                 self._making = binding.connections.current  # read before the settings are
             return self.app.connection_for_read(heartbeat=heartbeat)
 
-        return self._connect_current(make, announce=self._consuming)
+        connection: Connection = self._connect_current(make, announce=self._consuming)
+        return connection
 
-    def connect(self) -> Any:
+    def connect(self) -> Connection:
         """The consuming connection (the green pidbox opens another with ``connection_for_read``): the
         one whose reconnects and switches are announced."""
         self._consuming = True
         self._making = None
         try:
-            connection = super().connect()
+            connection: Connection = super().connect()
         finally:
             self._consuming = False
         binding = binding_of(self.app)
@@ -63,10 +67,10 @@ class Consumer(CeleryConsumer):  # type: ignore[misc]
             binding.connections.consumer_connected(self._making)
         return connection
 
-    def connection_for_write(self, url: Any = None, heartbeat: float | None = None) -> Any:
+    def connection_for_write(self, url: str | None = None, heartbeat: float | None = None) -> Connection:
         """The events connection (Celery's Events step, the only caller), opened after the consuming one:
         not announced again. In Celery's blocking loop (gevent, eventlet) it is read without waiting."""
-        connection = self._connect_current(
+        connection: Connection = self._connect_current(
             lambda: self.app.connection_for_write(url=url, heartbeat=heartbeat), announce=False)
         if not celery_internals.has_event_loop(self):
             # The blocking loop drains this connection after every message it takes, to read the broker's

@@ -15,7 +15,10 @@ from __future__ import annotations
 import logging
 import time
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from celery.worker.consumer import Consumer as CeleryConsumer
 
 logger = logging.getLogger("configsvc.celery")
 
@@ -33,7 +36,7 @@ class Deliveries:
     waits in the loop, which holds the message only.
     """
 
-    def __init__(self, consumer: Any) -> None:
+    def __init__(self, consumer: CeleryConsumer) -> None:
         from celery import signals
 
         self._open: dict[int, tuple[Any, weakref.ref[Any]]] = {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 
@@ -25,6 +25,12 @@ from configsvc.credentials.provided import ProvidedCredentials
 from configsvc.errors import AlreadyRegistered, CeleryNotConfigured, ConfigError, ConfigWarning
 from configsvc.flask.state import ConfigState, find_state
 from configsvc.sources.celery_variables import celery_variable_problems
+
+if TYPE_CHECKING:
+    from celery import Task
+    from celery.backends.base import Backend
+    from celery.result import AsyncResult
+    from kombu.connection import Connection
 
 EXTENSION_KEY = "celery"
 WORKER_CONSUMER = "configsvc.celery.consumer:Consumer"
@@ -134,7 +140,7 @@ class FlaskCelery(celery_internals.PlaceholderHooks):
         """True when the bound broker accepts a connection within ``timeout`` seconds (one attempt)."""
         return broker_reachable(self, timeout)
 
-    def task_base(self, base: Any) -> Any:
+    def task_base(self, base: type[Task] | None) -> type[Task] | None:
         """A custom task base class gets the app context too: AppContextTask is mixed in front of it."""
         from configsvc.celery.task import AppContextTask
 
@@ -142,7 +148,7 @@ class FlaskCelery(celery_internals.PlaceholderHooks):
             base = type(base.__name__, (AppContextTask, base), {"__module__": base.__module__})
         return base
 
-    def backend_issued(self, backend: Any) -> None:
+    def backend_issued(self, backend: Backend) -> None:
         """Track each result backend handed out (a backend change retires them all)."""
         binding = self.binding
         if binding is None:
@@ -153,7 +159,7 @@ class FlaskCelery(celery_internals.PlaceholderHooks):
         if binding.renewal is not None:
             binding.renewal.backend_issued(backend)
 
-    def connection_built(self, connection: Any) -> Any:
+    def connection_built(self, connection: Connection) -> Connection:
         """Every broker connection Celery builds gets the provider's user and password (when one gives
         them)."""
         binding = self.binding
@@ -162,15 +168,17 @@ class FlaskCelery(celery_internals.PlaceholderHooks):
         return binding.renewal.connection(connection)
 
     # Everything that reaches a broker or backend goes through one of these.
-    def connection_for_write(self, url: Any = None, **kwargs: Any) -> Any:
+    def connection_for_write(self, url: str | None = None, **kwargs: Any) -> Connection:
         self.flask_app  # noqa: B018 - raises when not bound
-        return super().connection_for_write(url, **kwargs)
+        connection: Connection = super().connection_for_write(url, **kwargs)
+        return connection
 
-    def connection_for_read(self, url: Any = None, **kwargs: Any) -> Any:
+    def connection_for_read(self, url: str | None = None, **kwargs: Any) -> Connection:
         self.flask_app  # noqa: B018
-        return super().connection_for_read(url, **kwargs)
+        connection: Connection = super().connection_for_read(url, **kwargs)
+        return connection
 
-    def send_task(self, *args: Any, **kwargs: Any) -> Any:
+    def send_task(self, *args: Any, **kwargs: Any) -> AsyncResult:
         """Publish; when the broker refuses the credentials, read the configuration again at once (it may
         have just changed) and try once more."""
         self.flask_app  # noqa: B018

@@ -36,6 +36,9 @@ from configsvc.credentials.provided import ProvidedCredentials
 from configsvc.credentials.refresh import ManagedCredential
 
 if TYPE_CHECKING:
+    from celery.backends.base import Backend
+    from kombu.connection import Connection
+
     from configsvc.credentials.redis_stream import RedisStreamingProvider
 
 logger = logging.getLogger("configsvc.credentials")
@@ -121,7 +124,7 @@ class Renewal:
             return f"the {where} refused the new credential ({answer.reason})"
         return None
 
-    def backend_issued(self, backend: Any) -> None:
+    def backend_issued(self, backend: Backend) -> None:
         """A result backend Celery handed out: when its Redis credentials come from a provider, its
         connection pool is renewed in place (``AUTH``) with each new credential. Celery builds that pool
         itself, so redis-py does not register it for re-authentication as it does a client's own."""
@@ -139,7 +142,7 @@ class Renewal:
         return {"redis_backend_credential_provider": provider,
                 "result_backend": _without_user(str(self._backend_url))}
 
-    def connection(self, connection: Any) -> Any:
+    def connection(self, connection: Connection) -> Connection:
         """A broker connection Celery just built, given the provider's user and password."""
         managed = self.credentials.get("broker_url")
         if managed is None:
@@ -148,7 +151,7 @@ class Renewal:
         if redis is not None:
             connection.credential_provider = redis
             options = connection.transport_options
-            options.setdefault("reauth_check_interval", REAUTH_CHECK_INTERVAL)
+            options.setdefault("reauth_check_interval", REAUTH_CHECK_INTERVAL)  # type: ignore[union-attr]
             return connection
         connection = kombu_internals.provided(connection)
         connection.password = ProvidedPassword(managed, self._established)

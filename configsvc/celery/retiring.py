@@ -22,6 +22,7 @@ from configsvc.celery import celery_internals, kombu_internals
 
 if TYPE_CHECKING:
     from celery import Celery
+    from celery.backends.base import Backend
 
 logger = logging.getLogger("configsvc.celery")
 
@@ -59,14 +60,14 @@ def retire_pool(celery: Celery, count: Counted) -> None:
     _in_background(kombu_internals.close_when_idle, old, RETIRE_GRACE_SECONDS, count)
 
 
-def retire_backends(celery: Celery, issued: Iterable[Any], count: Callable[[], Counted]) -> None:
+def retire_backends(celery: Celery, issued: Iterable[Backend], count: Callable[[], Counted]) -> None:
     """Every result backend handed out so far is replaced (the next use makes a new one) and closed."""
     celery_internals.drop_backends(celery)
     for backend in issued:
         _in_background(close_backend, backend, BACKEND_GRACE_SECONDS, count())
 
 
-def close_backend(backend: Any, grace: float) -> None:
+def close_backend(backend: Backend, grace: float) -> None:
     """Close a retired result backend's connections: idle ones now, the rest once they are no longer in
     use (at the latest after ``grace`` seconds)."""
     connection_pool = celery_internals.backend_redis_pool(backend)

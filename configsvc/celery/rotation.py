@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery import bootsteps
 
@@ -21,6 +21,9 @@ from configsvc.celery.deliveries import Deliveries
 from configsvc.celery.status import register_status_command
 from configsvc.celery.switch import Switch
 
+if TYPE_CHECKING:
+    from celery.worker.consumer import Consumer as CeleryConsumer
+
 
 class RotationStep(bootsteps.StartStopStep):  # type: ignore[misc]
     """Moves the consumer to new broker settings (see :mod:`configsvc.celery.switch`)."""
@@ -28,7 +31,7 @@ class RotationStep(bootsteps.StartStopStep):  # type: ignore[misc]
     requires = ("celery.worker.consumer.tasks:Tasks",)
     label = "configsvc rotation"
 
-    def __init__(self, c: Any, **kwargs: Any) -> None:
+    def __init__(self, c: CeleryConsumer, **kwargs: Any) -> None:
         super().__init__(c, **kwargs)
         self.stop_listening: Callable[[], None] | None = None
         # Before the first message: every delivery is counted until it is settled.
@@ -37,7 +40,7 @@ class RotationStep(bootsteps.StartStopStep):  # type: ignore[misc]
         if binding is not None and binding.state is not None:
             register_status_command()  # the worker answers configsvc fleet (web processes never load it)
 
-    def start(self, c: Any) -> None:
+    def start(self, c: CeleryConsumer) -> None:
         self.switch.connected(c.connection)
         binding = binding_of(c.app)
         if binding is None:
@@ -49,7 +52,7 @@ class RotationStep(bootsteps.StartStopStep):  # type: ignore[misc]
         if binding.connections.consumer_behind():
             self.switch.request()
 
-    def stop(self, c: Any) -> None:
+    def stop(self, c: CeleryConsumer) -> None:
         if self.stop_listening is not None:
             self.stop_listening()
             self.stop_listening = None

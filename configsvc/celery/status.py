@@ -8,12 +8,15 @@ from __future__ import annotations
 import collections
 import os
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from configsvc.celery import celery_internals
 from configsvc.celery.binding import Binding, binding_of
 from configsvc.celery.proof import STATUS_COMMAND, proof_keys, sign
 from configsvc.core.redaction import mask_url
+
+if TYPE_CHECKING:
+    from celery.utils.collections import AttributeDict
 
 
 def status_of(binding: Binding, hostname: str, nonce: str | None = None) -> dict[str, Any]:
@@ -67,7 +70,7 @@ class _Answered:
 _ANSWERED = _Answered()
 
 
-def configsvc_status(state: Any, nonce: str | None = None, **_: Any) -> dict[str, Any] | None:
+def configsvc_status(state: AttributeDict, nonce: str | None = None, **_: Any) -> dict[str, Any] | None:
     """configsvc: the fingerprint and state of the configuration this worker runs, with its proof; once
     per request (None for a request seen before)."""
     if nonce is not None and not _ANSWERED.first(str(nonce)):

@@ -26,10 +26,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from typing import TYPE_CHECKING
 
 from configsvc.celery import celery_internals, kombu_internals
 from configsvc.celery.deliveries import Deliveries
+
+if TYPE_CHECKING:
+    from celery.worker.consumer import Consumer as CeleryConsumer
+    from kombu.connection import Connection
 
 logger = logging.getLogger("configsvc.worker")
 
@@ -49,13 +53,13 @@ class PlannedSwitch(ConnectionError):
 class Switch:
     """The switches of one worker consumer (made by its rotation step, one per consumer)."""
 
-    def __init__(self, consumer: Any, deliveries: Deliveries) -> None:
+    def __init__(self, consumer: CeleryConsumer, deliveries: Deliveries) -> None:
         self.consumer = consumer
         self.deliveries = deliveries
         self._requested = threading.Event()  # without an event loop: read by the draining loop
         self._draining = False
 
-    def connected(self, connection: Any) -> None:
+    def connected(self, connection: Connection) -> None:
         """The consumer (re)connected: nothing is being switched; without an event loop, the switch will
         look before each drain of ``connection``."""
         self._draining = False

@@ -9,7 +9,8 @@ reuses an app context that is already pushed.
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from celery import Task
 from flask import Flask, has_request_context, request
@@ -19,6 +20,12 @@ from configsvc.celery.binding import binding_of
 from configsvc.celery.celery_internals import TracerWrapping, traced_exception
 from configsvc.errors import CeleryNotConfigured
 from configsvc.flask.flask_internals import current_app_context
+
+if TYPE_CHECKING:
+    from celery.result import AsyncResult
+
+#: Celery's traced call of a task in a worker: ``(uuid, args, kwargs, request)`` to its outcome.
+Tracer = Callable[..., Any]
 
 # Request headers a request-context task may carry; never Authorization or Cookie, whatever is asked.
 DEFAULT_REQUEST_HEADERS = ("Accept", "Accept-Language", "User-Agent", "X-Request-Id", "X-Forwarded-For")
@@ -42,7 +49,7 @@ class AppContextTask(TracerWrapping, Task):  # type: ignore[misc]
     #: choice (Flask's own push and pop where the lean ones do not fit the installed Flask).
     app_context_class: type[TaskAppContext] | None = None
 
-    def wrap_tracer(self, tracer: Any) -> Any:
+    def wrap_tracer(self, tracer: Tracer) -> Tracer:
         """The worker's traced call of this task, inside a fresh app context (see the class)."""
         celery_app = self.app  # a class property (two Python calls): looked up once, not per task
         context_class = self.app_context_class or task_context_class()
@@ -93,7 +100,7 @@ class AppContextTask(TracerWrapping, Task):  # type: ignore[misc]
                     query_string=snapshot.get("query_string", ""), headers=snapshot.get("headers", {})))
             return body(*args, **kwargs)
 
-    def apply_async(self, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
+    def apply_async(self, args: Any = None, kwargs: Any = None, **options: Any) -> AsyncResult:
         """Publish; a request-context task takes the current request's path, method, query string and
         allowed headers along (never ``Authorization`` or ``Cookie``)."""
         if self.request_context and has_request_context():

@@ -4,14 +4,17 @@ the credentials its providers give (this process asks them for its own, as every
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from celery import Celery
+    from kombu.connection import Connection
+
     from configsvc.core.config import Config
     from configsvc.credentials.provided import ProvidedCredentials
 
 
-def command_app(config: Config, name: str, credentials: ProvidedCredentials | None = None) -> Any:
+def command_app(config: Config, name: str, credentials: ProvidedCredentials | None = None) -> Celery:
     """A plain Celery app on the broker ``config`` names (closed by the caller, which also closes the
     credentials). ``credentials``: the providers' already fetched; otherwise each provider is asked
     once, and refreshed while the command runs."""
@@ -26,7 +29,7 @@ def command_app(config: Config, name: str, credentials: ProvidedCredentials | No
     renewal: Renewal | None = None
 
     class CommandApp(PlaceholderHooks):
-        def connection_built(self, connection: Any) -> Any:
+        def connection_built(self, connection: Connection) -> Connection:
             return renewal.connection(connection) if renewal is not None else connection
 
         def close(self) -> None:

@@ -16,7 +16,7 @@ import json
 import secrets
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -26,6 +26,9 @@ from configsvc.commands.reporting import reports_errors
 from configsvc.core.redaction import mask_url
 from configsvc.errors import ConfigError, Problem
 
+if TYPE_CHECKING:
+    from celery import Celery
+
 POLL_SECONDS = 0.2  # how long one round waits for answers (without --expect)
 
 
@@ -34,7 +37,7 @@ class _Enough(Exception):
     after a number of messages, and unverified ones must not count towards it."""
 
 
-def ask_workers(app: Any, timeout: float, expect: int | None, keys: list[bytes]) -> list[dict[str, Any]]:
+def ask_workers(app: Celery, timeout: float, expect: int | None, keys: list[bytes]) -> list[dict[str, Any]]:
     """Every worker's ``configsvc_status`` answer to a fresh nonce, over ``app``'s broker, each marked
     ``verified`` (its proof holds for one of ``keys``) and ``counted`` (the first verified reply of its
     process: a request re-published by someone else can make a worker answer twice); done as soon as

@@ -58,7 +58,7 @@ class Config:
         deployment_file: Path | None,
         warnings: Sequence[str] = (),
         *,
-        settings: Any = None,
+        settings: object = None,
         secret_paths: frozenset[KeyPath] = frozenset(),
     ) -> None:
         self.env = env

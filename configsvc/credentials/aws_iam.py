@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from configsvc.core.redaction import Secret
 from configsvc.credentials.base import Credential, CredentialProvider, FetchFailed
+
+if TYPE_CHECKING:
+    from botocore.credentials import ReadOnlyCredentials
 
 TOKEN_SECONDS = 900
 
@@ -55,7 +58,7 @@ class AwsIamProvider(CredentialProvider):
         return Credential(Secret(token), self.user_id, received + timedelta(seconds=TOKEN_SECONDS),
                           received)
 
-    def token(self, credentials: Any) -> str:
+    def token(self, credentials: ReadOnlyCredentials) -> str:
         """The signed token for ``credentials`` (botocore's), at botocore's current time."""
         from botocore.auth import SigV4QueryAuth
         from botocore.awsrequest import AWSRequest

@@ -14,7 +14,7 @@ import os
 import threading
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redis.auth.token import TokenInterface
 from redis.credentials import StreamingCredentialProvider
@@ -22,6 +22,10 @@ from redis.credentials import StreamingCredentialProvider
 from configsvc.credentials import forks
 from configsvc.credentials.base import Credential
 from configsvc.credentials.refresh import ManagedCredential
+
+if TYPE_CHECKING:
+    from celery.backends.base import Backend
+    from redis import ConnectionPool
 
 DEFAULT_USER = "default"
 
@@ -73,12 +77,12 @@ class RedisStreamingProvider(StreamingCredentialProvider):
         self._lock = threading.Lock()
         forks.follow(self)
 
-    def feeds(self, backend: Any) -> bool:
+    def feeds(self, backend: Backend) -> bool:
         """True when ``backend`` (a Celery Redis result backend) connects with this provider."""
         connparams = getattr(backend, "connparams", None)
         return isinstance(connparams, dict) and connparams.get("credential_provider") is self
 
-    def follow_pool(self, pool: Any) -> None:
+    def follow_pool(self, pool: ConnectionPool) -> None:
         """Re-authenticate ``pool``'s connections (a redis-py ``ConnectionPool``) with every new credential:
         ``AUTH`` on each idle one now, on each busy one when it is released (redis-py's own re-auth)."""
         with self._lock:

@@ -15,7 +15,7 @@ import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any, Generic
+from typing import IO, Any, Generic, cast
 
 import click
 from flask import Flask
@@ -169,8 +169,8 @@ class ConfigService(Generic[SettingsT]):
         if context is None:
             raise ConfigUsageError("config.settings is read in an app context: a request, a task, or "
                                    "`with app.app_context():`")
-        settings: SettingsT = pinned_config(self.state(context.app)).settings
-        return settings
+        # An instance of the model this service was built with: SettingsT (the type checker cannot follow).
+        return cast(SettingsT, pinned_config(self.state(context.app)).settings)
 
     def on_reload(self, hook: ReloadHook) -> ReloadHook:
         """Register ``hook(old, new)``, called in each process after a new configuration is applied (a

@@ -24,6 +24,8 @@ from configsvc.core.config import Config
 from configsvc.flask.flask_internals import current_app_context, current_request_context
 
 if TYPE_CHECKING:
+    from flask.ctx import AppContext, RequestContext
+
     from configsvc.flask.state import ConfigState
 
 _PINS = "_configsvc_pins"
@@ -41,7 +43,7 @@ class Pin:
         self.written: set[str] = set()
 
 
-def unit_of_work() -> Any:
+def unit_of_work() -> RequestContext | AppContext | None:
     """The current request context, else the current task's app context, else None."""
     unit = current_request_context(None)
     if unit is not None:

@@ -73,7 +73,7 @@ class DataclassAdapter:
             fields.append(Field(field.name, setting, secret, nested, default, default is MISSING))
         return fields
 
-    def build(self, model: type, values: Mapping[str, Any], loc: tuple[str | int, ...] = ()) -> Any:
+    def build(self, model: type, values: Mapping[str, Any], loc: tuple[str | int, ...] = ()) -> object:
         issues: list[Issue] = []
         arguments: dict[str, Any] = {}
         for field in self.fields(model):
@@ -102,7 +102,7 @@ class DataclassAdapter:
             raise Invalid([Issue(loc, f"rejected by {model.__qualname__}: {message}", from_validator=True)]) \
                 from None
 
-    def freeze(self, instance: Any) -> Any:
+    def freeze(self, instance: object) -> object:
         if not dataclasses.is_dataclass(instance) or isinstance(instance, type):
             return instance
         cls = type(instance)

@@ -71,9 +71,9 @@ class Adapter(typing.Protocol):
 
     def fields(self, model: type) -> list[Field]: ...
 
-    def build(self, model: type, values: Mapping[str, Any]) -> Any: ...  # raises Invalid
+    def build(self, model: type, values: Mapping[str, Any]) -> object: ...  # raises Invalid
 
-    def freeze(self, instance: Any) -> Any: ...
+    def freeze(self, instance: object) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ class SettingsModel:
     def name(self) -> str:
         return self.model.__name__
 
-    def build(self, tree: Mapping[str, Any]) -> Any:
+    def build(self, tree: Mapping[str, Any]) -> object:
         """The frozen instance for a resolved configuration's plain values (secrets revealed); raises
         :class:`Invalid`. Keys the model does not declare (Flask's, ``celery``) are not given to it."""
         values = {key: tree[key] for key in self.keys if key in tree}

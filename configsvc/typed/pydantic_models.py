@@ -81,14 +81,14 @@ class PydanticAdapter:
             fields.append(Field(key, setting, secret, nested, default, info.is_required()))
         return fields
 
-    def build(self, model: type, values: Mapping[str, Any]) -> Any:
+    def build(self, model: type, values: Mapping[str, Any]) -> object:
         assert issubclass(model, pydantic.BaseModel)
         try:
             return model.model_validate(dict(values))
         except pydantic.ValidationError as error:
             raise Invalid(_issue(detail) for detail in error.errors(include_url=False)) from None
 
-    def freeze(self, instance: Any) -> Any:
+    def freeze(self, instance: object) -> object:
         if isinstance(instance, pydantic.BaseModel):
             cls = type(instance)
             if not cls.model_config.get("frozen"):

@@ -96,6 +96,7 @@ def own_redis_keys(request: pytest.FixtureRequest) -> Iterator[None]:
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     if not hasattr(session.config, "workerinput"):  # the run's main process, before any test
+        redis_keys.start_run()  # before xdist starts the test processes (its hook runs last)
         session.config.stash[KEYS_BEFORE] = redis_keys.all_keys()
 
 
@@ -106,8 +107,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     before = session.config.stash[KEYS_BEFORE] or {}
     after = redis_keys.all_keys() or {}
-    left = {number: sorted(keys - before.get(number, set()))
-            for number, keys in after.items() if keys - before.get(number, set())}
+    new = {number: {key for key in keys - before.get(number, set()) if redis_keys.left_by_this_run(key)}
+           for number, keys in after.items()}
+    left = {number: sorted(keys) for number, keys in new.items() if keys}
     if left and session.testscollected and not session.config.option.collectonly:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         lines = []

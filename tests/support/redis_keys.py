@@ -7,7 +7,9 @@ test's prefix as Celery's ``result_backend_transport_options.global_keyprefix`` 
 environment may override). A test that publishes or reads results in its own process adds ``environ()``
 to the environment it builds its app with: its app must use the same keys as the processes it talks to.
 When the test ends, its keys are deleted from every database of the local Redis. ``tests/conftest.py``
-also compares the local Redis' keys before and after the whole run: a run leaves none behind.
+also compares the local Redis' keys before and after the whole run: a run leaves none behind. Each run has
+an id of its own in every prefix (:func:`start_run`), so two runs on one machine (a terminal and CI) do
+not take each other's keys for leftovers.
 """
 
 from __future__ import annotations
@@ -21,9 +23,27 @@ from typing import Any
 #: The settings that carry the prefix, as the reference app's environment variables.
 VARIABLES = ("APP_CELERY__RESULT_BACKEND_TRANSPORT_OPTIONS__GLOBAL_KEYPREFIX",
              "APP_CELERY__BROKER_TRANSPORT_OPTIONS__GLOBAL_KEYPREFIX")
-#: Every test's prefix starts with this.
+#: Every test's prefix starts with this, then the run's id.
 PREFIX = "configsvc-test-"
+#: The run's id, set by the run's main process (:func:`start_run`) and inherited by its test processes.
+RUN_VARIABLE = "CONFIGSVC_TEST_RUN"
 _current: str | None = None
+
+
+def start_run() -> None:
+    """In a run's main process, before its test processes start: give the run its id."""
+    os.environ.setdefault(RUN_VARIABLE, secrets.token_hex(3))
+
+
+def run_prefix() -> str:
+    """What every prefix of this run starts with."""
+    return f"{PREFIX}{os.environ.get(RUN_VARIABLE, 'norun')}-"
+
+
+def left_by_this_run(key: bytes) -> bool:
+    """True for a key this run may have left: under one of its prefixes, or under none (another run's
+    keys, under their own prefixes, are theirs)."""
+    return key.startswith(run_prefix().encode()) or not key.startswith(PREFIX.encode())
 
 
 def environ() -> dict[str, str]:
@@ -40,7 +60,7 @@ def prefix() -> str:
 def own_prefix() -> Iterator[str]:
     """A prefix for the test that runs in the block; its keys are deleted at the end."""
     global _current
-    _current = f"{PREFIX}{os.getpid()}-{secrets.token_hex(3)}-"
+    _current = f"{run_prefix()}{os.getpid()}-{secrets.token_hex(3)}-"
     try:
         yield _current
     finally:

@@ -18,11 +18,13 @@ import contextlib
 import dataclasses
 import functools
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from configsvc.celery import retiring
+from configsvc.metrics.recording import ConnectionKind, record
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -49,6 +51,7 @@ class Connections:
         #: Every result backend handed out since the last backend change (one per thread for some).
         self.issued_backends: weakref.WeakSet[Any] = weakref.WeakSet()
         self._versions = {0: self.current}
+        self._moved_at: dict[int, float] = {}  # monotonic time of each move, by the version it made
         self._open_retired: collections.Counter[int] = collections.Counter()
         self._consumer: Settings | None = None
         self._followers: list[Callable[[], None]] = []
@@ -65,13 +68,15 @@ class Connections:
         with self._changed:
             number = self.current.number + 1
             if broker:
-                retiring.retire_pool(self.celery, self._retired(self.current))
+                retiring.retire_pool(self.celery, self._retired(self.current, "publisher"))
             if backend:
                 issued, self.issued_backends = list(self.issued_backends), weakref.WeakSet()
-                retiring.retire_backends(self.celery, issued, functools.partial(self._retired, self.current))
+                retiring.retire_backends(self.celery, issued,
+                                         functools.partial(self._retired, self.current, "backend"))
             self.current = Settings(number, fingerprint or self.current.fingerprint,
                                     number if broker else self.current.broker)
             self._versions[number] = self.current
+            self._moved_at[number] = time.monotonic()
         if broker:
             for follower in list(self._followers):
                 follower()
@@ -99,7 +104,10 @@ class Connections:
         """The worker's consuming connection was made under ``settings`` (read before connecting: a move
         that lands while it connects is newer)."""
         with self._changed:
-            self._consumer = settings
+            previous, self._consumer = self._consumer, settings
+            moved_at = self._moved_at.get(settings.broker)
+            if previous is not None and previous.broker != settings.broker and moved_at is not None:
+                record.switched("consumer", time.monotonic() - moved_at)
             self._changed.notify_all()
 
     def consumer_behind(self) -> bool:
@@ -129,10 +137,14 @@ class Connections:
         with self._changed:
             return self._changed.wait_for(lambda: not self.in_use(settings), timeout)
 
-    def _retired(self, settings: Settings) -> retiring.Counted:
-        """Count a retired pool or backend under ``settings`` until it is closed."""
-        return retiring.Counted(self._open_retired, settings.number, self._closed)
+    def _retired(self, settings: Settings, kind: ConnectionKind) -> retiring.Counted:
+        """Count a retired pool or backend under ``settings`` until it is closed (the time that takes is
+        the ``kind``'s switch)."""
+        return retiring.Counted(self._open_retired, settings.number,
+                                functools.partial(self._closed, kind, time.monotonic()))
 
-    def _closed(self) -> None:
+    def _closed(self, kind: ConnectionKind, since: float, switched: bool) -> None:
+        if switched:
+            record.switched(kind, time.monotonic() - since)
         with self._changed:
             self._changed.notify_all()

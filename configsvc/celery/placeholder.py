@@ -20,6 +20,7 @@ from configsvc.celery.auth import is_auth_failure
 from configsvc.celery.beat import follow_rotation_in_beat
 from configsvc.celery.binding import Binding
 from configsvc.celery.embedded import prepare_folders, quiet_hostless_warnings, with_control_folder
+from configsvc.celery.metrics_endpoint import serve_metrics_when_started
 from configsvc.celery.preflight import broker_reachable
 from configsvc.credentials.provided import ProvidedCredentials
 from configsvc.errors import AlreadyRegistered, CeleryNotConfigured, ConfigError, ConfigWarning
@@ -121,6 +122,7 @@ class FlaskCelery(celery_internals.PlaceholderHooks):
         if state is not None:
             state.add_participant(self.binding)
             follow_rotation_in_beat(self)
+            serve_metrics_when_started(self)
         app.extensions[EXTENSION_KEY] = self
 
     def reset_connections(self) -> None:

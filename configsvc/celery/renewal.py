@@ -34,6 +34,7 @@ from configsvc.celery.connections import Connections, Settings
 from configsvc.credentials.base import Credential
 from configsvc.credentials.provided import ProvidedCredentials
 from configsvc.credentials.refresh import ManagedCredential
+from configsvc.metrics.recording import record
 
 if TYPE_CHECKING:
     from celery.backends.base import Backend
@@ -166,11 +167,13 @@ class Renewal:
             logger.info("configsvc: credentials for %s: a new credential after the %s one; connections "
                         "resume", managed.setting, "expired" if old.expired() else "refused")
             self.switches += 1
+            record.renewed(managed.setting, managed.provider.name, "switch")
             self.connections.move(broker=managed.setting == "broker_url",
                                   backend=managed.setting == "result_backend")
             return
         if managed.setting in self._redis:
             called = self._redis[managed.setting].emit(new)  # AUTH in place, a new user too
+            record.renewed(managed.setting, managed.provider.name, "in_place")
             logger.info("configsvc: credentials for %s renewed in place on %d connection pool(s) (AUTH), "
                         "%.1f ms after the new credential", managed.setting, called, _since(new) * 1000)
             return
@@ -178,6 +181,7 @@ class Renewal:
             logger.info("configsvc: credentials for %s: a new user; switching connections live",
                         managed.setting)
             self.switches += 1
+            record.renewed(managed.setting, managed.provider.name, "switch")
             retired = self.connections.current
             self.connections.move(broker=True, backend=False)
             self._release_when_unused(managed, old, retired)
@@ -187,11 +191,13 @@ class Renewal:
             logger.info("configsvc: credentials for %s: the broker has no update-secret; switching "
                         "connections live", managed.setting)
             self.switches += 1
+            record.renewed(managed.setting, managed.provider.name, "switch")
             self.connections.move(broker=True, backend=False)
             return
         secret = str(new.password.reveal())
         sent = sum(amqp_internals.send_update_secret(connection, secret) for connection in connections)
         self.secrets_sent += sent
+        record.renewed(managed.setting, managed.provider.name, "in_place")
         logger.info("configsvc: credentials for %s renewed in place on %d connection(s) (update-secret), "
                     "%.1f ms after the new credential", managed.setting, sent, _since(new) * 1000)
 

@@ -39,22 +39,23 @@ class Counted:
 
     counter: collections.Counter[int]
     version: int
-    on_closed: Callable[[], None] | None = None
+    #: Called with True once the connections are closed, False when there were none to close.
+    on_closed: Callable[[bool], None] | None = None
 
     def __post_init__(self) -> None:
         self.counter[self.version] += 1
 
-    def closed(self) -> None:
+    def closed(self, switched: bool = True) -> None:
         self.counter[self.version] -= 1
         if self.on_closed is not None:
-            self.on_closed()
+            self.on_closed(switched)
 
 
 def retire_pool(celery: Celery, count: Counted) -> None:
     """The next publish opens a new connection; the old pool closes once its connections come back."""
     old = celery_internals.take_broker_pool(celery)
     if old is None:
-        count.closed()
+        count.closed(switched=False)  # nothing was published with the old settings
         return
     kombu_internals.forget_pool(old)
     _in_background(kombu_internals.close_when_idle, old, RETIRE_GRACE_SECONDS, count)

@@ -10,7 +10,7 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any
 
-from configsvc.celery import celery_internals
+from configsvc.celery import celery_internals, metrics_endpoint
 from configsvc.celery.binding import Binding, binding_of
 from configsvc.celery.proof import STATUS_COMMAND, proof_keys, sign
 from configsvc.core.redaction import mask_url
@@ -37,6 +37,8 @@ def status_of(binding: Binding, hostname: str, nonce: str | None = None) -> dict
         "broker": mask_url(str(binding.celery.conf.broker_url or "")),
         **binding.credentials_status(),
     }
+    if metrics_endpoint.port is not None:
+        status["metrics_port"] = metrics_endpoint.port
     keys = proof_keys(live.config) if live is not None else []
     status["proof"] = sign(keys[0], nonce, status) if keys and nonce else None
     return status

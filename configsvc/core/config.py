@@ -163,6 +163,14 @@ class Config:
         winner = self._winners.get(path)
         return Explanation(dotted, tuple(layers), winner.layer.name if winner else None, value, found)
 
+    def changed_keys(self, other: Config) -> list[str]:
+        """The dotted keys whose values differ between this configuration and ``other`` (secrets compared
+        by their real values; a key only one of them has counts), sorted. Keys only: never values."""
+        mine = {path: reveal(value) for path, value in leaves(self._tree)}
+        theirs = {path: reveal(value) for path, value in leaves(other._tree)}
+        return sorted(".".join(path) for path in mine.keys() | theirs.keys()
+                      if mine.get(path, _ABSENT) != theirs.get(path, _ABSENT))
+
     def flask_mapping(self) -> dict[str, Any]:
         """The values for ``app.config``: top-level keys upper-cased, ``CELERY`` a dict, secrets revealed."""
         return {key.upper(): reveal(value) for key, value in self._tree.items()}
@@ -185,6 +193,9 @@ class Config:
         section = self._tree.get(CELERY_SECTION) or {}
         result: dict[str, Any] = reveal(section)
         return result
+
+
+_ABSENT = object()
 
 
 def _protect_layer_value(typed: TypedLayer, path: KeyPath, value: Any,

@@ -28,6 +28,7 @@ class Setting:
 
 
 CELERY_SECTION = "celery"
+METRICS_SECTION = "metrics"
 
 # Flask's own settings (flask.Flask.default_config), by their lower-case names.
 FLASK_SETTINGS: dict[str, Setting] = {
@@ -69,6 +70,16 @@ OWN_SETTINGS: dict[str, Setting] = {
     # Which provider gives the user and password of a Celery URL setting (configsvc.credentials).
     "credentials": Setting("dict"),
     CELERY_SECTION: Setting("section"),
+    METRICS_SECTION: Setting("section"),
+}
+
+# The ``metrics`` section (configsvc.metrics). A port is a number or a range, ``9800-9809``: text.
+METRICS_SETTINGS: dict[str, Setting] = {
+    "enabled": Setting("bool"),
+    "path": Setting("str"),
+    "token": Setting("str"),
+    "worker_port": Setting("str"),
+    "beat_port": Setting("str"),
 }
 
 TOP_LEVEL: dict[str, Setting] = {**FLASK_SETTINGS, **OWN_SETTINGS}
@@ -157,7 +168,8 @@ class Schema:
                     f"schema key {'.'.join(path)!r} is already typed {known.type} by "
                     f"{'Celery' if path[0] == CELERY_SECTION else 'Flask or configsvc'}; leave it out")
         # Every parent of an own key is a known mapping, so its siblings are checked for typos.
-        self._children: dict[KeyPath, set[str]] = {(): set(TOP_LEVEL)}
+        self._children: dict[KeyPath, set[str]] = {(): set(TOP_LEVEL),
+                                                   (METRICS_SECTION,): set(METRICS_SETTINGS)}
         for path in self.own:
             for depth in range(len(path)):
                 self._children.setdefault(path[:depth], set()).add(path[depth])
@@ -172,6 +184,8 @@ class Schema:
             return TOP_LEVEL.get(path[0])
         if len(path) == 2 and path[0] == CELERY_SECTION:
             return celery_settings().get(path[1])
+        if len(path) == 2 and path[0] == METRICS_SECTION:
+            return METRICS_SETTINGS.get(path[1])
         return None
 
     def near_miss(self, path: KeyPath) -> str | None:

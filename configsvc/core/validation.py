@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
+from configsvc.core.keypath import KeyPath
 from configsvc.core.layering import Merged, lookup
 from configsvc.errors import Problem
 
@@ -17,7 +19,7 @@ def validate(merged: Merged, env: str, shipped_secret_keys: list[Any],
     ``shipped_secret_keys`` are the values the app's code ships (defaults file, example files):
     production refuses them as its ``secret_key``.
     """
-    problems: list[Problem] = []
+    problems: list[Problem] = metrics_problems(merged)
     if env == PRODUCTION:
         _, secret_key = lookup(merged.tree, ("secret_key",))
         if not secret_key:
@@ -38,6 +40,41 @@ def validate(merged: Merged, env: str, shipped_secret_keys: list[Any],
                 "celery.broker_url", "production needs celery.broker_url: set it under 'celery:' in "
                 f"the deployment file or in {env_prefix}CELERY__BROKER_URL (there is no default broker)"))
     return problems
+
+
+def metrics_problems(merged: Merged) -> list[Problem]:
+    """The ``metrics`` section: ports that are numbers or ranges, a path that is a path, and the
+    Prometheus client installed when metrics are enabled (found without importing it)."""
+    problems: list[Problem] = []
+    for name in ("worker_port", "beat_port"):
+        _, value = lookup(merged.tree, ("metrics", name))
+        if value is not None and port_range(str(value)) is None:
+            problems.append(_at(merged, ("metrics", name),
+                                "expected a port (1 to 65535) or a range of them, like 9800-9809"))
+    _, path = lookup(merged.tree, ("metrics", "path"))
+    if path is not None and not str(path).startswith("/"):
+        problems.append(_at(merged, ("metrics", "path"), "expected a path that starts with /"))
+    _, enabled = lookup(merged.tree, ("metrics", "enabled"))
+    if enabled is True and importlib.util.find_spec("prometheus_client") is None:
+        problems.append(_at(merged, ("metrics", "enabled"),
+                            "metrics need the Prometheus client: pip install 'configsvc[metrics]'"))
+    return problems
+
+
+def port_range(text: str) -> tuple[int, int] | None:
+    """``"9800"`` -> (9800, 9800), ``"9800-9809"`` -> (9800, 9809); None for anything else."""
+    first, _, last = text.strip().partition("-")
+    if not first.strip().isdigit() or not (last.strip().isdigit() or not last):
+        return None
+    low, high = int(first), int(last or first)
+    return (low, high) if 1 <= low <= high <= 65535 else None
+
+
+def _at(merged: Merged, path: KeyPath, message: str) -> Problem:
+    winner = merged.winners.get(path)
+    if winner is None:
+        return Problem(message, key=".".join(path))
+    return winner.layer.problem(message, winner.written_path(path))
 
 
 def _missing(key: str, message: str) -> Problem:

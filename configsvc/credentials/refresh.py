@@ -29,6 +29,7 @@ from typing import Literal
 
 from configsvc.credentials import forks
 from configsvc.credentials.base import Credential, CredentialExpired, CredentialProvider, FetchFailed
+from configsvc.metrics.recording import record
 
 logger = logging.getLogger("configsvc.credentials")
 
@@ -88,6 +89,7 @@ class ManagedCredential:
         #: True in a forked child until it fetched a credential of its own (``per_process`` providers).
         self.inherited = False
         forks.follow(self)
+        self._record_expiry()
 
     def __repr__(self) -> str:
         return f"<ManagedCredential {self.provider.key} {self.state}>"
@@ -230,6 +232,7 @@ class ManagedCredential:
             logger.warning("configsvc: credentials for %s: %s works again", self.setting,
                            self.provider.describe())
         self.current, self.failures, self.problem = new, 0, None
+        self._record_expiry()
         if self.refused is not old:
             self._refusals = 0
         self.next_at = self._due(new)
@@ -246,8 +249,14 @@ class ManagedCredential:
                 logger.exception("configsvc: applying new credentials for %s failed", self.setting)
         return True
 
+    def _record_expiry(self) -> None:
+        expires_at = self.current.expires_at
+        record.credential_expiry(self.setting, self.provider.name,
+                                 expires_at.timestamp() if expires_at is not None else None)
+
     def _failed(self, reason: str) -> None:
         self.failures += 1
+        record.refresh_failed(self.setting, self.provider.name)
         self.problem = reason
         expired = self.current.expired()
         delay = retry_delay(self.failures, expired)

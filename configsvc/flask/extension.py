@@ -21,6 +21,7 @@ import click
 from flask import Flask
 from typing_extensions import TypeVar
 
+from configsvc import metrics
 from configsvc.core.config import Config
 from configsvc.errors import AlreadyRegistered, ConfigError, ConfigUsageError, ConfigWarning
 from configsvc.flask import discovery
@@ -43,6 +44,7 @@ from configsvc.resolution import resolve
 logger = logging.getLogger("configsvc.reload")
 
 INTERVAL_KEY = "config_reload_interval"
+METRICS_KEY = "metrics.enabled"
 ReloadHook = Callable[[Config, Config], None]
 #: The type of ``ConfigService(settings=Model).settings``: the model (Any without one).
 SettingsT = TypeVar("SettingsT", default=Any)
@@ -127,6 +129,11 @@ class ConfigService(Generic[SettingsT]):
         state = ConfigState(self, app, config, inputs)
         app.extensions[EXTENSION_KEY] = state
         pin_app_config(app, state)  # a request or a task reads one configuration from start to end
+        if config.reveal(METRICS_KEY):  # prometheus_client is imported only here (configsvc.metrics)
+            from configsvc.metrics.web import serve_on_app
+
+            serve_on_app(app, state)
+        metrics.running(config.fingerprint, None, stale=False)
         # 4. follow the files
         watched = watched_files(config, inputs.cwd)
         interval = config.reveal(INTERVAL_KEY, DEFAULT_INTERVAL)

@@ -27,9 +27,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from configsvc import metrics
 from configsvc.core.config import Config
 from configsvc.errors import ConfigError
 from configsvc.flask.state import ConfigState
+from configsvc.metrics.recording import record
 
 logger = logging.getLogger("configsvc.reload")
 
@@ -112,7 +114,7 @@ class Reloader:
             if new.flask_mapping() == old.flask_mapping():
                 if new.fingerprint != old.fingerprint:  # same values, other bytes (a comment): adopt it
                     self.state.config = new
-                self._recover(new, changed=False)
+                self._recover(old, new, changed=False)
                 return False
             try:
                 decision = self.state.switch(new, forced=force)
@@ -130,7 +132,7 @@ class Reloader:
                 return False
             self.state.config = new
             self.state.generation += 1
-            self._recover(new, changed=True)
+            self._recover(old, new, changed=True)
             self._changed.notify_all()
             return True
 
@@ -223,20 +225,32 @@ class Reloader:
         self.state.state = "stale"
         self.state.problem = problem
         if not repeated:
-            logger.error("configsvc: refused the new configuration in %s: %s; keeping the last good one",
-                         self._where(), problem)
+            record.reload("refused")
+            metrics.stale(True)
+            logger.error("configsvc: refused the new configuration in %s: %s; keeping the last good one "
+                         "(%s)", self._where(), problem, self._running())
 
-    def _recover(self, config: Config, *, changed: bool) -> None:
+    def _recover(self, old: Config, new: Config, *, changed: bool) -> None:
+        """One log line for a reload that applied ``new`` (``changed``) or found the values of ``old``."""
         was_stale = self.state.state == "stale"
         self.state.state = "ok"
         self.state.problem = None
+        record.reload("applied" if changed else "unchanged")
+        metrics.running(self.state.fingerprint, old.fingerprint, stale=False)
         if changed:  # planned, not an incident: INFO (refusals and failures are ERROR)
-            logger.info("configsvc: reloaded the configuration from %s", self._where())
-            for message in config.warnings:
+            logger.info("configsvc: reloaded the configuration from %s (%s): changed %s", self._where(),
+                        self._running(), ", ".join(new.changed_keys(old)) or "nothing")
+            for message in new.warnings:
                 logger.warning("configsvc: %s", message)
         elif was_stale:
-            logger.info("configsvc: %s is good again (unchanged from the configuration in use)",
-                           self._where())
+            logger.info("configsvc: %s is good again (unchanged from the configuration in use; %s)",
+                        self._where(), self._running())
+        else:
+            logger.info("configsvc: %s changed, its values did not (%s)", self._where(), self._running())
+
+    def _running(self) -> str:
+        """``generation N, fingerprint F``: what this process runs (the fingerprint shortened)."""
+        return f"generation {self.state.generation}, fingerprint {self.state.fingerprint[:12]}"
 
     def _after_fork(self) -> None:
         # The parent's lock may have been held by its watching thread at fork time; the thread is gone.

@@ -15,11 +15,26 @@ from collections.abc import Mapping
 from typing import Any
 
 from configsvc.core.keypath import KeyPath
-from configsvc.core.schema import CELERY_SECTION, FLASK_SETTINGS, OWN_SETTINGS, Setting, celery_settings
+from configsvc.core.schema import (
+    CELERY_SECTION,
+    FLASK_SETTINGS,
+    METRICS_SECTION,
+    METRICS_SETTINGS,
+    OWN_SETTINGS,
+    Setting,
+    celery_settings,
+)
 from configsvc.credentials.base import PROVIDERS, provider_class
 from configsvc.credentials.spec import COMMON_OPTIONS, SCHEMES
 from configsvc.options import Options
 
+METRICS_DESCRIPTIONS = {
+    "enabled": "serve Prometheus metrics (off by default)",
+    "path": "the web app's metrics route (default /metrics)",
+    "token": "when set, a scrape needs Authorization: Bearer <token>",
+    "worker_port": "a worker's metrics port, or a range (9800-9809): the first free one is taken",
+    "beat_port": "beat's metrics port, or a range",
+}
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 ENCRYPTED = {"$ref": "#/$defs/encrypted"}
 _JSON_TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "list": "array",
@@ -30,9 +45,12 @@ def deployment_schema(options: Options, title: str = "configsvc deployment file"
     """The JSON Schema (2020-12) of a deployment file for an app with ``options``."""
     properties: dict[str, Any] = {name: leaf(setting) for name, setting in FLASK_SETTINGS.items()}
     properties.update({name: leaf(setting) for name, setting in OWN_SETTINGS.items()
-                       if name not in (CELERY_SECTION, "credentials")})
+                       if name not in (CELERY_SECTION, "credentials", METRICS_SECTION)})
     properties[CELERY_SECTION] = _section(celery_section(), "Celery's settings, by their lower-case names")
     properties["credentials"] = credentials_section()
+    properties[METRICS_SECTION] = _section(
+        {name: leaf(setting, METRICS_DESCRIPTIONS.get(name)) for name, setting in METRICS_SETTINGS.items()},
+        "Prometheus metrics (pip install 'configsvc[metrics]')")
     defs: dict[str, Any] = {"encrypted": {"type": "string", "pattern": r"^ENC\[",
                                           "description": "a value encrypted at rest (configsvc or SOPS)"}}
     model = options.settings_model

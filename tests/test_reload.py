@@ -440,3 +440,27 @@ def test_a_setting_that_only_came_from_defaults_is_not_kept(deployment_file, tmp
     app = create_app(environ={"FLASK_CONFIG": str(path), "APP_ENV": "testing"})
     path.write_text("secret_key: second\nconfig_reload_interval: 0\nport: 8081\n")
     assert state_of(app).reload(force=False) and app.config["PORT"] == 8081
+
+
+def test_every_reload_outcome_is_one_line_with_generation_fingerprint_and_changed_keys(
+        live_app: Flask, config_file: Path, caplog: pytest.LogCaptureFixture) -> None:
+    state = state_of(live_app)
+
+    def lines_of(change: Callable[[], None]) -> list[str]:
+        caplog.clear()
+        change()
+        with caplog.at_level(logging.INFO, logger="configsvc.reload"):
+            state.reload(force=False)
+        return [r.getMessage() for r in caplog.records if r.name == "configsvc.reload"]
+
+    first = state.fingerprint
+    (applied,) = lines_of(lambda: edit(config_file, "token-one-sentinel", "token-two-sentinel"))
+    assert f"generation 1, fingerprint {state.fingerprint[:12]}" in applied and state.fingerprint != first
+    assert applied.endswith("changed admin_token")  # the key, never its value
+    (unchanged,) = lines_of(lambda: config_file.write_text(config_file.read_text() + "# a comment\n"))
+    assert "changed, its values did not (generation 1, fingerprint" in unchanged
+    (refused,) = lines_of(lambda: edit(config_file, "port: 8080", "port: 99999"))
+    assert "refused the new configuration" in refused and "port" in refused
+    assert f"(generation 1, fingerprint {state.fingerprint[:12]})" in refused
+    for line in (applied, unchanged, refused):
+        assert "sentinel" not in line and "first-secret-key" not in line and "\n" not in line

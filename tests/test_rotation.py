@@ -4,10 +4,12 @@ changes under a continuous stream of ``POST /task/``; every task is accepted and
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,7 +30,7 @@ from tests.support.brokers import (
 )
 from tests.support.http import http
 from tests.support.load import Load, assert_every_result_stored, assert_every_task_ran_once
-from tests.support.processes import VENV_BIN, celery_worker, process_group, wait_for, web_process
+from tests.support.processes import VENV_BIN, celery_worker, free_port, process_group, wait_for, web_process
 
 pytestmark = pytest.mark.brokers
 
@@ -65,7 +67,9 @@ def test_rabbitmq_two_user_rotation_under_load(tmp_path: Path) -> None:
             rabbitmq_user(vhost) as (new_user, new_password), redis_account() as (r_user, r_password):
         path = tmp_path / "api-config.yaml"
         backend = f"redis://{r_user}:{r_password}@127.0.0.1:6379/12"
-        write_deployment(path, f"amqp://{old_user}:{old_password}@127.0.0.1:5672/{vhost}", backend)
+        metrics_port = free_port()  # the switches are timed in configsvc_rotation_switch_seconds
+        write_deployment(path, f"amqp://{old_user}:{old_password}@127.0.0.1:5672/{vhost}", backend,
+                         f"metrics: {{enabled: true, worker_port: {metrics_port}}}\n")
         worker_log, web_log = tmp_path / "worker.log", tmp_path / "web.log"
         with service(path) as (url, worker, web):
             processes = process_group(worker) | process_group(web)
@@ -88,9 +92,29 @@ def test_rabbitmq_two_user_rotation_under_load(tmp_path: Path) -> None:
             assert_every_task_ran_once(load, worker_log, "RabbitMQ two-user rotation")
             assert process_group(worker) | process_group(web) == processes
             assert http("GET", url + "/healthz")[1]["config"] == "ok"
+            # The worker's one consumer switched once; the web processes' publishers switched.
+            worker_metrics = metric_samples(f"http://127.0.0.1:{metrics_port}/")
+            assert worker_metrics[("configsvc_rotation_switch_seconds_count", "consumer")] == 1
+            assert worker_metrics[("configsvc_rotation_switch_seconds_sum", "consumer")] < 30
+            web_metrics = metric_samples(url + "/metrics")
+            assert web_metrics[("configsvc_rotation_switch_seconds_count", "publisher")] >= 1
+            status = subprocess.run([str(VENV_BIN / "configsvc"), "fleet", "--json"], capture_output=True,
+                                    text=True, timeout=60,
+                                    env={**os.environ, "FLASK_CONFIG": str(path), "APP_ENV": "production"})
+            assert [w.get("metrics_port") for w in json.loads(status.stdout)["workers"]] == [metrics_port]
         for log in (worker_log, web_log):
             text = log.read_text()
             assert old_password not in text and new_password not in text and r_password not in text
+
+
+def metric_samples(url: str) -> dict[tuple[str, str], float]:
+    """One scrape: the samples by name and ``connection`` label."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(url, timeout=5) as answer:
+        text = answer.read().decode()
+    return {(sample.name, sample.labels.get("connection", "")): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
 
 
 def assert_a_planned_switch_logs_at_info(*logs: Path) -> None:

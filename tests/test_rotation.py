@@ -420,3 +420,37 @@ def test_many_rotations_with_two_workers_at_celerys_default_startup(deployment_f
 
 
 ROTATIONS = 10  # it used to die at the first or second; 150 in a row passed in a longer run
+
+
+def test_a_result_backend_still_held_after_its_retirement_connects_with_the_new_credentials(
+        tmp_path: Path) -> None:
+    """A task that took the app's result backend just before a switch stores its result just after the old
+    backend was retired (and fleet said the new configuration is in use): it must not open a connection
+    with the old password — neither a new one nor a closed one of the old pool reconnecting."""
+    from app import create_app
+
+    with redis_account() as (user, old_password):
+        new_password = "p" + os.urandom(16).hex()
+        path = tmp_path / "api-config.yaml"
+
+        def point_at(password: str, name: str) -> None:
+            write_deployment(path, "memory://", f"redis://{user}:{password}@127.0.0.1:6379/3",
+                             f"  redis_client_name: {name}\n")
+
+        point_at(old_password, "gen-old")
+        app = create_app(environ={"FLASK_CONFIG": str(path), **redis_keys.environ()})
+        celery = app.extensions["celery"]
+        held = celery.backend  # what a task in flight holds
+        held.set(f"{redis_keys.prefix()}before", "1")  # one connection of the old pool, idle now
+        idle_then_reconnected = held.client.connection_pool.get_connection()  # and one checked out
+        redis_cli("ACL", "SETUSER", user, f">{new_password}")  # both passwords work (a rotation's overlap)
+        connections = celery.binding.connections
+        old = connections.current
+        point_at(new_password, "gen-new")
+        assert app.extensions["configsvc"].reload(force=False)
+        held.client.connection_pool.release(idle_then_reconnected)  # in use across the switch
+        wait_for(lambda: not connections.in_use(old), 10, "the old backend's retirement")  # fleet's wait
+        held.set(f"{redis_keys.prefix()}after", "1")  # the task in flight stores its result now
+        held.client.set(f"{redis_keys.prefix()}again", "1")
+        assert [c["name"] for c in redis_clients(user) if c["name"] == "gen-old"] == []
+        assert {c["name"] for c in redis_clients(user)} == {"gen-new"}

@@ -171,10 +171,19 @@ def _no_subscription(producer: Any, task_id: str) -> dict[str, Any]:
     return {}
 
 
-def backend_redis_pool(backend: Any) -> Any:
-    """The redis connection pool of a redis result backend that has connected, else None."""
+def backend_redis_pool(backend: Any, create: bool = False) -> Any:
+    """The redis connection pool of a redis result backend that has made its client (``create``: made
+    now if not, which connects nothing), else None."""
     client = backend.__dict__.get("client")  # a cached_property: only present once used
+    if client is None and create and _is_redis_backend(backend):
+        client = backend.client
     return getattr(client, "connection_pool", None)
+
+
+def _is_redis_backend(backend: Any) -> bool:
+    redis_module = sys.modules.get("celery.backends.redis")  # not imported: no Redis backend exists
+    redis_backend = getattr(redis_module, "RedisBackend", None)
+    return redis_backend is not None and isinstance(backend, redis_backend)
 
 
 def redis_connections_in_use(connection_pool: Any) -> int:

@@ -11,6 +11,7 @@ while an old connection is still open.
 from __future__ import annotations
 
 import collections
+import functools
 import logging
 import threading
 import time
@@ -18,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from configsvc.celery import celery_internals, kombu_internals
+from configsvc.celery import celery_internals, kombu_internals, redis_internals
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -62,27 +63,33 @@ def retire_pool(celery: Celery, count: Counted) -> None:
 
 
 def retire_backends(celery: Celery, issued: Iterable[Backend], count: Callable[[], Counted]) -> None:
-    """Every result backend handed out so far is replaced (the next use makes a new one) and closed."""
+    """Every result backend handed out so far is replaced (the next use makes a new one) and closed; one
+    still held by code in flight connects with the new settings from now on."""
     celery_internals.drop_backends(celery)
+    successor = celery_internals.backend_redis_pool(celery.backend, create=True)  # the current settings' pool
     for backend in issued:
-        _in_background(close_backend, backend, BACKEND_GRACE_SECONDS, count())
+        _in_background(functools.partial(close_backend, successor=successor), backend, BACKEND_GRACE_SECONDS,
+                       count())
 
 
-def close_backend(backend: Backend, grace: float) -> None:
+def close_backend(backend: Backend, grace: float, successor: Any = None) -> None:
     """Close a retired result backend's connections: idle ones now, the rest once they are no longer in
-    use (at the latest after ``grace`` seconds)."""
-    connection_pool = celery_internals.backend_redis_pool(backend)
+    use (at the latest after ``grace`` seconds). ``successor``: the current backend's connection pool,
+    as which the retired one's makes and remakes its connections from now on (a closed connection would
+    otherwise reconnect with the old credentials when code in flight uses it)."""
+    connection_pool = celery_internals.backend_redis_pool(backend, create=successor is not None)
     if connection_pool is None:
         return
     try:
-        connection_pool.disconnect(inuse_connections=False)
+        made = (redis_internals.retarget(connection_pool, successor) if successor is not None
+                else redis_internals.every_connection(connection_pool))
         deadline = time.monotonic() + grace  # connections in use (a result being stored) may finish
-        while celery_internals.redis_connections_in_use(connection_pool) and time.monotonic() < deadline:
+        while redis_internals.close_idle(connection_pool, made) and time.monotonic() < deadline:
             time.sleep(0.05)
         result_consumer = celery_internals.backend_result_consumer(backend)
         if result_consumer is not None and hasattr(result_consumer, "stop"):
             result_consumer.stop()  # its subscription connection
-        connection_pool.disconnect()
+        redis_internals.close_in_use(connection_pool, made)
     except Exception as error:
         logger.debug("closing a retired result backend: %s", type(error).__name__)
 

@@ -192,3 +192,41 @@ def test_fleet_without_expect_says_what_it_expected(tmp_path: Path) -> None:
         assert "no verified worker answered; without --expect at least one must" in done.stderr
         done = run_cli("fleet", "--expect", "2", env=env)
         assert "0 verified worker(s) answered, 2 expected (--expect 2)" in done.stderr
+
+
+def test_fleet_watch_stays_through_a_rotation_and_returns_once_every_worker_switched(
+        tmp_path: Path, deployment_file) -> None:
+    """``fleet --watch``, started before the change, is connected already when the worker switches: it
+    returns once the files changed and every worker runs them (and not before the files change)."""
+    import subprocess
+
+    from configsvc.options import clean_environ
+    from tests.support.reference import PROJECT, VENV_BIN
+
+    with rabbitmq_vhost() as vhost, rabbitmq_user(vhost) as (old, old_pw), \
+            rabbitmq_user(vhost) as (new, new_pw):
+        def settings(user: str, password: str) -> dict[str, object]:
+            return {"secret_key": "fleet-secret-key", "config_reload_interval": 0.1,
+                    "celery": {"broker_url": f"amqp://{user}:{password}@127.0.0.1:5672/{vhost}",
+                               "result_backend": f"file://{tmp_path / 'results'}"}}
+
+        path = deployment_file(settings(old, old_pw))
+        env = {"FLASK_CONFIG": str(path)}
+        with celery_worker(env, cwd=Path("/"), log=tmp_path / "worker.log"):
+            assert run_cli("fleet", "--expect", "1", "--wait", "10", env=env).returncode == 0
+            unchanged = run_cli("fleet", "--watch", "--expect", "1", "--wait", "1", env=env)
+            assert unchanged.returncode == 1, unchanged.stderr  # all current, but the files did not change
+            watching = subprocess.Popen([str(VENV_BIN / "configsvc"), "fleet", "--watch", "--json",
+                                         "--expect", "1", "--wait", "30"], cwd=PROJECT, text=True,
+                                        env={**clean_environ(), **env}, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE)
+            assert watching.stderr is not None
+            assert "fleet: watching: the files hold" in watching.stderr.readline()  # connected, asking
+            time.sleep(0.5)
+            assert watching.poll() is None  # nothing changed yet: still watching
+            deployment_file(settings(new, new_pw))
+            out, err = watching.communicate(timeout=60)
+            assert watching.returncode == 0, err
+            (worker,) = json.loads(out)["workers"]
+            assert worker["current"] and worker["fingerprint"] == json.loads(out)["fingerprint"]
+            assert f"amqp://{new}:" in worker["broker"]

@@ -12,6 +12,7 @@ revoking the old credential is safe.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import secrets
 import sys
@@ -28,6 +29,8 @@ from configsvc.errors import ConfigError, Problem
 
 if TYPE_CHECKING:
     from celery import Celery
+
+    from configsvc.core.config import Config
 
 POLL_SECONDS = 0.2  # how long one round waits for answers (without --expect)
 
@@ -71,6 +74,10 @@ def ask_workers(app: Celery, timeout: float, expect: int | None, keys: list[byte
 @click.command()
 @click.option("--wait", "wait_seconds", type=float, default=0.0, metavar="SECONDS",
               help="Ask again until every worker runs the files' configuration, or the time is up.")
+@click.option("--watch", is_flag=True,
+              help="Stay connected through the next change of the files: return once they have changed and "
+                   "every worker runs what they hold then (at most --wait SECONDS when given). Start it "
+                   "before the change: it answers a round trip after the last worker switched.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--expect", type=click.IntRange(1), metavar="N",
               help="How many workers you run: fleet waits for exactly that many answers (and returns as soon "
@@ -78,31 +85,31 @@ def ask_workers(app: Celery, timeout: float, expect: int | None, keys: list[byte
                    "cannot answer, so give it when moving between brokers or vhosts.")
 @click.pass_context
 @reports_errors
-def fleet(ctx: click.Context, wait_seconds: float, as_json: bool, expect: int | None) -> None:
+def fleet(ctx: click.Context, wait_seconds: float, watch: bool, as_json: bool, expect: int | None) -> None:
     """Ask every worker which configuration it runs; exit 0 when all run the one the files hold now."""
-    from configsvc.celery.proof import proof_keys
-
     config = resolve_for(ctx)
-    wanted = config.fingerprint
-    keys = proof_keys(config)
-    if not keys:
-        raise ConfigError(Problem(
-            "no secret_key is configured, so no worker's reply can be verified (each proves itself with "
-            "a key derived from it); set secret_key", kind="validation", key="secret_key"))
-    deadline = time.monotonic() + wait_seconds
+    first = wanted = config.fingerprint
+    keys = _proof_keys(config)
+    deadline = time.monotonic() + wait_seconds if wait_seconds or not watch else float("inf")
     app = command_app(config, "configsvc-fleet")
+    if watch:
+        click.echo(f"fleet: watching: the files hold {first}; waiting for them to change", err=True)
     try:
         while True:
             try:
-                answers = ask_workers(app, POLL_SECONDS if wait_seconds else 1.0, expect, keys)
+                answers = ask_workers(app, POLL_SECONDS if wait_seconds or watch else 1.0, expect, keys)
             except Exception as error:  # every transport fails its own way; none may print a traceback
                 raise ConfigError(Problem(_broker_problem(error, str(app.conf.broker_url or "")),
                                           kind="config", key="celery.broker_url", source="fleet")) from None
             trusted = [status for status in answers if status["counted"]]
             current = [status for status in trusted if status.get("fingerprint") == wanted]
-            done = len(trusted) >= (expect or 1) and len(current) == len(trusted)
+            done = len(trusted) >= (expect or 1) and len(current) == len(trusted) and \
+                (not watch or wanted != first)
             if done or time.monotonic() >= deadline:
                 break
+            if watch:  # the files may have changed meanwhile: what they hold now is wanted
+                config, app = _files_now(ctx, config, app)
+                wanted, keys = config.fingerprint, _proof_keys(config)
     finally:
         app.close()
     _print(answers, wanted, as_json)
@@ -130,6 +137,34 @@ def fleet(ctx: click.Context, wait_seconds: float, as_json: bool, expect: int | 
         sys.exit(1)
     click.echo(f"fleet: all {len(trusted)} verified worker(s) run the configuration the files hold now",
                err=True)
+
+
+def _proof_keys(config: Config) -> list[bytes]:
+    from configsvc.celery.proof import proof_keys
+
+    keys = proof_keys(config)
+    if not keys:
+        raise ConfigError(Problem(
+            "no secret_key is configured, so no worker's reply can be verified (each proves itself with "
+            "a key derived from it); set secret_key", kind="validation", key="secret_key"))
+    return keys
+
+
+def _files_now(ctx: click.Context, config: Config, app: Celery) -> tuple[Config, Celery]:
+    """The configuration the files hold now (the one before while they do not resolve: a file being
+    written), and the app to ask with: a new one when the broker settings changed."""
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):  # its warnings were printed once already
+            now = resolve_for(ctx)
+    except ConfigError:
+        return config, app
+    if now.fingerprint == config.fingerprint:
+        return config, app
+    if now.celery_settings().get("broker_url") != config.celery_settings().get("broker_url") \
+            or now.credentials != config.credentials:
+        app.close()
+        app = command_app(now, "configsvc-fleet")
+    return now, app
 
 
 def _broker_problem(error: BaseException, broker_url: str) -> str:

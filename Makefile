@@ -60,6 +60,7 @@ fuzz: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_resolve
 	$(BIN)/python -m benchmarks.bench_settings
+	$(BIN)/python -m benchmarks.bench_metrics
 	$(BIN)/python -m benchmarks.bench_scan
 	$(BIN)/python -m benchmarks.bench_encrypted
 	$(BIN)/python -m benchmarks.bench_sops

@@ -148,6 +148,20 @@ def test_a_prefork_worker_serves_the_metrics_of_its_pool_processes(deployment_fi
     assert PLANTED not in text and TOKEN not in text
 
 
+@pytest.mark.parametrize("pool", ["solo", "threads", "gevent", "eventlet"])
+def test_a_worker_serves_its_metrics_in_every_pool(deployment_file, tmp_path: Path, pool: str) -> None:
+    port = free_port()
+    path = settings_file(deployment_file, port_key="worker_port", port=port)
+    with celery_worker({"FLASK_CONFIG": str(path)}, cwd=tmp_path, log=tmp_path / "worker.log",
+                       pool=(f"--pool={pool}", "--concurrency=2")) as worker:
+        url = f"http://127.0.0.1:{port}/metrics"
+        wait_for(lambda: answers(url), 20, "the worker's metrics endpoint")
+        samples, _ = scrape(url)
+        assert {dict(labels)["pid"] for (name, labels), _ in samples.items()
+                if name == "configsvc_config_info"} == {str(worker.pid)}  # one process: the worker
+        refused_and_applied_again(url, path, 1, path.read_text() + "port: 8084\n")
+
+
 def test_workers_on_one_host_take_the_next_free_port_of_the_range(deployment_file, tmp_path: Path) -> None:
     taken = free_port()
     path = settings_file(deployment_file, port_key="worker_port", port=0).read_text()

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import logging
 import threading
-import weakref
 from typing import TYPE_CHECKING, Any
 
 from celery.signals import beat_init
 
 from configsvc.celery import celery_internals
-from configsvc.celery.binding import Binding, binding_of
+from configsvc.celery.binding import Binding
+from configsvc.celery.process_start import when_started
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -24,23 +24,13 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("configsvc.beat")
 
-_followed: weakref.WeakSet[Celery] = weakref.WeakSet()
-
-
 def follow_rotation_in_beat(celery: Celery) -> None:
     """When beat starts for ``celery``, make its scheduler reconnect after broker changes (once per app)."""
-    if celery in _followed:
-        return
-    _followed.add(celery)
-    reference = weakref.ref(celery)
+    when_started(celery, beat_init, "follow rotation", _follow_in)
 
-    def on_beat_init(sender: Any = None, **_: Any) -> None:
-        target = reference()
-        binding = binding_of(target)
-        if binding is not None and getattr(sender, "app", None) is target:
-            follow(sender.scheduler, binding)
 
-    beat_init.connect(on_beat_init, weak=False)
+def _follow_in(binding: Binding, beat: Any) -> None:
+    follow(beat.scheduler, binding)
 
 
 def follow(scheduler: Scheduler, binding: Binding) -> None:

@@ -5,13 +5,14 @@ the first free port of the range. The port is logged and a worker reports it to 
 
 from __future__ import annotations
 
+import functools
 import logging
-import weakref
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from celery.signals import beat_init, worker_init
 
-from configsvc.celery.binding import binding_of
+from configsvc.celery.binding import Binding
+from configsvc.celery.process_start import when_started
 from configsvc.core.validation import port_range
 
 if TYPE_CHECKING:
@@ -23,28 +24,17 @@ logger = logging.getLogger("configsvc.metrics")
 
 #: The port this process serves its metrics on (None: not served).
 port: int | None = None
-_served: weakref.WeakSet[Celery] = weakref.WeakSet()
 
 
 def serve_metrics_when_started(celery: Celery) -> None:
     """When a worker or beat starts for ``celery`` with metrics enabled, serve them (once per app)."""
-    if celery in _served:
-        return
-    _served.add(celery)
-    reference = weakref.ref(celery)
+    when_started(celery, worker_init, "metrics on worker_port", functools.partial(_started, "worker_port"))
+    when_started(celery, beat_init, "metrics on beat_port", functools.partial(_started, "beat_port"))
 
-    def on_start(key: str) -> Any:
-        def started(sender: Any = None, **_: Any) -> None:
-            target = reference()
-            binding = binding_of(target)
-            if binding is None or binding.state is None or getattr(sender, "app", None) is not target:
-                return
-            start(binding.state, key)
 
-        return started
-
-    worker_init.connect(on_start("worker_port"), weak=False)
-    beat_init.connect(on_start("beat_port"), weak=False)
+def _started(key: str, binding: Binding, _process: object) -> None:
+    if binding.state is not None:
+        start(binding.state, key)
 
 
 def start(state: ConfigState, key: str) -> int | None:

@@ -237,3 +237,16 @@ def test_enabled_without_the_extra_says_what_to_install(deployment_file, tmp_pat
     assert "metrics.enabled: metrics need the Prometheus client: pip install 'configsvc[metrics]'" in \
         out.stdout + out.stderr
     assert "Traceback" not in out.stderr and PLANTED not in out.stderr + out.stdout
+
+
+def test_a_server_folder_goes_with_its_server_and_a_reused_pid_does_not_inherit_it(tmp_path: Path) -> None:
+    from configsvc.metrics.folder import remove_gone_servers, server_name
+
+    running = server_name(os.getpid())
+    assert running.startswith(f"{os.getpid()}-")  # Linux: with the start time
+    exited = subprocess.Popen(["true"])
+    exited.wait()
+    for name in (running, f"{exited.pid}-1", f"{os.getpid()}-1", "not-a-server"):
+        (tmp_path / name).mkdir()
+    remove_gone_servers(tmp_path)
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([running, "not-a-server"])

@@ -7,9 +7,9 @@ is yours to manage), to a folder of the *server*: a gunicorn server's arbiter, a
 process, beat. Processes forked from it (gunicorn's and Celery's prefork workers) inherit the variable;
 a gunicorn worker that builds the app itself finds its arbiter's folder (:mod:`.gunicorn_internals`).
 
-The folders live under ``<temp>/configsvc-metrics-<uid>/`` (0700). A server's folder goes when a later
-server starts and finds its process gone; a dead process's gauges go at the next scrape (its counters
-stay: a total must not drop).
+The folders live under ``<temp>/configsvc-metrics-<uid>/<pid>-<start time>/`` (0700). A server's folder
+goes when a later server starts and finds its process gone (the start time tells a pid used again); a
+dead process's gauges go at the next scrape (its counters stay: a total must not drop).
 """
 
 from __future__ import annotations
@@ -41,12 +41,28 @@ def server_folder(environ: MutableMapping[str, str]) -> Path:
     base = Path(tempfile.gettempdir()) / f"configsvc-metrics-{os.getuid()}"
     base.mkdir(mode=0o700, exist_ok=True)
     server = gunicorn_internals.arbiter_pid() or os.getpid()
-    folder = base / str(server)
+    folder = base / server_name(server)
     if not folder.is_dir():
-        _remove_gone_servers(base)
+        remove_gone_servers(base)
         folder.mkdir(mode=0o700, exist_ok=True)
     environ[VARIABLE] = str(folder)
     return folder
+
+
+def server_name(pid: int) -> str:
+    """``<pid>-<start>``: the process and when it started (Linux: clock ticks since boot), so a later
+    process that gets the same pid never finds the counts of an earlier server; ``<pid>`` elsewhere."""
+    started = _start_time(pid)
+    return f"{pid}-{started}" if started is not None else str(pid)
+
+
+def _start_time(pid: int) -> int | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text.rpartition(")")[2].split()  # after the command name, which may hold spaces
+    return int(fields[19]) if len(fields) > 19 and fields[19].isdigit() else None  # field 22: starttime
 
 
 def forget_dead_processes(folder: Path) -> None:
@@ -74,8 +90,9 @@ def folder_in(environ: Mapping[str, str]) -> Path | None:
     return Path(given) if given else None
 
 
-def _remove_gone_servers(base: Path) -> None:
+def remove_gone_servers(base: Path) -> None:
     for entry in base.iterdir():
-        if entry.name.isdigit() and entry.is_dir() and not alive(int(entry.name)):
-            shutil.rmtree(entry, ignore_errors=True)
+        pid = entry.name.partition("-")[0]
+        if pid.isdigit() and entry.is_dir() and server_name(int(pid)) != entry.name:
+            shutil.rmtree(entry, ignore_errors=True)  # the server is gone (or its pid is another's now)
 

@@ -464,3 +464,12 @@ def test_every_reload_outcome_is_one_line_with_generation_fingerprint_and_change
     assert f"(generation 1, fingerprint {state.fingerprint[:12]})" in refused
     for line in (applied, unchanged, refused):
         assert "sentinel" not in line and "first-secret-key" not in line and "\n" not in line
+
+
+def test_a_metrics_setting_read_at_start_says_so_when_it_changes(
+        live_app: Flask, config_file: Path, caplog: pytest.LogCaptureFixture) -> None:
+    config_file.write_text(config_file.read_text() + "metrics: {path: /scrape-me}\n")
+    with caplog.at_level(logging.INFO, logger="configsvc.reload"):
+        assert state_of(live_app).reload(force=False)
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warning.startswith("configsvc: metrics.path changed: read when the process starts")

@@ -238,10 +238,15 @@ class Reloader:
         record.reload("applied" if changed else "unchanged")
         metrics.running(self.state.fingerprint, old.fingerprint, stale=False)
         if changed:  # planned, not an incident: INFO (refusals and failures are ERROR)
+            keys = new.changed_keys(old)
             logger.info("configsvc: reloaded the configuration from %s (%s): changed %s", self._where(),
-                        self._running(), ", ".join(new.changed_keys(old)) or "nothing")
+                        self._running(), ", ".join(keys) or "nothing")
             for message in new.warnings:
                 logger.warning("configsvc: %s", message)
+            at_start = [key for key in keys if key.startswith("metrics.") and key != "metrics.token"]
+            if at_start:
+                logger.warning("configsvc: %s changed: read when the process starts, so it applies at "
+                               "the next start (metrics.token applies at once)", ", ".join(at_start))
         elif was_stale:
             logger.info("configsvc: %s is good again (unchanged from the configuration in use; %s)",
                         self._where(), self._running())

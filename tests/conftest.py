@@ -101,8 +101,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """A run leaves no key in the local Redis: every key present now and not at the start is reported,
-    and fails the run (in the main process, after every test process has ended)."""
+    """A run leaves no key of its own in the local Redis: every key under one of its prefixes present now
+    and not at the start is reported, and fails the run (in the main process, after every test process
+    has ended)."""
     if hasattr(session.config, "workerinput") or session.config.stash.get(KEYS_BEFORE, None) is None:
         return
     before = session.config.stash[KEYS_BEFORE] or {}

@@ -7,9 +7,10 @@ test's prefix as Celery's ``result_backend_transport_options.global_keyprefix`` 
 environment may override). A test that publishes or reads results in its own process adds ``environ()``
 to the environment it builds its app with: its app must use the same keys as the processes it talks to.
 When the test ends, its keys are deleted from every database of the local Redis. ``tests/conftest.py``
-also compares the local Redis' keys before and after the whole run: a run leaves none behind. Each run has
-an id of its own in every prefix (:func:`start_run`), so two runs on one machine (a terminal and CI) do
-not take each other's keys for leftovers.
+also compares the local Redis' keys before and after the whole run: a run leaves none of its own behind
+(a worker still storing after its test ended, a key the test did not remove). Each run has an id of its
+own in every prefix (:func:`start_run`), so what else uses the machine's Redis meanwhile (another run, a
+benchmark) is never taken for a leftover.
 """
 
 from __future__ import annotations
@@ -41,9 +42,10 @@ def run_prefix() -> str:
 
 
 def left_by_this_run(key: bytes) -> bool:
-    """True for a key this run may have left: under one of its prefixes, or under none (another run's
-    keys, under their own prefixes, are theirs)."""
-    return key.startswith(run_prefix().encode()) or not key.startswith(PREFIX.encode())
+    """True for a key under one of this run's prefixes. Keys under no test prefix are not counted: the
+    machine's Redis is shared (another run, a benchmark or soak beside the suite, a developer's app), and
+    nothing tells whose they are."""
+    return key.startswith(run_prefix().encode())
 
 
 def environ() -> dict[str, str]:

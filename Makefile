@@ -8,8 +8,13 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,docs]'
+	# uv installs what pip would, from the same index, in a fraction of the time (pip took a minute of
+	# `make test` from a clean clone); pip itself where uv cannot be installed.
+	if $(BIN)/python -m pip install --quiet uv; then \
+	    $(BIN)/python -m uv pip install --quiet --python $(BIN)/python -e '.[test,docs]'; \
+	else \
+	    $(BIN)/python -m pip install --quiet --upgrade pip && $(BIN)/python -m pip install --quiet -e '.[test,docs]'; \
+	fi
 	# The reference app (app/, worker_entry.py) runs from the checkout: put the checkout on the venv's path.
 	$(BIN)/python -c 'import pathlib, site; pathlib.Path(site.getsitepackages()[0], "configsvc-checkout.pth").write_text(str(pathlib.Path.cwd()) + "\n")'
 	touch $(STAMP)

@@ -66,7 +66,11 @@ def retire_backends(celery: Celery, issued: Iterable[Backend], count: Callable[[
     """Every result backend handed out so far is replaced (the next use makes a new one) and closed; one
     still held by code in flight connects with the new settings from now on."""
     celery_internals.drop_backends(celery)
-    successor = celery_internals.backend_redis_pool(celery.backend, create=True)  # the current settings' pool
+    try:
+        successor = celery_internals.backend_redis_pool(celery.backend, create=True)  # the current settings'
+    except Exception as error:  # a backend that cannot be built now fails where it is used, not here
+        logger.debug("building the current result backend: %s", type(error).__name__)
+        successor = None
     for backend in issued:
         _in_background(functools.partial(close_backend, successor=successor), backend, BACKEND_GRACE_SECONDS,
                        count())

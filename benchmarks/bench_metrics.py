@@ -86,9 +86,10 @@ def post_rate(seconds: float, rounds: int) -> str:
 
 
 def memory() -> str:
-    code = ("import resource, sys\nfrom app import create_app\n"
+    code = ("import re, sys\nfrom app import create_app\n"
             "create_app({'metrics': {'enabled': sys.argv[1] == 'on'}}, environ={'APP_ENV': 'testing'})\n"
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, 'prometheus_client' in sys.modules)")
+            "rss = re.search(r'VmRSS:\\s+(\\d+)', open('/proc/self/status').read())[1]\n"
+            "print(rss, 'prometheus_client' in sys.modules)")
     found = {}
     for state in ("off", "on"):
         rss: list[int] = []

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import secrets
 import sys
 import time
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
     from configsvc.core.config import Config
 
 POLL_SECONDS = 0.2  # how long one round waits for answers (without --expect)
+WATCH_ROUND_SECONDS = 0.05  # --watch --expect: a round that misses an answer is asked again this soon
+WATCH_LOOK_SECONDS = 0.02  # --watch: how often the files are looked at until they change
 
 
 class _Enough(Exception):
@@ -90,14 +93,18 @@ def fleet(ctx: click.Context, wait_seconds: float, watch: bool, as_json: bool, e
     config = resolve_for(ctx)
     first = wanted = config.fingerprint
     keys = _proof_keys(config)
+    seen = _signature(config)
     deadline = time.monotonic() + wait_seconds if wait_seconds or not watch else float("inf")
     app = command_app(config, "configsvc-fleet")
     if watch:
         click.echo(f"fleet: watching: the files hold {first}; waiting for them to change", err=True)
     try:
+        if watch:  # nothing to ask the workers until the files change: look at them, cheaply
+            config, app = _until_changed(ctx, config, app, deadline)
+            wanted, keys = config.fingerprint, _proof_keys(config)
         while True:
             try:
-                answers = ask_workers(app, POLL_SECONDS if wait_seconds or watch else 1.0, expect, keys)
+                answers = ask_workers(app, _round_seconds(wait_seconds, watch, expect), expect, keys)
             except Exception as error:  # every transport fails its own way; none may print a traceback
                 raise ConfigError(Problem(_broker_problem(error, str(app.conf.broker_url or "")),
                                           kind="config", key="celery.broker_url", source="fleet")) from None
@@ -107,9 +114,10 @@ def fleet(ctx: click.Context, wait_seconds: float, watch: bool, as_json: bool, e
                 (not watch or wanted != first)
             if done or time.monotonic() >= deadline:
                 break
-            if watch:  # the files may have changed meanwhile: what they hold now is wanted
+            if watch and _signature(config) != seen:  # changed again meanwhile: what they hold now
                 config, app = _files_now(ctx, config, app)
                 wanted, keys = config.fingerprint, _proof_keys(config)
+            seen = _signature(config)
     finally:
         app.close()
     _print(answers, wanted, as_json)
@@ -148,6 +156,45 @@ def _proof_keys(config: Config) -> list[bytes]:
             "no secret_key is configured, so no worker's reply can be verified (each proves itself with "
             "a key derived from it); set secret_key", kind="validation", key="secret_key"))
     return keys
+
+
+def _round_seconds(wait_seconds: float, watch: bool, expect: int | None) -> float:
+    """How long one round waits for answers. A round with ``--expect`` ends as soon as that many came, so
+    its limit is only paid for an answer missing: a worker whose remote-control connection is being
+    reopened by a switch does not get that round's request. --watch, which is there to say the moment the
+    last worker switched, asks again soon."""
+    if watch and expect is not None:
+        return WATCH_ROUND_SECONDS
+    return POLL_SECONDS if wait_seconds or watch else 1.0
+
+
+def _signature(config: Config) -> tuple[tuple[int, int, int] | None, ...]:
+    """The files a configuration was read from as they are on disk now (a changed one differs)."""
+    found: list[tuple[int, int, int] | None] = []
+    for path in config.watched_files:
+        try:
+            stat = os.stat(path)
+        except OSError:
+            found.append(None)
+            continue
+        found.append((stat.st_ino, stat.st_size, stat.st_mtime_ns))
+    return tuple(found)
+
+
+def _until_changed(ctx: click.Context, config: Config, app: Celery, deadline: float) -> tuple[Config, Celery]:
+    """Look at the files every few milliseconds until they resolve to another configuration (or time is
+    up): that configuration, and the app to ask with."""
+    first, seen = config.fingerprint, _signature(config)
+    while time.monotonic() < deadline:
+        time.sleep(WATCH_LOOK_SECONDS)
+        now = _signature(config)
+        if now == seen:
+            continue
+        seen = now
+        config, app = _files_now(ctx, config, app)
+        if config.fingerprint != first:
+            break
+    return config, app
 
 
 def _files_now(ctx: click.Context, config: Config, app: Celery) -> tuple[Config, Celery]:

@@ -24,6 +24,7 @@ from configsvc.celery import celery_internals, kombu_internals, redis_internals
 if TYPE_CHECKING:
     from celery import Celery
     from celery.backends.base import Backend
+    from redis import ConnectionPool
 
 logger = logging.getLogger("configsvc.celery")
 
@@ -76,7 +77,7 @@ def retire_backends(celery: Celery, issued: Iterable[Backend], count: Callable[[
                        count())
 
 
-def close_backend(backend: Backend, grace: float, successor: Any = None) -> None:
+def close_backend(backend: Backend, grace: float, successor: ConnectionPool | None = None) -> None:
     """Close a retired result backend's connections: idle ones now, the rest once they are no longer in
     use (at the latest after ``grace`` seconds). ``successor``: the current backend's connection pool,
     as which the retired one's makes and remakes its connections from now on (a closed connection would

@@ -16,7 +16,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from configsvc.credentials.base import CredentialProvider, FetchFailed
-from configsvc.credentials.refresh import REFRESHER, CredentialState, ManagedCredential, iso, summary
+from configsvc.credentials.refresh import CredentialState, ManagedCredential, iso, summary
+from configsvc.credentials.refresher import REFRESHER
 from configsvc.credentials.spec import ProviderSpec, provider_specs
 from configsvc.errors import ConfigError, Problem
 

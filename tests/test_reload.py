@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from configsvc import Config
 from configsvc.flask import ConfigService, ConfigState
 from configsvc.flask.reloader import Reloader
 from tests.support.brokers import rabbitmq_account
+from tests.support.rabbitmq_control import machine_node
 from tests.support.reference import run_cli
 
 GOOD = """\
@@ -272,8 +272,7 @@ def test_a_publish_refused_for_credentials_rereads_the_file_and_retries(tmp_path
     with rabbitmq_account() as (user, password, vhost):
         path, app = rabbitmq_app(tmp_path, f"amqp://{user}:{password}@127.0.0.1:5672/{vhost}")
         new_password = "p" + os.urandom(12).hex()
-        subprocess.run(["rabbitmqctl", "-q", "change_password", user, new_password], check=True,
-                       capture_output=True)
+        machine_node().change_password(user, new_password)
         edit(path, password, new_password)  # no watcher: only the refusal makes the app look
         response = app.test_client().post("/task/", json={"seconds": 0})
         assert response.status_code == 202, response.get_json()

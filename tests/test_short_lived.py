@@ -21,10 +21,12 @@ from pathlib import Path
 
 import pytest
 
+from configsvc.celery.acceptance import CHECK_CONNECTION_NAME
 from tests.support.brokers import rabbitmq_account
 from tests.support.load import Load, assert_every_result_stored, assert_every_task_ran_once
 from tests.support.oauth import TokenEndpoint, rabbitmq_oauth_node
 from tests.support.processes import VENV_BIN, celery_beat, celery_worker, wait_for, web_process
+from tests.support.rabbit_node import RabbitNode
 from tests.support.redis_acl import (
     ADMIN_USER,
     PasswordIssuer,
@@ -59,6 +61,14 @@ def celery_cli(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           env={"FLASK_CONFIG": str(path), "APP_ENV": "production", "PATH": "/usr/bin:/bin"})
 
 
+def lasting_connections(node: RabbitNode) -> set[str]:
+    """The node's connections (``ip:port -> ip:port``) but the short one a process opens to check each new
+    token before its live connections get it (named :data:`CHECK_CONNECTION_NAME`)."""
+    named = f'{{<<"connection_name">>,longstr,<<"{CHECK_CONNECTION_NAME}">>}}'  # as Erlang prints it
+    return {c["name"] for c in node.control.connections("name", "client_properties")
+            if named not in c["client_properties"]}
+
+
 def renewals(log: Path) -> int:
     return len(RENEWED.findall(log.read_text()))
 
@@ -77,7 +87,7 @@ def test_rabbitmq_oauth2_tokens_renewed_on_live_connections_under_load(tmp_path:
         with service(path, tmp_path) as url:
             with Load(url, per_second=10, at_least=200) as load:
                 load.more(30)
-                first = {c["name"] for c in node.connections()}
+                first = lasting_connections(node)
                 started = time.monotonic()
                 # Two lifetimes: every process's first token has expired, renewed several times.
                 wait_for(lambda: renewals(worker_log) >= 3 and time.monotonic() - started > 2 * TOKEN_SECONDS,
@@ -93,7 +103,7 @@ def test_rabbitmq_oauth2_tokens_renewed_on_live_connections_under_load(tmp_path:
                 task_id = called.stdout.strip()
                 wait_for(lambda: f"app.tasks.echo[{task_id}] succeeded" in worker_log.read_text(), 30,
                          "the task on the queue consumed after expiry to run")
-                last = {c["name"] for c in node.connections()}
+                last = lasting_connections(node)
             assert_every_task_ran_once(load, worker_log, "oauth2 tokens")
             assert_every_result_stored(load, url, "oauth2 tokens")
         log = worker_log.read_text()
@@ -101,6 +111,7 @@ def test_rabbitmq_oauth2_tokens_renewed_on_live_connections_under_load(tmp_path:
         print(f"oauth2: {endpoint.issued} tokens issued, worker renewals {len(sent)} "
               f"(update-secret on {sent} connections), connections {len(first)} -> {len(last)}")
         assert first <= last, f"connections reopened: {sorted(first - last)}"
+        assert f"has a client-provided name: {CHECK_CONNECTION_NAME}" in node.log_text()
         assert all(count >= 2 for count in sent), sent  # the consumer's and the events' at least
         assert "Connection to broker lost" not in log
         assert "ACCESS_REFUSED" not in log and "token has expired" not in log
@@ -145,7 +156,7 @@ def test_rabbitmq_jwts_from_a_command_renewed_in_place_and_a_refused_one_never_r
         env = {"FLASK_CONFIG": str(path), "APP_ENV": "production"}
         with celery_worker(env, cwd=Path("/"), log=worker_log, pool=("--pool=prefork", "--concurrency=2"),
                            default_startup=True):
-            first = {c["name"] for c in node.connections()}
+            first = lasting_connections(node)
             started = time.monotonic()
             wait_for(lambda: renewals(worker_log) >= 2 and time.monotonic() - started > 1.5 * lifetime, 60,
                      "two renewals, past the first token's expiry", interval=0.5)
@@ -163,7 +174,7 @@ def test_rabbitmq_jwts_from_a_command_renewed_in_place_and_a_refused_one_never_r
             task_id = called.stdout.strip()
             wait_for(lambda: f"app.tasks.echo[{task_id}] succeeded" in worker_log.read_text(), 30,
                      "the task on the queue consumed after expiry to run")
-            worker_connections = first & {c["name"] for c in node.connections()}
+            worker_connections = first & lasting_connections(node)
         assert worker_connections == first, "a connection of the worker was reopened"
         log = worker_log.read_text()
         failure = next(line for line in log.splitlines() if "broker refused the new credential" in line)

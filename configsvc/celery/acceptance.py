@@ -46,6 +46,11 @@ class Answer:
 
 ACCEPTED = Answer("accepted")
 
+#: The name an AMQP check connection gives itself (``connection_name``, what RabbitMQ's management UI and
+#: ``rabbitmqctl list_connections user_provided_name`` show), so that an operator watching connections
+#: knows the short one that comes and goes at each refresh or reload.
+CHECK_CONNECTION_NAME = "configsvc credential check"
+
 
 def answer_of(error: BaseException) -> Answer:
     """How to read a failed connection attempt."""
@@ -90,8 +95,14 @@ def _chain(error: BaseException) -> list[BaseException]:
 
 
 def broker(connection: Connection, timeout: float) -> Answer:
-    """Open ``connection`` (a kombu connection, not yet connected) once, then release it."""
+    """Open ``connection`` (a kombu connection, not yet connected) once, then release it. On AMQP it is
+    named :data:`CHECK_CONNECTION_NAME`."""
     try:
+        if connection.transport.driver_type == "amqp":
+            options = dict(connection.transport_options or {})  # the app's own dict stays as it is
+            options["client_properties"] = {**options.get("client_properties", {}),
+                                            "connection_name": CHECK_CONNECTION_NAME}
+            connection.transport_options = options
         connection.ensure_connection(max_retries=0, timeout=timeout)  # type: ignore[no-untyped-call]
     except Exception as error:
         return answer_of(error)

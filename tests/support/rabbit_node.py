@@ -8,7 +8,6 @@ touched.
 from __future__ import annotations
 
 import glob
-import json
 import os
 import shutil
 import subprocess
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.support.processes import free_port
+from tests.support.rabbitmq_control import RabbitControl
 
 SBIN = Path(sorted(glob.glob("/usr/lib/rabbitmq/lib/rabbitmq_server-*/sbin"))[-1])
 
@@ -39,13 +39,17 @@ class RabbitNode:
                               capture_output=True, text=True, timeout=timeout, check=True)
         return done.stdout
 
+    @property
+    def control(self) -> RabbitControl:
+        """Its users, vhosts and connections, without a ``rabbitmqctl`` per question."""
+        return RabbitControl(self.name, (self.home / "home" / ".erlang.cookie").read_text().strip())
+
     def connections(self) -> list[dict[str, str]]:
         """Every client connection: name (``ip:port -> ip:port``) and user."""
-        lines = self.ctl("list_connections", "name", "user", "--formatter", "json")
-        return [{"name": c["name"], "user": c["user"]} for c in json.loads(lines)]
+        return self.control.connections("name", "user")
 
     def users(self) -> list[str]:
-        return [u["user"] for u in json.loads(self.ctl("list_users", "--formatter", "json"))]
+        return self.control.users()
 
     def log_text(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in (self.home / "log").glob("*.log"))

@@ -162,9 +162,9 @@ def vault_for_rabbitmq(base: Path, *, ttl: int = 20, max_ttl: int = 50,
     with rabbitmq_node(base, "vault", plugins=[], management=True) as node, \
             bao_server(base, audit_log) as bao:
         admin, admin_password = ADMIN, uuid.uuid4().hex
-        node.ctl("add_user", admin, admin_password)
-        node.ctl("set_user_tags", admin, "administrator")
-        node.ctl("set_permissions", "-p", "/", admin, ".*", ".*", ".*")
+        node.control.add_user(admin, admin_password)
+        node.control.set_tags(admin, "administrator")
+        node.control.set_permissions("/", admin)
         bao.cli("secrets", "enable", "rabbitmq")
         bao.cli("write", "rabbitmq/config/connection",
                 f"connection_uri=http://127.0.0.1:{node.management_port}",

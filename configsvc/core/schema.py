@@ -29,6 +29,7 @@ class Setting:
 
 CELERY_SECTION = "celery"
 METRICS_SECTION = "metrics"
+ROLLOUT_SECTION = "rollout"
 
 # Flask's own settings (flask.Flask.default_config), by their lower-case names.
 FLASK_SETTINGS: dict[str, Setting] = {
@@ -71,6 +72,7 @@ OWN_SETTINGS: dict[str, Setting] = {
     "credentials": Setting("dict"),
     CELERY_SECTION: Setting("section"),
     METRICS_SECTION: Setting("section"),
+    ROLLOUT_SECTION: Setting("section"),
 }
 
 # The ``metrics`` section (configsvc.metrics). A port is a number or a range, ``9800-9809``: text.
@@ -81,6 +83,13 @@ METRICS_SETTINGS: dict[str, Setting] = {
     "worker_port": Setting("str"),
     "beat_port": Setting("str"),
 }
+
+# The ``rollout`` section (configsvc.rollout): ``immediate`` (a valid new file is applied when read) or
+# ``staged`` (it is held until ``configsvc rollout`` says to apply it).
+ROLLOUT_SETTINGS: dict[str, Setting] = {
+    "mode": Setting("str"),
+}
+ROLLOUT_MODES = ("immediate", "staged")
 
 TOP_LEVEL: dict[str, Setting] = {**FLASK_SETTINGS, **OWN_SETTINGS}
 
@@ -169,7 +178,8 @@ class Schema:
                     f"{'Celery' if path[0] == CELERY_SECTION else 'Flask or configsvc'}; leave it out")
         # Every parent of an own key is a known mapping, so its siblings are checked for typos.
         self._children: dict[KeyPath, set[str]] = {(): set(TOP_LEVEL),
-                                                   (METRICS_SECTION,): set(METRICS_SETTINGS)}
+                                                   (METRICS_SECTION,): set(METRICS_SETTINGS),
+                                                   (ROLLOUT_SECTION,): set(ROLLOUT_SETTINGS)}
         for path in self.own:
             for depth in range(len(path)):
                 self._children.setdefault(path[:depth], set()).add(path[depth])
@@ -186,6 +196,8 @@ class Schema:
             return celery_settings().get(path[1])
         if len(path) == 2 and path[0] == METRICS_SECTION:
             return METRICS_SETTINGS.get(path[1])
+        if len(path) == 2 and path[0] == ROLLOUT_SECTION:
+            return ROLLOUT_SETTINGS.get(path[1])
         return None
 
     def near_miss(self, path: KeyPath) -> str | None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from configsvc.core.keypath import KeyPath
 from configsvc.core.layering import Merged, lookup
+from configsvc.core.schema import ROLLOUT_MODES
 from configsvc.errors import Problem
 
 PRODUCTION = "production"
@@ -19,7 +20,7 @@ def validate(merged: Merged, env: str, shipped_secret_keys: list[Any],
     ``shipped_secret_keys`` are the values the app's code ships (defaults file, example files):
     production refuses them as its ``secret_key``.
     """
-    problems: list[Problem] = metrics_problems(merged)
+    problems: list[Problem] = metrics_problems(merged) + rollout_problems(merged)
     if env == PRODUCTION:
         _, secret_key = lookup(merged.tree, ("secret_key",))
         if not secret_key:
@@ -59,6 +60,14 @@ def metrics_problems(merged: Merged) -> list[Problem]:
         problems.append(_at(merged, ("metrics", "enabled"),
                             "metrics need the Prometheus client: pip install 'configsvc[metrics]'"))
     return problems
+
+
+def rollout_problems(merged: Merged) -> list[Problem]:
+    """The ``rollout`` section: a known mode."""
+    _, mode = lookup(merged.tree, ("rollout", "mode"))
+    if mode is not None and mode not in ROLLOUT_MODES:
+        return [_at(merged, ("rollout", "mode"), f"expected one of {', '.join(ROLLOUT_MODES)}")]
+    return []
 
 
 def port_range(text: str) -> tuple[int, int] | None:

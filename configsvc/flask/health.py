@@ -52,6 +52,8 @@ def health() -> ResponseReturnValue:
     if state is not None:
         body["config"] = state.state
         body["fingerprint"] = state.fingerprint
+        if state.pending is not None:  # rollout.mode staged: read, valid, waiting for configsvc rollout
+            body["pending"] = state.pending
     if not healthy:
         body["status"] = "error"
     return jsonify(body), 200 if healthy else 503

@@ -17,6 +17,7 @@ its own watching thread.
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import signal
@@ -25,7 +26,7 @@ import time
 import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from configsvc import metrics
 from configsvc.core.config import Config
@@ -45,6 +46,9 @@ RECHECK_SECONDS = 2.0
 # a default, or to nothing) is taken as a file caught half-written, not as meant. Refused until the files
 # change again; SIGHUP applies it as it is.
 KEPT_ON_RELOAD = ("celery.broker_url", "celery.result_backend", "secret_key")
+#: What ``configsvc rollout`` tells a process: apply the staged configuration, or reject one (and go back
+#: to what ran before it, when it runs).
+RolloutAction = Literal["apply", "roll back"]
 Signature = tuple[tuple[int, int, int, int, int] | None, ...]
 
 _live: weakref.WeakSet[Reloader] = weakref.WeakSet()
@@ -71,6 +75,8 @@ class Reloader:
         self._force = False
         self._recheck_at: float | None = None
         self._thread: threading.Thread | None = None
+        self._told: collections.deque[tuple[RolloutAction, str, threading.Event]] = collections.deque()
+        self._said_rejected = False
         self._seen = self._signature()
         _live.add(self)
         _follow_forks()
@@ -112,29 +118,120 @@ class Reloader:
                              "again (SIGHUP applies it as it is)")
                 return False
             if new.flask_mapping() == old.flask_mapping():
+                self._unstage()  # the files hold what runs again: nothing is pending
                 if new.fingerprint != old.fingerprint:  # same values, other bytes (a comment): adopt it
                     self.state.config = new
                 self._recover(old, new, changed=False)
                 return False
+            if staged_mode(old):
+                self._stage(old, new)
+                return False
+            return self._switch(old, new, forced=force, recheck=recheck)
+
+    def _switch(self, old: Config, new: Config, *, forced: bool, recheck: bool = False,
+                how: str = "reloaded the configuration") -> bool:
+        """Move to ``new`` unless a participant defers or refuses it; True when it was applied."""
+        try:
+            decision = self.state.switch(new, forced=forced)
+        except Exception as error:
+            logger.debug("applying the new configuration failed", exc_info=True)
+            self._refuse(f"applying it failed ({type(error).__name__})")
+            return False
+        if decision.outcome == "defer":  # e.g. the new broker cannot be reached while the current one can
+            self._recheck_at = time.monotonic() + RECHECK_SECONDS
+            self._refuse(f"{decision} and trying again every {RECHECK_SECONDS:g} s (SIGHUP switches "
+                         "anyway)", quiet=recheck)
+            return False
+        if decision.outcome == "refuse":  # e.g. the broker refuses the new credentials
+            self._refuse(str(decision))
+            return False
+        self.state.config = new
+        self.state.generation += 1
+        self._recover(old, new, changed=True, how=how)
+        self._changed.notify_all()
+        return True
+
+    # -- staged rollout ---------------------------------------------------------------------------
+
+    def told(self, action: RolloutAction, fingerprint: str) -> threading.Event:
+        """What ``configsvc rollout`` told this process (a message already verified): taken in the
+        watching thread (or a thread of its own), never in the caller's, a worker's consumer. The event
+        is set once it was taken."""
+        taken = threading.Event()
+        self._told.append((action, fingerprint, taken))
+        if self.watching:
+            self._wake.set()
+        else:
+            threading.Thread(target=self._take_told, name="configsvc-rollout", daemon=True).start()
+        return taken
+
+    def _stage(self, old: Config, new: Config) -> None:
+        """Hold ``new`` until a rollout applies it (one log line, once per staged configuration)."""
+        state = self.state
+        if new.fingerprint in state.rejected:
+            if state.staged is not None or not self._said_rejected:
+                logger.warning("configsvc: %s holds a configuration a rollout rejected (fingerprint %s); "
+                               "not staged, still running %s", self._where(), new.fingerprint[:12],
+                               self._running())
+            state.staged, self._said_rejected = None, True
+            return
+        if state.pending == new.fingerprint:
+            return
+        state.staged = new
+        logger.info("configsvc: staged the configuration in %s (fingerprint %s): changed %s; it runs when "
+                    "configsvc rollout applies it (running %s)", self._where(), new.fingerprint[:12],
+                    ", ".join(new.changed_keys(old)) or "nothing", self._running())
+
+    def _unstage(self) -> None:
+        if self.state.staged is not None:
+            logger.info("configsvc: %s holds the running configuration again; nothing is staged",
+                        self._where())
+        self.state.staged = None
+        self._said_rejected = False
+
+    def _take_told(self) -> None:
+        while self._told:
             try:
-                decision = self.state.switch(new, forced=force)
-            except Exception as error:
-                logger.debug("applying the new configuration failed", exc_info=True)
-                self._refuse(f"applying it failed ({type(error).__name__})")
-                return False
-            if decision.outcome == "defer":  # e.g. the new broker cannot be reached while the current one can
-                self._recheck_at = time.monotonic() + RECHECK_SECONDS
-                self._refuse(f"{decision} and trying again every {RECHECK_SECONDS:g} s (SIGHUP switches "
-                             "anyway)", quiet=recheck)
-                return False
-            if decision.outcome == "refuse":  # e.g. the broker refuses the new credentials
-                self._refuse(str(decision))
-                return False
-            self.state.config = new
-            self.state.generation += 1
-            self._recover(old, new, changed=True)
-            self._changed.notify_all()
-            return True
+                action, fingerprint, taken = self._told.popleft()
+            except IndexError:  # another thread took it
+                return
+            try:
+                with self._lock:
+                    if action == "apply":
+                        self._apply_staged(fingerprint)
+                    else:
+                        self._roll_back(fingerprint)
+            finally:
+                taken.set()
+
+    def _apply_staged(self, fingerprint: str) -> None:
+        state, staged = self.state, self.state.staged
+        if state.fingerprint == fingerprint:
+            return  # applied already (the message came twice, or the files changed to it in immediate mode)
+        if staged is None or staged.fingerprint != fingerprint or fingerprint in state.rejected:
+            logger.warning("configsvc: configsvc rollout said to apply fingerprint %s, which is not staged "
+                           "here; nothing changed (%s)", fingerprint[:12], self._running())
+            return
+        old = state.config
+        how = "applied the staged configuration (configsvc rollout)"
+        if self._switch(old, staged, forced=False, how=how):
+            state.before_rollout, state.staged = old, None
+
+    def _roll_back(self, fingerprint: str) -> None:
+        """Reject ``fingerprint``: not staged or applied again; a process running it goes back to what it
+        ran before."""
+        state = self.state
+        state.rejected.add(fingerprint)
+        if state.pending == fingerprint:
+            state.staged = None
+        before = state.before_rollout
+        if state.fingerprint != fingerprint or before is None:
+            logger.info("configsvc: configsvc rollout rejected fingerprint %s (%s)", fingerprint[:12],
+                        self._running())
+            return
+        if self._switch(state.config, before, forced=True,
+                        how="rolled back to the configuration it ran before (configsvc rollout)"):
+            state.before_rollout = None
 
     def wait_for_change(self, generation: int, timeout: float) -> bool:
         """Wait until a configuration newer than ``generation`` is applied; False on timeout."""
@@ -193,6 +290,7 @@ class Reloader:
             self._wake.clear()
             if self._thread is not me or self.state.app is None:
                 return
+            self._take_told()
             force, self._force = self._force, False
             recheck = self._recheck_at is not None and time.monotonic() >= self._recheck_at
             try:
@@ -230,7 +328,8 @@ class Reloader:
             logger.error("configsvc: refused the new configuration in %s: %s; keeping the last good one "
                          "(%s)", self._where(), problem, self._running())
 
-    def _recover(self, old: Config, new: Config, *, changed: bool) -> None:
+    def _recover(self, old: Config, new: Config, *, changed: bool,
+                 how: str = "reloaded the configuration") -> None:
         """One log line for a reload that applied ``new`` (``changed``) or found the values of ``old``."""
         was_stale = self.state.state == "stale"
         self.state.state = "ok"
@@ -239,8 +338,8 @@ class Reloader:
         metrics.running(self.state.fingerprint, old.fingerprint, stale=False)
         if changed:  # planned, not an incident: INFO (refusals and failures are ERROR)
             keys = new.changed_keys(old)
-            logger.info("configsvc: reloaded the configuration from %s (%s): changed %s", self._where(),
-                        self._running(), ", ".join(keys) or "nothing")
+            logger.info("configsvc: %s from %s (%s): changed %s", how, self._where(), self._running(),
+                        ", ".join(keys) or "nothing")
             for message in new.warnings:
                 logger.warning("configsvc: %s", message)
             at_start = [key for key in keys if key.startswith("metrics.") and key != "metrics.token"]
@@ -262,10 +361,17 @@ class Reloader:
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._wake = threading.Event()
+        self._told = collections.deque()  # the parent's messages are the parent's to take
         was_watching = self._thread is not None
         self._thread = None
         if was_watching:
             self.start()
+
+
+def staged_mode(config: Config) -> bool:
+    """True when ``config`` says a new configuration waits for ``configsvc rollout`` (``rollout.mode``:
+    the running configuration decides, so a file that turns staged mode off is itself rolled out)."""
+    return bool(config.get("rollout.mode") == "staged")
 
 
 def _stat(path: Path) -> tuple[int, int, int, int, int] | None:

@@ -105,6 +105,13 @@ class ConfigState:
         self.problem: str | None = None
         #: How many new configurations were applied since the app started.
         self.generation = 0
+        #: A valid new configuration held until ``configsvc rollout`` applies it (``rollout.mode:
+        #: staged``), or None.
+        self.staged: Config | None = None
+        #: What this process ran before the configuration a rollout applied: what a rollback returns to.
+        self.before_rollout: Config | None = None
+        #: Fingerprints a rollout rejected: never staged or applied again.
+        self.rejected: set[str] = set()
         self.participants: list[ReloadParticipant] = []
         self.reloader: Reloader | None = None
         self.inputs = inputs
@@ -117,6 +124,11 @@ class ConfigState:
     def fingerprint(self) -> str:
         """The fingerprint of the configuration in use (see ``configsvc fleet``)."""
         return self.config.fingerprint
+
+    @property
+    def pending(self) -> str | None:
+        """The fingerprint of the staged configuration, or None."""
+        return self.staged.fingerprint if self.staged is not None else None
 
     @property
     def app(self) -> Flask | None:

@@ -21,6 +21,8 @@ from configsvc.core.schema import (
     METRICS_SECTION,
     METRICS_SETTINGS,
     OWN_SETTINGS,
+    ROLLOUT_MODES,
+    ROLLOUT_SECTION,
     Setting,
     celery_settings,
 )
@@ -45,12 +47,16 @@ def deployment_schema(options: Options, title: str = "configsvc deployment file"
     """The JSON Schema (2020-12) of a deployment file for an app with ``options``."""
     properties: dict[str, Any] = {name: leaf(setting) for name, setting in FLASK_SETTINGS.items()}
     properties.update({name: leaf(setting) for name, setting in OWN_SETTINGS.items()
-                       if name not in (CELERY_SECTION, "credentials", METRICS_SECTION)})
+                       if name not in (CELERY_SECTION, "credentials", METRICS_SECTION, ROLLOUT_SECTION)})
     properties[CELERY_SECTION] = _section(celery_section(), "Celery's settings, by their lower-case names")
     properties["credentials"] = credentials_section()
     properties[METRICS_SECTION] = _section(
         {name: leaf(setting, METRICS_DESCRIPTIONS.get(name)) for name, setting in METRICS_SETTINGS.items()},
         "Prometheus metrics (pip install 'configsvc[metrics]')")
+    properties[ROLLOUT_SECTION] = _section(
+        {"mode": {"enum": list(ROLLOUT_MODES), "description": "immediate: a valid new file is applied when "
+                  "read; staged: held until `configsvc rollout` applies it"}},
+        "How a new deployment file is applied (staged rollout)")
     defs: dict[str, Any] = {"encrypted": {"type": "string", "pattern": r"^ENC\[",
                                           "description": "a value encrypted at rest (configsvc or SOPS)"}}
     model = options.settings_model

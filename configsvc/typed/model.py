@@ -23,11 +23,11 @@ from pathlib import PurePath
 from typing import Any, Literal
 
 from configsvc.core.keypath import KeyPath
-from configsvc.core.schema import CELERY_SECTION, METRICS_SECTION, Setting, TypeName
+from configsvc.core.schema import CELERY_SECTION, METRICS_SECTION, ROLLOUT_SECTION, Setting, TypeName
 from configsvc.errors import ConfigUsageError
 
 #: Sections whose keys configsvc types itself: a model may not declare them.
-RESERVED = (CELERY_SECTION, "credentials", METRICS_SECTION)
+RESERVED = (CELERY_SECTION, "credentials", METRICS_SECTION, ROLLOUT_SECTION)
 _NAME = re.compile(r"[a-z0-9_]+")
 
 

@@ -3,9 +3,18 @@ rollout says so; a rejected one is never applied again."""
 
 from __future__ import annotations
 
+import collections
+import json
 import logging
+import os
+import secrets
+import subprocess
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -13,6 +22,12 @@ from flask import Flask
 from app import create_app
 from app.extensions import config
 from configsvc.flask import ConfigState
+from configsvc.rollout.messages import Checker, Message, message_keys, signed
+from tests import catalog
+from tests.catalog.tasks import checked
+from tests.support.brokers import rabbitmq_account
+from tests.support.processes import wait_for
+from tests.support.reference import resolve, run_cli
 
 STAGED = """\
 secret_key: first-secret-key
@@ -143,3 +158,168 @@ def test_an_unknown_mode_is_named(deployment_file, tmp_path: Path) -> None:
                            .replace("mode: staged", "mode: canary"))
     with pytest.raises(ConfigError, match=r"rollout\.mode.*expected one of immediate, staged"):
         create_app(environ={"FLASK_CONFIG": str(path)})
+
+
+# -- the messages ----------------------------------------------------------------------------------
+
+def message_for(*, pid: int = 42, issued_at: float | None = None,
+                secret: str = "the-deployment-key") -> tuple[Message, list[bytes]]:
+    keys = message_keys(resolve({"APP_ENV": "testing"}, {"secret_key": "the-deployment-key"}))
+    signing = message_keys(resolve({"APP_ENV": "testing"}, {"secret_key": secret}))[0]
+    message = signed(signing, Message("apply", "ab" * 16, "w1@h", pid, secrets.token_hex(16),
+                                      time.time() if issued_at is None else issued_at))
+    return message, keys
+
+
+def test_a_signed_fresh_message_for_this_process_is_taken_once() -> None:
+    message, keys = message_for()
+    checker = Checker()
+    assert checker.problem(message, keys, "w1@h", 42) is None
+    assert checker.problem(message, keys, "w1@h", 42) == "it was taken once already (a replay)"
+
+
+@pytest.mark.parametrize(("change", "problem"), [
+    ({"secret": "another-key"}, "its proof does not hold"),
+    ({"pid": 43}, "it is for w1@h pid 43"),
+    ({"issued_at": time.time() - 120}, "it is stale"),
+    ({"issued_at": time.time() + 120}, "it is stale"),
+])
+def test_a_forged_misdirected_or_stale_message_changes_nothing(change: dict[str, Any], problem: str) -> None:
+    message, keys = message_for(**change)
+    assert (Checker().problem(message, keys, "w1@h", 42) or "").startswith(problem)
+
+
+def test_a_changed_field_breaks_the_proof() -> None:
+    message, keys = message_for()
+    for change in ({"action": "roll back"}, {"fingerprint": "cd" * 16}, {"hostname": "w2@h"},
+                   {"nonce": "n"}, {"issued_at": message.issued_at + 1}):
+        changed = Message(**{**message.fields(), **change})
+        assert Checker().problem(changed, keys, str(changed.hostname), changed.pid) is not None, change
+    assert Message.from_fields({**message.fields(), "action": "delete"}) is None
+    assert Message.from_fields({"action": "apply"}) is None
+
+
+# -- a fleet of real workers -----------------------------------------------------------------------
+
+WORKERS = {"a": ("--pool=solo",), "b": ("--pool=threads", "--concurrency=2"),
+           "c": ("--pool=prefork", "--concurrency=2"), "d": ("--pool=solo",)}
+
+
+def catalog_file(path: Path, broker: str, *, limit: int = 10, label: str = "standard") -> Path:
+    path.write_text(
+        "secret_key: rollout-test-secret-key-0123456789\nconfig_reload_interval: 0.05\n"
+        "rollout: {mode: staged}\n"
+        f"feature: {{limit: {limit}, label: {label}}}\n"
+        f"celery:\n  broker_url: {broker}\n  task_ignore_result: true\n")
+    return path
+
+
+def rollout_cli(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return run_cli("--app", "tests.catalog:create_app()", "rollout", "--expect", str(len(WORKERS)), *args,
+                   env={"CATALOG_CONFIG": str(path)})
+
+
+def fleet_statuses(path: Path) -> list[dict[str, Any]]:
+    done = rollout_cli(path, "--status", "--json")
+    assert done.returncode == 0, done.stderr
+    return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+
+
+def every_worker(path: Path, what: str) -> bool:
+    lines = [line for line in fleet_statuses(path) if line["processes"]]
+    return len(lines) == len(WORKERS) and all(what in line["message"] for line in lines)
+
+
+@contextmanager
+def catalog_fleet(tmp_path: Path, celery_worker_process: Any) -> Iterator[tuple[Path, Path]]:
+    """Four workers (solo, threads, prefork, solo) on a vhost of their own, staged mode: the deployment
+    file, and the folder each task run leaves a file in."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    with rabbitmq_account() as (user, password, vhost), ExitStack() as stack:
+        path = catalog_file(tmp_path / "catalog.yaml", f"amqp://{user}:{password}@127.0.0.1:5672/{vhost}")
+        env = {"CATALOG_CONFIG": str(path)}
+        for name, pool in WORKERS.items():
+            stack.enter_context(celery_worker_process(
+                "tests.catalog.worker.celery", env, cwd=Path("/"), name=f"worker-{name}.log",
+                args=(*pool, "--without-gossip", "--without-mingle", "--without-heartbeat", "-n",
+                      f"{name}-{os.getpid()}@%h")))
+        catalog.create_app(env)
+        wait_for(lambda: every_worker(path, "runs it"), 30, "four workers to answer")
+        yield path, runs
+
+
+def runs_of(runs: Path) -> collections.Counter[int]:
+    return collections.Counter(int(p.name.split("-")[0]) for p in runs.iterdir())
+
+
+def limits_read(runs: Path, numbers: range) -> set[int]:
+    """The ``feature.limit`` the runs of tasks ``numbers`` read."""
+    return {int(p.name.split("-")[1]) for p in runs.iterdir() if int(p.name.split("-")[0]) in numbers}
+
+
+@pytest.mark.brokers
+def test_a_harmless_change_rolls_out_in_steps(tmp_path: Path, celery_worker_process: Any) -> None:
+    with catalog_fleet(tmp_path, celery_worker_process) as (path, runs):
+        catalog_file(path, path.read_text().split("broker_url: ")[1].split("\n")[0], limit=20)
+        wait_for(lambda: every_worker(path, "has it staged"), 15, "every worker to stage the change")
+        # Staged is not applied: the tasks still read the old limit, in every pool.
+        for number in range(8):
+            checked.delay(str(runs), number)
+        wait_for(lambda: len(runs_of(runs)) == 8, 30, "the tasks to run")
+        assert limits_read(runs, range(8)) == {10}
+        done = rollout_cli(path, "--canary", "1", "--steps", "50%,100%", "--bake", "1")
+        print(done.stdout, done.stderr)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "canary: 1 process(es) run it" in done.stdout and "step 2: 2 process(es)" in done.stdout
+        assert f"all {len(WORKERS)} process(es) run fingerprint" in done.stdout
+        assert every_worker(path, "runs it")
+        # Every process runs it, a prefork worker's pool processes too (they run the tasks).
+        for number in range(8, 40):
+            checked.delay(str(runs), number)
+        wait_for(lambda: len(runs_of(runs)) == 40, 30, "the tasks to run")
+        assert limits_read(runs, range(8, 40)) == {20}
+        fleet = run_cli("--app", "tests.catalog:create_app()", "fleet", "--expect", str(len(WORKERS)),
+                        env={"CATALOG_CONFIG": str(path)})
+        assert fleet.returncode == 0, fleet.stdout + fleet.stderr
+
+
+@pytest.mark.brokers
+def test_a_harmful_change_fails_on_the_canary_only_and_is_rolled_back(tmp_path: Path,
+                                                                     celery_worker_process: Any) -> None:
+    with catalog_fleet(tmp_path, celery_worker_process) as (path, runs):
+        before = [line["message"] for line in fleet_statuses(path)]
+        broker = path.read_text().split("broker_url: ")[1].split("\n")[0]
+        catalog_file(path, broker, label="broken")
+        wait_for(lambda: every_worker(path, "has it staged"), 15, "every worker to stage the change")
+        published = 0
+        stop = threading.Event()
+
+        def publish() -> None:
+            nonlocal published
+            while not stop.wait(0.05):
+                checked.delay(str(runs), published)
+                published += 1
+
+        publisher = threading.Thread(target=publish, daemon=True)
+        publisher.start()
+        started = time.monotonic()
+        done = rollout_cli(path, "--canary", "1", "--bake", "8", "--max-failure-ratio", "0.02")
+        took = time.monotonic() - started
+        print(done.stdout, done.stderr, f"rollout took {took:.2f} s")
+        stop.set()
+        publisher.join()
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert "canary: tasks failed" in done.stderr and "Rolled back on 1 process(es)" in done.stderr
+        assert took < 8 + 5, f"rollout took {took:.1f} s: the canary was not caught within its bake"
+        wait_for(lambda: len(runs_of(runs)) == published, 30, "every published task to run")
+        assert max(runs_of(runs).values()) == 1, "a task ran twice"
+        # Everyone runs what ran before; the rejected configuration is staged nowhere, even when the
+        # files are looked at again.
+        path.touch()
+        time.sleep(0.2)
+        after = fleet_statuses(path)
+        assert [line["message"] for line in after if "runs" in line["message"]] and \
+            all("staged -" in line["message"] for line in after if line["processes"]), after
+        assert sorted(line["message"].split("  staged")[0] for line in after if line["processes"]) == \
+            sorted(line.split("  staged")[0] for line in before if "pid" in line)

@@ -13,7 +13,7 @@ from tests.support.reference import resolve
 REPLY = {"hostname": "w1@h", "pid": 42, "fingerprint": "ab" * 16, "generation": 3, "state": "ok",
          "broker": "amqp://u:***@h//", "credentials": "refresh failing",
          "credentials_expire_at": "2026-12-07T10:00:00Z", "credentials_lease": True,
-         "credentials_losing_user": True}
+         "credentials_losing_user": True, "pending": "ef" * 16, "tasks": {"succeeded": 7, "failed": 1}}
 
 
 def keys_of(tmp_path: Path, **overrides: object) -> list[bytes]:
@@ -31,6 +31,8 @@ def test_a_reply_signed_with_the_secret_key_verifies(tmp_path: Path) -> None:
     # Hardening round 4: the credential fields fleet shows were outside the proof.
     {"credentials": "ok"}, {"credentials_expire_at": "2030-01-01T00:00:00Z"}, {"credentials_lease": False},
     {"credentials_losing_user": False},
+    # Staged rollout: what a process has staged, and the task counts configsvc rollout compares.
+    {"pending": None}, {"tasks": {"succeeded": 7, "failed": 0}},
 ])
 def test_a_changed_field_does_not_verify(tmp_path: Path, change: dict[str, object]) -> None:
     keys = keys_of(tmp_path, secret_key="the-key")

@@ -114,6 +114,21 @@ def traced_exception(outcome: Any) -> BaseException | None:
     return raised if isinstance(raised, BaseException) else None
 
 
+def traced_state(outcome: Any) -> str:
+    """Celery's own outcome of a traced task: ``SUCCESS``, or the ``TraceInfo``'s state (``FAILURE``,
+    ``RETRY``, ``REJECTED``, ``IGNORED``)."""
+    info = outcome[1] if isinstance(outcome, tuple) and len(outcome) == 4 else None
+    return "SUCCESS" if info is None else str(getattr(info, "state", "FAILURE"))
+
+
+def register_control_command(name: str, command: Any, args: list[tuple[str, type]]) -> None:
+    """Register ``command`` as a remote-control command that changes something (once per process)."""
+    from celery.worker.control import Panel, control_command
+
+    if name not in Panel.data:
+        control_command(name=name, args=args)(command)
+
+
 def settings_set_in_code(app: Celery) -> dict[str, Any]:
     """The settings code changed on the app's ``conf`` (``conf.update(...)``, ``conf.x = ...``). Until its
     configuration is loaded, ``conf`` is a ``PendingConfiguration`` that keeps such changes aside and

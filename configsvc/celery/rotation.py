@@ -18,6 +18,7 @@ from celery import bootsteps
 
 from configsvc.celery.binding import Binding, binding_of
 from configsvc.celery.deliveries import Deliveries
+from configsvc.celery.rollout_command import register_rollout_command
 from configsvc.celery.status import register_status_command
 from configsvc.celery.switch import Switch
 
@@ -39,6 +40,7 @@ class RotationStep(bootsteps.StartStopStep):  # type: ignore[misc]
         binding = binding_of(c.app)
         if binding is not None and binding.state is not None:
             register_status_command()  # the worker answers configsvc fleet (web processes never load it)
+            register_rollout_command()  # and takes configsvc rollout's messages
 
     def start(self, c: CeleryConsumer) -> None:
         self.switch.connected(c.connection)

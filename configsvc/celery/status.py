@@ -14,6 +14,7 @@ from configsvc.celery import celery_internals, metrics_endpoint
 from configsvc.celery.binding import Binding, binding_of
 from configsvc.celery.proof import STATUS_COMMAND, proof_keys, sign
 from configsvc.core.redaction import mask_url
+from configsvc.rollout import outcomes
 
 if TYPE_CHECKING:
     from celery.utils.collections import AttributeDict
@@ -36,6 +37,10 @@ def status_of(binding: Binding, hostname: str, nonce: str | None = None) -> dict
         "state": live.state if live is not None else None,
         "broker": mask_url(str(binding.celery.conf.broker_url or "")),
         **binding.credentials_status(),
+        # rollout.mode staged: the configuration read and waiting for configsvc rollout (None when none),
+        # and the tasks finished since the start, which configsvc rollout compares.
+        "pending": live.pending if live is not None else None,
+        "tasks": outcomes.snapshot(),
     }
     if metrics_endpoint.port is not None:
         status["metrics_port"] = metrics_endpoint.port

@@ -17,9 +17,10 @@ from flask import Flask, has_request_context, request
 
 from configsvc.celery.app_context import TaskAppContext, task_context_class
 from configsvc.celery.binding import binding_of
-from configsvc.celery.celery_internals import TracerWrapping, traced_exception
+from configsvc.celery.celery_internals import TracerWrapping, traced_exception, traced_state
 from configsvc.errors import CeleryNotConfigured
 from configsvc.flask.flask_internals import current_app_context
+from configsvc.rollout import outcomes
 
 if TYPE_CHECKING:
     from celery.result import AsyncResult
@@ -67,6 +68,7 @@ class AppContextTask(TracerWrapping, Task):  # type: ignore[misc]
                 context.pop(error)
                 raise
             context.pop(traced_exception(outcome))
+            outcomes.count(traced_state(outcome))
             return outcome
 
         return traced

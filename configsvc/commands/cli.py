@@ -12,9 +12,11 @@ import click
 from configsvc.commands.file_cli import decrypt, edit, encrypt, keygen, rotate_key, set_command
 from configsvc.commands.fleet import fleet
 from configsvc.commands.inspect import APP_OPTION, VERBOSE_OPTION, check, explain, show
+from configsvc.commands.rollout import rollout
 from configsvc.commands.schema import schema
 
-COMMANDS = (show, explain, check, schema, fleet, keygen, encrypt, decrypt, set_command, rotate_key, edit)
+COMMANDS = (show, explain, check, schema, fleet, rollout, keygen, encrypt, decrypt, set_command, rotate_key,
+            edit)
 
 
 @click.group()

@@ -92,7 +92,7 @@ def fleet(ctx: click.Context, wait_seconds: float, watch: bool, as_json: bool, e
     """Ask every worker which configuration it runs; exit 0 when all run the one the files hold now."""
     config = resolve_for(ctx)
     first = wanted = config.fingerprint
-    keys = _proof_keys(config)
+    keys = verifying_keys(config)
     seen = _signature(config)
     deadline = time.monotonic() + wait_seconds if wait_seconds or not watch else float("inf")
     app = command_app(config, "configsvc-fleet")
@@ -101,12 +101,12 @@ def fleet(ctx: click.Context, wait_seconds: float, watch: bool, as_json: bool, e
     try:
         if watch:  # nothing to ask the workers until the files change: look at them, cheaply
             config, app = _until_changed(ctx, config, app, deadline)
-            wanted, keys = config.fingerprint, _proof_keys(config)
+            wanted, keys = config.fingerprint, verifying_keys(config)
         while True:
             try:
                 answers = ask_workers(app, _round_seconds(wait_seconds, watch, expect), expect, keys)
             except Exception as error:  # every transport fails its own way; none may print a traceback
-                raise ConfigError(Problem(_broker_problem(error, str(app.conf.broker_url or "")),
+                raise ConfigError(Problem(broker_problem(error, str(app.conf.broker_url or "")),
                                           kind="config", key="celery.broker_url", source="fleet")) from None
             trusted = [status for status in answers if status["counted"]]
             current = [status for status in trusted if status.get("fingerprint") == wanted]
@@ -116,7 +116,7 @@ def fleet(ctx: click.Context, wait_seconds: float, watch: bool, as_json: bool, e
                 break
             if watch and _signature(config) != seen:  # changed again meanwhile: what they hold now
                 config, app = _files_now(ctx, config, app)
-                wanted, keys = config.fingerprint, _proof_keys(config)
+                wanted, keys = config.fingerprint, verifying_keys(config)
             seen = _signature(config)
     finally:
         app.close()
@@ -147,7 +147,7 @@ def fleet(ctx: click.Context, wait_seconds: float, watch: bool, as_json: bool, e
                err=True)
 
 
-def _proof_keys(config: Config) -> list[bytes]:
+def verifying_keys(config: Config) -> list[bytes]:
     from configsvc.celery.proof import proof_keys
 
     keys = proof_keys(config)
@@ -214,7 +214,7 @@ def _files_now(ctx: click.Context, config: Config, app: Celery) -> tuple[Config,
     return now, app
 
 
-def _broker_problem(error: BaseException, broker_url: str) -> str:
+def broker_problem(error: BaseException, broker_url: str) -> str:
     """One line for a broker fleet could not ask: the broker (masked) and what went wrong, no value."""
     from configsvc.celery.auth import is_auth_failure
 

@@ -26,13 +26,15 @@ import time
 import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from configsvc import metrics
 from configsvc.core.config import Config
 from configsvc.errors import ConfigError
 from configsvc.flask.state import ConfigState
 from configsvc.metrics.recording import record
+from configsvc.rollout.messages import Action
+from configsvc.rollout.relay import Relay
 
 logger = logging.getLogger("configsvc.reload")
 
@@ -46,9 +48,6 @@ RECHECK_SECONDS = 2.0
 # a default, or to nothing) is taken as a file caught half-written, not as meant. Refused until the files
 # change again; SIGHUP applies it as it is.
 KEPT_ON_RELOAD = ("celery.broker_url", "celery.result_backend", "secret_key")
-#: What ``configsvc rollout`` tells a process: apply the staged configuration, or reject one (and go back
-#: to what ran before it, when it runs).
-RolloutAction = Literal["apply", "roll back"]
 Signature = tuple[tuple[int, int, int, int, int] | None, ...]
 
 _live: weakref.WeakSet[Reloader] = weakref.WeakSet()
@@ -75,8 +74,9 @@ class Reloader:
         self._force = False
         self._recheck_at: float | None = None
         self._thread: threading.Thread | None = None
-        self._told: collections.deque[tuple[RolloutAction, str, threading.Event]] = collections.deque()
+        self._told: collections.deque[tuple[Action, str, threading.Event]] = collections.deque()
         self._said_rejected = False
+        self._relay = Relay()  # what this process is told, passed on to the processes it forks
         self._seen = self._signature()
         _live.add(self)
         _follow_forks()
@@ -153,7 +153,7 @@ class Reloader:
 
     # -- staged rollout ---------------------------------------------------------------------------
 
-    def told(self, action: RolloutAction, fingerprint: str) -> threading.Event:
+    def told(self, action: Action, fingerprint: str) -> threading.Event:
         """What ``configsvc rollout`` told this process (a message already verified): taken in the
         watching thread (or a thread of its own), never in the caller's, a worker's consumer. The event
         is set once it was taken."""
@@ -202,6 +202,7 @@ class Reloader:
                     else:
                         self._roll_back(fingerprint)
             finally:
+                self._relay.publish(action, fingerprint)
                 taken.set()
 
     def _apply_staged(self, fingerprint: str) -> None:
@@ -290,6 +291,9 @@ class Reloader:
             self._wake.clear()
             if self._thread is not me or self.state.app is None:
                 return
+            relayed = self._relay.taken()
+            if relayed is not None:
+                self._told.append((*relayed, threading.Event()))
             self._take_told()
             force, self._force = self._force, False
             recheck = self._recheck_at is not None and time.monotonic() >= self._recheck_at
@@ -362,6 +366,7 @@ class Reloader:
         self._changed = threading.Condition(self._lock)
         self._wake = threading.Event()
         self._told = collections.deque()  # the parent's messages are the parent's to take
+        self._relay.after_fork()
         was_watching = self._thread is not None
         self._thread = None
         if was_watching:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+import uuid
+from pathlib import Path
 from typing import Any
 
 from flask import current_app
@@ -23,3 +25,14 @@ def read_twice(marker: str, seconds: float) -> dict[str, Any]:
         pass
     time.sleep(seconds)
     return {"first": first, "second": _read()}
+
+
+@celery.task(name="catalog.checked", ignore_result=True)
+def checked(folder: str, number: int) -> int:
+    """One run of task ``number``, left as a file in ``folder`` (``<number>-<feature.limit>-<random>``); fails
+    while ``feature.label`` is ``broken`` (a valid setting with a wrong value: what a staged rollout is
+    there to catch)."""
+    Path(folder, f"{number}-{config.settings.feature.limit}-{uuid.uuid4().hex}").touch()
+    if config.settings.feature.label == "broken":
+        raise RuntimeError("the feature is broken")
+    return config.settings.feature.limit

@@ -1,0 +1,49 @@
+"""The ``configsvc_rollout`` remote-control command: ``configsvc rollout`` tells one worker to apply its
+staged configuration or to roll one back (see :mod:`configsvc.rollout.messages` for what makes a
+message count). The step itself is the reloader's (:meth:`~configsvc.flask.reloader.Reloader.told`),
+taken in its thread, never in the consumer's: applying may switch the consumer's own connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import TYPE_CHECKING, Any
+
+from configsvc.celery import celery_internals
+from configsvc.celery.binding import binding_of
+from configsvc.rollout.messages import ROLLOUT_COMMAND, Checker, Message, message_keys
+
+if TYPE_CHECKING:
+    from celery.utils.collections import AttributeDict
+
+logger = logging.getLogger("configsvc.rollout")
+
+_CHECKER = Checker()
+
+
+def register_rollout_command() -> None:
+    """Register ``configsvc_rollout`` with Celery's remote control (its registry is per process)."""
+    celery_internals.register_control_command(ROLLOUT_COMMAND, configsvc_rollout, [("message", dict)])
+
+
+def configsvc_rollout(state: AttributeDict, message: Any = None, **_: Any) -> dict[str, Any] | None:
+    """configsvc: apply the staged configuration, or roll one back, when ``configsvc rollout`` says so
+    (a signed, fresh message for this process, taken once)."""
+    binding = binding_of(state.consumer.app)
+    live = binding.state if binding is not None else None
+    if live is None or live.reloader is None:
+        return None
+    told = Message.from_fields(message if isinstance(message, dict) else {})
+    if told is None:
+        logger.warning("configsvc: a rollout message changed nothing: it is not one")
+        return {"taken": False, "reason": "not a rollout message"}
+    if (told.hostname, told.pid) != (state.hostname, os.getpid()):
+        return None  # for another process of this worker name
+    problem = _CHECKER.problem(told, message_keys(live.config), state.hostname, os.getpid())
+    if problem is not None:
+        logger.warning("configsvc: a rollout message (%s fingerprint %s) changed nothing: %s", told.action,
+                       told.fingerprint[:12], problem)
+        return {"taken": False, "reason": problem}
+    live.reloader.told(told.action, told.fingerprint)
+    return {"taken": True}

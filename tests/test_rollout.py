@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import secrets
+import signal
 import subprocess
 import threading
 import time
@@ -22,12 +23,13 @@ from flask import Flask
 from app import create_app
 from app.extensions import config
 from configsvc.flask import ConfigState
+from configsvc.options import clean_environ
 from configsvc.rollout.messages import Checker, Message, message_keys, signed
 from tests import catalog
 from tests.catalog.tasks import checked
 from tests.support.brokers import rabbitmq_account
-from tests.support.processes import wait_for
-from tests.support.reference import resolve, run_cli
+from tests.support.processes import VENV_BIN, wait_for
+from tests.support.reference import PROJECT, resolve, run_cli
 
 STAGED = """\
 secret_key: first-secret-key
@@ -51,7 +53,9 @@ def staged_file(deployment_file, tmp_path: Path) -> Path:
 def staged_app(staged_file: Path) -> Iterator[Flask]:
     """An app on a staged-mode file that reloads when asked (no watching thread: rollout messages are
     taken in a thread of their own, which the tests wait for)."""
-    yield create_app(environ={"FLASK_CONFIG": str(staged_file)})
+    app = create_app(environ={"FLASK_CONFIG": str(staged_file)})
+    config.state(app).hears_rollout = True  # as in a Celery worker, which hears configsvc rollout
+    yield app
 
 
 def state_of(app: Flask) -> ConfigState:
@@ -149,6 +153,17 @@ def test_a_file_that_does_not_validate_is_refused_not_staged(staged_app: Flask, 
     staged_file.write_text(staged_file.read_text().replace("mode: staged", "mode: staged\nport: nope"))
     state.reload()
     assert state.pending is None and state.state == "stale"
+
+
+def test_a_process_that_does_not_hear_rollout_applies_a_change_as_it_reads_it(
+        staged_file: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A web process or beat (only workers hear configsvc rollout): staging there would strand it."""
+    app = create_app(environ={"FLASK_CONFIG": str(staged_file)})
+    change_token(staged_file, "token-two-sentinel")
+    with caplog.at_level(logging.WARNING, logger="configsvc.reload"):
+        assert state_of(app).reload()
+    assert app.config["ADMIN_TOKEN"] == "token-two-sentinel" and state_of(app).pending is None
+    assert any("does not hear configsvc rollout" in r.getMessage() for r in caplog.records)
 
 
 def test_an_unknown_mode_is_named(deployment_file, tmp_path: Path) -> None:
@@ -323,3 +338,28 @@ def test_a_harmful_change_fails_on_the_canary_only_and_is_rolled_back(tmp_path: 
             all("staged -" in line["message"] for line in after if line["processes"]), after
         assert sorted(line["message"].split("  staged")[0] for line in after if line["processes"]) == \
             sorted(line.split("  staged")[0] for line in before if "pid" in line)
+
+
+@pytest.mark.brokers
+def test_a_canary_that_hangs_during_its_bake_stops_the_rollout(tmp_path: Path,
+                                                                celery_worker_process: Any) -> None:
+    with catalog_fleet(tmp_path, celery_worker_process) as (path, _):
+        broker = path.read_text().split("broker_url: ")[1].split("\n")[0]
+        catalog_file(path, broker, limit=30)
+        wait_for(lambda: every_worker(path, "has it staged"), 15, "every worker to stage the change")
+        command = [str(VENV_BIN / "configsvc"), "--app", "tests.catalog:create_app()", "rollout", "--expect",
+                   str(len(WORKERS)), "--canary", "1", "--bake", "20"]
+        with subprocess.Popen(command, env={**clean_environ(), "CATALOG_CONFIG": str(path)}, cwd=PROJECT,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as rollout:
+            assert rollout.stdout is not None
+            applied = next(line for line in rollout.stdout if "canary: 1 process(es) run it" in line)
+            canary = int(applied.rsplit("pid ", 1)[1])
+            os.kill(canary, signal.SIGSTOP)  # hung: it neither answers nor works
+            try:
+                out, err = rollout.communicate(timeout=60)
+            finally:
+                os.kill(canary, signal.SIGCONT)
+        assert rollout.returncode == 1, applied + out + err
+        assert "1 process(es) stopped answering" in err and f"pid {canary}" in err, err
+        # Back from its pause, the canary takes the rollback it was sent (fresh still) like the others.
+        wait_for(lambda: every_worker(path, "neither"), 30, "the canary to roll back")

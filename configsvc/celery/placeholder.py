@@ -22,6 +22,7 @@ from configsvc.celery.binding import Binding
 from configsvc.celery.embedded import prepare_folders, quiet_hostless_warnings, with_control_folder
 from configsvc.celery.metrics_endpoint import serve_metrics_when_started
 from configsvc.celery.preflight import broker_reachable
+from configsvc.celery.rollout_command import hear_rollout_when_started
 from configsvc.credentials.provided import ProvidedCredentials
 from configsvc.errors import AlreadyRegistered, CeleryNotConfigured, ConfigError, ConfigWarning
 from configsvc.flask.state import ConfigState, find_state
@@ -123,6 +124,7 @@ class FlaskCelery(celery_internals.PlaceholderHooks):
             state.add_participant(self.binding)
             follow_rotation_in_beat(self)
             serve_metrics_when_started(self)
+            hear_rollout_when_started(self)
         app.extensions[EXTENSION_KEY] = self
 
     def reset_connections(self) -> None:

@@ -10,16 +10,31 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
+from celery.signals import worker_init
+
 from configsvc.celery import celery_internals
-from configsvc.celery.binding import binding_of
+from configsvc.celery.binding import Binding, binding_of
+from configsvc.celery.process_start import when_started
 from configsvc.rollout.messages import ROLLOUT_COMMAND, Checker, Message, message_keys
 
 if TYPE_CHECKING:
+    from celery import Celery
     from celery.utils.collections import AttributeDict
 
 logger = logging.getLogger("configsvc.rollout")
 
 _CHECKER = Checker()
+
+
+def hear_rollout_when_started(celery: Celery) -> None:
+    """A worker of ``celery`` hears configsvc rollout: its state says so from ``worker_init`` on, before
+    the pool forks, so its pool processes stage a new configuration too."""
+    when_started(celery, worker_init, "hear configsvc rollout", _hears)
+
+
+def _hears(binding: Binding, _: Any) -> None:
+    if binding.state is not None:
+        binding.state.hears_rollout = True
 
 
 def register_rollout_command() -> None:

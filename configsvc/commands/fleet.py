@@ -254,9 +254,10 @@ def _print(answers: list[dict[str, Any]], wanted: str, as_json: bool) -> None:
                 credentials += f"{what} until {status['credentials_expire_at']}"
             if status.get("credentials_losing_user"):
                 credentials += "  LOSING ITS USER (within a renewal interval)"
+        pending = f"  pending {status['pending']}" if status.get("pending") else ""
         click.echo(f"{status['hostname']}  pid {status.get('pid')}  generation {status.get('generation')}  "
                    f"{status.get('state')}  {mark}  {status.get('fingerprint')}  {status.get('broker')}"
-                   f"{credentials}")
+                   f"{credentials}{pending}")
     losing = [status for status in answers if status.get("credentials_losing_user")]
     if losing:
         click.echo(f"# {len(losing)} process(es) within a renewal interval of losing their user: "

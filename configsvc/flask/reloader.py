@@ -124,8 +124,11 @@ class Reloader:
                 self._recover(old, new, changed=False)
                 return False
             if staged_mode(old):
-                self._stage(old, new)
-                return False
+                if self.state.hears_rollout:
+                    self._stage(old, new)
+                    return False
+                logger.warning("configsvc: rollout.mode is staged, but this process does not hear configsvc "
+                               "rollout (only Celery workers do): it applies the change as it reads it")
             return self._switch(old, new, forced=force, recheck=recheck)
 
     def _switch(self, old: Config, new: Config, *, forced: bool, recheck: bool = False,

@@ -12,6 +12,8 @@ import signal
 import subprocess
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -28,7 +30,7 @@ from configsvc.rollout.messages import Checker, Message, message_keys, signed
 from tests import catalog
 from tests.catalog.tasks import checked
 from tests.support.brokers import rabbitmq_account
-from tests.support.processes import VENV_BIN, wait_for
+from tests.support.processes import VENV_BIN, wait_for, web_process
 from tests.support.reference import PROJECT, resolve, run_cli
 
 STAGED = """\
@@ -157,7 +159,7 @@ def test_a_file_that_does_not_validate_is_refused_not_staged(staged_app: Flask, 
 
 def test_a_process_that_does_not_hear_rollout_applies_a_change_as_it_reads_it(
         staged_file: Path, caplog: pytest.LogCaptureFixture) -> None:
-    """A web process or beat (only workers hear configsvc rollout): staging there would strand it."""
+    """Beat, or a web process before its first request: staging there would strand it."""
     app = create_app(environ={"FLASK_CONFIG": str(staged_file)})
     change_token(staged_file, "token-two-sentinel")
     with caplog.at_level(logging.WARNING, logger="configsvc.reload"):
@@ -229,26 +231,31 @@ def catalog_file(path: Path, broker: str, *, limit: int = 10, label: str = "stan
     return path
 
 
-def rollout_cli(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return run_cli("--app", "tests.catalog:create_app()", "rollout", "--expect", str(len(WORKERS)), *args,
+#: The four workers and the web process.
+PROCESSES = len(WORKERS) + 1
+
+
+def rollout_cli(path: Path, *args: str, expect: int = PROCESSES) -> subprocess.CompletedProcess[str]:
+    return run_cli("--app", "tests.catalog:create_app()", "rollout", "--expect", str(expect), *args,
                    env={"CATALOG_CONFIG": str(path)})
 
 
-def fleet_statuses(path: Path) -> list[dict[str, Any]]:
-    done = rollout_cli(path, "--status", "--json")
+def fleet_statuses(path: Path, expect: int = PROCESSES) -> list[dict[str, Any]]:
+    done = rollout_cli(path, "--status", "--json", expect=expect)
     assert done.returncode == 0, done.stderr
     return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
 
 
-def every_worker(path: Path, what: str) -> bool:
-    lines = [line for line in fleet_statuses(path) if line["processes"]]
-    return len(lines) == len(WORKERS) and all(what in line["message"] for line in lines)
+def every_worker(path: Path, what: str, expect: int = PROCESSES) -> bool:
+    """Every process (workers and web) answers, each with ``what`` in its status line."""
+    lines = [line for line in fleet_statuses(path, expect) if line["processes"]]
+    return len(lines) == expect and all(what in line["message"] for line in lines)
 
 
 @contextmanager
 def catalog_fleet(tmp_path: Path, celery_worker_process: Any) -> Iterator[tuple[Path, Path]]:
-    """Four workers (solo, threads, prefork, solo) on a vhost of their own, staged mode: the deployment
-    file, and the folder each task run leaves a file in."""
+    """Four workers (solo, threads, prefork, solo) and a web process (gunicorn) on a vhost of their own,
+    staged mode: the deployment file, and the folder each task run leaves a file in."""
     runs = tmp_path / "runs"
     runs.mkdir()
     with rabbitmq_account() as (user, password, vhost), ExitStack() as stack:
@@ -259,8 +266,10 @@ def catalog_fleet(tmp_path: Path, celery_worker_process: Any) -> Iterator[tuple[
                 "tests.catalog.worker.celery", env, cwd=Path("/"), name=f"worker-{name}.log",
                 args=(*pool, "--without-gossip", "--without-mingle", "--without-heartbeat", "-n",
                       f"{name}-{os.getpid()}@%h")))
+        stack.enter_context(web_process(env, cwd=PROJECT, log=tmp_path / "web.log", kind="gunicorn",
+                                        workers=1, app_spec="tests.catalog:create_app()"))
         catalog.create_app(env)
-        wait_for(lambda: every_worker(path, "runs it"), 30, "four workers to answer")
+        wait_for(lambda: every_worker(path, "runs it"), 30, "four workers and the web process to answer")
         yield path, runs
 
 
@@ -287,14 +296,14 @@ def test_a_harmless_change_rolls_out_in_steps(tmp_path: Path, celery_worker_proc
         print(done.stdout, done.stderr)
         assert done.returncode == 0, done.stdout + done.stderr
         assert "canary: 1 process(es) run it" in done.stdout and "step 2: 2 process(es)" in done.stdout
-        assert f"all {len(WORKERS)} process(es) run fingerprint" in done.stdout
+        assert f"all {PROCESSES} process(es) run fingerprint" in done.stdout and "web-" in done.stdout
         assert every_worker(path, "runs it")
         # Every process runs it, a prefork worker's pool processes too (they run the tasks).
         for number in range(8, 40):
             checked.delay(str(runs), number)
         wait_for(lambda: len(runs_of(runs)) == 40, 30, "the tasks to run")
         assert limits_read(runs, range(8, 40)) == {20}
-        fleet = run_cli("--app", "tests.catalog:create_app()", "fleet", "--expect", str(len(WORKERS)),
+        fleet = run_cli("--app", "tests.catalog:create_app()", "fleet", "--expect", str(PROCESSES),
                         env={"CATALOG_CONFIG": str(path)})
         assert fleet.returncode == 0, fleet.stdout + fleet.stderr
 
@@ -348,7 +357,7 @@ def test_a_canary_that_hangs_during_its_bake_stops_the_rollout(tmp_path: Path,
         catalog_file(path, broker, limit=30)
         wait_for(lambda: every_worker(path, "has it staged"), 15, "every worker to stage the change")
         command = [str(VENV_BIN / "configsvc"), "--app", "tests.catalog:create_app()", "rollout", "--expect",
-                   str(len(WORKERS)), "--canary", "1", "--bake", "20"]
+                   str(PROCESSES), "--canary", "1", "--bake", "20"]
         with subprocess.Popen(command, env={**clean_environ(), "CATALOG_CONFIG": str(path)}, cwd=PROJECT,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as rollout:
             assert rollout.stdout is not None
@@ -363,3 +372,39 @@ def test_a_canary_that_hangs_during_its_bake_stops_the_rollout(tmp_path: Path,
         assert "1 process(es) stopped answering" in err and f"pid {canary}" in err, err
         # Back from its pause, the canary takes the rollback it was sent (fresh still) like the others.
         wait_for(lambda: every_worker(path, "neither"), 30, "the canary to roll back")
+
+
+@pytest.mark.brokers
+def test_web_processes_take_part_and_a_5xx_canary_is_rolled_back(tmp_path: Path) -> None:
+    """Two gunicorn processes, no worker: a change that makes a page fail is caught on the canary by its
+    5xx answers, against the other process's, and rolled back; the page works again there."""
+    with rabbitmq_account() as (user, password, vhost):
+        broker = f"amqp://{user}:{password}@127.0.0.1:5672/{vhost}"
+        path = catalog_file(tmp_path / "catalog.yaml", broker)
+        env = {"CATALOG_CONFIG": str(path)}
+        with web_process(env, cwd=PROJECT, log=tmp_path / "web.log", kind="gunicorn", workers=2,
+                         app_spec="tests.catalog:create_app()") as (url, _):
+            def load(count: int) -> collections.Counter[int]:
+                answers: collections.Counter[int] = collections.Counter()
+                for _ in range(count):
+                    try:
+                        answers[urllib.request.urlopen(url + "/feature", timeout=5).status] += 1
+                    except urllib.error.HTTPError as error:
+                        answers[error.code] += 1
+                return answers
+
+            wait_for(lambda: load(4) and every_worker(path, "runs it", expect=2), 30,
+                     "both web processes to answer")
+            catalog_file(path, broker, label="broken")
+            wait_for(lambda: every_worker(path, "has it staged", expect=2), 15, "both to stage the change")
+            assert load(20) == {200: 20}  # staged is not applied
+            stop = threading.Event()
+            threading.Thread(target=lambda: [load(1) for _ in iter(stop.is_set, True)], daemon=True).start()
+            try:
+                done = rollout_cli(path, "--canary", "1", "--bake", "8", expect=2)
+            finally:
+                stop.set()
+            print(done.stdout, done.stderr)
+            assert done.returncode == 1, done.stdout + done.stderr
+            assert "canary: requests answered 5xx" in done.stderr, done.stderr
+            assert load(20) == {200: 20}

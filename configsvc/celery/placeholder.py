@@ -23,8 +23,10 @@ from configsvc.celery.embedded import prepare_folders, quiet_hostless_warnings, 
 from configsvc.celery.metrics_endpoint import serve_metrics_when_started
 from configsvc.celery.preflight import broker_reachable
 from configsvc.celery.rollout_command import hear_rollout_when_started
+from configsvc.celery.web_listener import listen_in_web_processes
 from configsvc.credentials.provided import ProvidedCredentials
 from configsvc.errors import AlreadyRegistered, CeleryNotConfigured, ConfigError, ConfigWarning
+from configsvc.flask.reloader import staged_mode
 from configsvc.flask.state import ConfigState, find_state
 from configsvc.sources.celery_variables import celery_variable_problems
 
@@ -125,6 +127,8 @@ class FlaskCelery(celery_internals.PlaceholderHooks):
             follow_rotation_in_beat(self)
             serve_metrics_when_started(self)
             hear_rollout_when_started(self)
+            if staged_mode(state.config):
+                listen_in_web_processes(app, self)
         app.extensions[EXTENSION_KEY] = self
 
     def reset_connections(self) -> None:

@@ -46,16 +46,22 @@ def configsvc_rollout(state: AttributeDict, message: Any = None, **_: Any) -> di
     """configsvc: apply the staged configuration, or roll one back, when ``configsvc rollout`` says so
     (a signed, fresh message for this process, taken once)."""
     binding = binding_of(state.consumer.app)
-    live = binding.state if binding is not None else None
+    return take_message(binding, state.hostname, message) if binding is not None else None
+
+
+def take_message(binding: Binding, hostname: str, message: Any) -> dict[str, Any] | None:
+    """Act on one rollout message when it counts (a worker's, or a web process's,
+    :mod:`configsvc.celery.web_listener`): None when it is for another process."""
+    live = binding.state
     if live is None or live.reloader is None:
         return None
     told = Message.from_fields(message if isinstance(message, dict) else {})
     if told is None:
         logger.warning("configsvc: a rollout message changed nothing: it is not one")
         return {"taken": False, "reason": "not a rollout message"}
-    if (told.hostname, told.pid) != (state.hostname, os.getpid()):
-        return None  # for another process of this worker name
-    problem = _CHECKER.problem(told, message_keys(live.config), state.hostname, os.getpid())
+    if (told.hostname, told.pid) != (hostname, os.getpid()):
+        return None  # for another process of this name
+    problem = _CHECKER.problem(told, message_keys(live.config), hostname, os.getpid())
     if problem is not None:
         logger.warning("configsvc: a rollout message (%s fingerprint %s) changed nothing: %s", told.action,
                        told.fingerprint[:12], problem)

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from celery.utils.collections import AttributeDict
 
 
-def status_of(binding: Binding, hostname: str, nonce: str | None = None) -> dict[str, Any]:
+def status_of(binding: Binding, hostname: str, nonce: str | None = None,
+              requests: dict[str, int] | None = None) -> dict[str, Any]:
     """What ``configsvc_status`` answers: hostname, pid, fingerprint, generation, state, masked broker,
     and the proof over them and ``nonce`` (None when the worker has no secret key to prove it with).
 
@@ -42,6 +43,8 @@ def status_of(binding: Binding, hostname: str, nonce: str | None = None) -> dict
         "pending": live.pending if live is not None else None,
         "tasks": outcomes.snapshot(),
     }
+    if requests is not None:  # a web process: the requests it served and how many got a 5xx
+        status["requests"] = requests
     if metrics_endpoint.port is not None:
         status["metrics_port"] = metrics_endpoint.port
     keys = proof_keys(live.config) if live is not None else []
@@ -80,10 +83,16 @@ _ANSWERED = _Answered()
 def configsvc_status(state: AttributeDict, nonce: str | None = None, **_: Any) -> dict[str, Any] | None:
     """configsvc: the fingerprint and state of the configuration this worker runs, with its proof; once
     per request (None for a request seen before)."""
-    if nonce is not None and not _ANSWERED.first(str(nonce)):
-        return None
-    consumer = state.consumer
-    binding = binding_of(consumer.app)
+    binding = binding_of(state.consumer.app)
     if binding is None:
         return {"hostname": state.hostname, "pid": os.getpid(), "fingerprint": None, "proof": None}
-    return status_of(binding, state.hostname, nonce)
+    return answer_status(binding, state.hostname, nonce)
+
+
+def answer_status(binding: Binding, hostname: str, nonce: str | None,
+                  requests: dict[str, int] | None = None) -> dict[str, Any] | None:
+    """The reply to one status request: None for a request seen before (a worker's, or a web process's,
+    :mod:`configsvc.celery.web_listener`)."""
+    if nonce is not None and not _ANSWERED.first(str(nonce)):
+        return None
+    return status_of(binding, hostname, nonce, requests)

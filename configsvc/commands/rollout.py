@@ -68,9 +68,13 @@ class Rollout:
                                        destination=[hostname], reply=False)
 
 
-def _counts(status: dict[str, Any] | None) -> tuple[int, int]:
-    tasks = (status or {}).get("tasks") or {}
-    return int(tasks.get("succeeded", 0)), int(tasks.get("failed", 0))
+def _counts(status: dict[str, Any] | None, kind: str) -> tuple[int, int]:
+    """(finished, failed) of one kind that a status counts since the process started."""
+    counts = (status or {}).get(kind) or {}
+    if kind == "tasks":
+        failed = int(counts.get("failed", 0))
+        return int(counts.get("succeeded", 0)) + failed, failed
+    return int(counts.get("served", 0)), int(counts.get("failed", 0))
 
 
 def _share(text: str, total: int) -> int:
@@ -173,7 +177,7 @@ def _bake(plan: Rollout, applied: list[Process], bake: float,
           max_failure_ratio: float) -> tuple[str | None, list[Process]]:
     """Watch the processes that applied it for ``bake`` seconds: the first signal that fails, and the
     processes it names (None when healthy)."""
-    start = {p: _counts(s) for p, s in plan.seen.items()}
+    start = {(p, kind): _counts(s, kind) for p, s in plan.seen.items() for kind in ("tasks", "requests")}
     deadline = time.monotonic() + bake
     while True:
         fleet = plan.look()
@@ -187,28 +191,29 @@ def _bake(plan: Rollout, applied: list[Process], bake: float,
         expired = [p for p in applied if fleet[p].get("credentials") in ("expired", "refresh failing")]
         if expired:
             return f"credentials {fleet[expired[0]].get('credentials')} on {_name(expired)}", expired
-        new = _finished(applied, fleet, start)
-        old = _finished([p for p in fleet if p not in applied], fleet, start)
-        ratio_new = new[1] / new[0] if new[0] else 0.0
-        ratio_old = old[1] / old[0] if old[0] else 0.0
         ending = time.monotonic() >= deadline
-        if (new[0] >= EARLY_SAMPLE or ending) and ratio_new > ratio_old + max_failure_ratio:
-            return (f"tasks failed: {new[1]} of {new[0]} ({ratio_new:.0%}) on the processes that run it, "
-                    f"{old[1]} of {old[0]} ({ratio_old:.0%}) on the others (--max-failure-ratio "
-                    f"{max_failure_ratio:g})"), applied
+        for kind, what in (("tasks", "tasks failed"), ("requests", "requests answered 5xx")):
+            new = _finished(applied, fleet, start, kind)
+            old = _finished([p for p in fleet if p not in applied], fleet, start, kind)
+            ratio_new = new[1] / new[0] if new[0] else 0.0
+            ratio_old = old[1] / old[0] if old[0] else 0.0
+            if (new[0] >= EARLY_SAMPLE or ending) and ratio_new > ratio_old + max_failure_ratio:
+                return (f"{what}: {new[1]} of {new[0]} ({ratio_new:.0%}) on the processes that run it, "
+                        f"{old[1]} of {old[0]} ({ratio_old:.0%}) on the others (--max-failure-ratio "
+                        f"{max_failure_ratio:g})"), applied
         if ending:
             return None, []
         time.sleep(LOOK_SECONDS)
 
 
 def _finished(processes: list[Process], fleet: dict[Process, dict[str, Any]],
-              start: dict[Process, tuple[int, int]]) -> tuple[int, int]:
-    """Tasks finished and failed by ``processes`` since the bake began."""
+              start: dict[tuple[Process, str], tuple[int, int]], kind: str) -> tuple[int, int]:
+    """Tasks (or requests) finished and failed by ``processes`` since the bake began."""
     done = failed = 0
     for process in processes:
-        succeeded_now, failed_now = _counts(fleet.get(process))
-        succeeded_then, failed_then = start.get(process, (succeeded_now, failed_now))
-        done += (succeeded_now - succeeded_then) + (failed_now - failed_then)
+        done_now, failed_now = _counts(fleet.get(process), kind)
+        done_then, failed_then = start.get((process, kind), (done_now, failed_now))
+        done += done_now - done_then
         failed += failed_now - failed_then
     return done, failed
 

@@ -128,7 +128,8 @@ class Reloader:
                     self._stage(old, new)
                     return False
                 logger.warning("configsvc: rollout.mode is staged, but this process does not hear configsvc "
-                               "rollout (only Celery workers do): it applies the change as it reads it")
+                               "rollout (beat, or a web process before its first request): it applies the "
+                               "change as it reads it")
             return self._switch(old, new, forced=force, recheck=recheck)
 
     def _switch(self, old: Config, new: Config, *, forced: bool, recheck: bool = False,

@@ -112,8 +112,9 @@ class ConfigState:
         self.before_rollout: Config | None = None
         #: Fingerprints a rollout rejected: never staged or applied again.
         self.rejected: set[str] = set()
-        #: True in a process that hears ``configsvc rollout`` (a Celery worker and its pool processes):
-        #: only such a process stages a new configuration; others apply it as it is read.
+        #: True in a process that hears ``configsvc rollout`` (a Celery worker and its pool processes, a
+        #: web process once it served a request): only such a process stages a new configuration; others
+        #: apply it as it is read.
         self.hears_rollout = False
         self.participants: list[ReloadParticipant] = []
         self.reloader: Reloader | None = None

@@ -25,6 +25,13 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     def limit() -> object:
         return jsonify(limit=config.settings.feature.limit)
 
+    @app.get("/feature")
+    def feature() -> object:
+        """A page that fails while ``feature.label`` is ``broken`` (what a staged rollout catches)."""
+        if config.settings.feature.label == "broken":
+            raise RuntimeError("the feature is broken")
+        return jsonify(limit=config.settings.feature.limit, label=config.settings.feature.label)
+
     @app.get("/twice")
     def twice() -> object:
         first = (config.settings.feature.limit, current_app.config["FEATURE"]["limit"])

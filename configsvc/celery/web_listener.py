@@ -1,0 +1,131 @@
+"""A web process's part in ``configsvc fleet`` and ``configsvc rollout`` (``rollout.mode: staged``).
+
+Celery's remote control is for workers. Its protocol is kombu's mailbox, and a kombu mailbox node can be
+anyone: a web process in staged mode runs one of its own, named ``web-<pid>@<host>``, in a daemon thread
+with a connection of its own (never a request's). It answers ``configsvc_status`` (with the requests it
+served and how many got a 5xx, which rollout compares as it compares a worker's failed tasks) and takes
+``configsvc_rollout``'s messages, exactly as a worker does. It starts at the process's first request (a
+server's processes are the ones that serve; gunicorn's master with ``--preload`` never does), and
+reconnects when the broker settings change or the connection drops.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from configsvc.celery.binding import Binding, binding_of
+from configsvc.celery.proof import STATUS_COMMAND
+from configsvc.celery.rollout_command import take_message
+from configsvc.celery.status import answer_status
+from configsvc.rollout.messages import ROLLOUT_COMMAND
+
+if TYPE_CHECKING:
+    from celery import Celery
+    from flask import Flask, Response
+
+logger = logging.getLogger("configsvc.rollout")
+
+DRAIN_SECONDS = 1.0  # how often the thread looks whether the broker settings changed
+RETRY_SECONDS = 2.0  # after a failed connection
+
+
+class WebListener:
+    """One web process's mailbox node, and the requests it counted."""
+
+    def __init__(self, celery: Celery) -> None:
+        self._celery = weakref.ref(celery)
+        self.hostname = f"web-{os.getpid()}@{socket.gethostname()}"
+        self.served = 0
+        self.errors = 0
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="configsvc-rollout-listener", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def counted(self, response: Response) -> Response:
+        """An ``after_request`` hook: one more request served (Flask calls it for a 500 too)."""
+        self.served += 1
+        if response.status_code >= 500:
+            self.errors += 1
+        return response
+
+    def _binding(self) -> Binding | None:
+        celery = self._celery()
+        return binding_of(celery) if celery is not None else None
+
+    def _status(self, _state: Any, nonce: str | None = None, **_: Any) -> dict[str, Any] | None:
+        binding = self._binding()
+        if binding is None:
+            return None
+        return answer_status(binding, self.hostname, nonce, {"served": self.served, "failed": self.errors})
+
+    def _rollout(self, _state: Any, message: Any = None, **_: Any) -> dict[str, Any] | None:
+        binding = self._binding()
+        return take_message(binding, self.hostname, message) if binding is not None else None
+
+    def _run(self) -> None:
+        while not self._stopped.is_set():
+            celery = self._celery()
+            if celery is None:
+                return
+            broker = str(celery.conf.broker_url or "")
+            try:
+                with celery.connection_for_write() as connection:
+                    handlers = {STATUS_COMMAND: self._status, ROLLOUT_COMMAND: self._rollout}
+                    node = celery.control.mailbox.Node(self.hostname, handlers=handlers,
+                                                       channel=connection.default_channel)
+                    consumer = node.listen()
+                    del celery  # the thread must not keep the app alive
+                    try:
+                        while not self._stopped.is_set() and self._same_broker(broker):
+                            try:
+                                connection.drain_events(timeout=DRAIN_SECONDS)
+                            except TimeoutError:
+                                continue
+                    finally:
+                        consumer.cancel()
+            except Exception as error:  # the broker is away or refuses: try again, quietly
+                logger.debug("configsvc: the rollout listener's connection failed (%s)", type(error).__name__)
+                self._stopped.wait(RETRY_SECONDS)
+
+    def _same_broker(self, broker: str) -> bool:
+        celery = self._celery()
+        return celery is not None and str(celery.conf.broker_url or "") == broker
+
+
+def listen_in_web_processes(app: Flask, celery: Celery) -> None:
+    """In staged mode, give each web process that serves ``app`` a listener at its first request."""
+    started: dict[int, WebListener] = {}
+    lock = threading.Lock()
+
+    def first_request() -> None:
+        pid = os.getpid()
+        if pid in started:
+            return
+        with lock:
+            if pid in started:
+                return
+            binding = binding_of(celery)
+            if binding is None or binding.state is None:
+                return
+            listener = WebListener(celery)
+            started.clear()  # a forked child drops its parent's
+            started[pid] = listener
+            binding.state.hears_rollout = True
+            listener.start()
+
+    def counted(response: Response) -> Response:
+        listener = started.get(os.getpid())
+        return listener.counted(response) if listener is not None else response
+
+    app.before_request(first_request)
+    app.after_request(counted)

@@ -15,7 +15,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.http import http
 from tests.support.processes import (
@@ -26,10 +25,10 @@ from tests.support.processes import (
     wait_for,
     web_process,
 )
+from tests.support.prometheus import Samples, scrape_samples, total
 
 TOKEN = "metrics-token-sentinel-4d1c"
 PLANTED = "planted-secret-sentinel-9e2b"
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 def settings_file(deployment_file, extra: str = "", port_key: str = "", port: int = 0) -> Path:  # type: ignore[no-untyped-def]
@@ -41,21 +40,7 @@ def settings_file(deployment_file, extra: str = "", port_key: str = "", port: in
 
 
 def scrape(url: str, token: str | None = TOKEN) -> tuple[Samples, str]:
-    """Every sample of one scrape, by name and labels (the ``pid`` label kept), and the raw text."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5) as answer:
-        text = answer.read().decode()
-    samples: Samples = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
-    return samples, text
-
-
-def total(samples: Samples, name: str, **labels: str) -> float:
-    """The sum of the samples of ``name`` that carry ``labels``."""
-    wanted = set(labels.items())
-    return sum(value for (sample, got), value in samples.items() if sample == name and wanted <= got)
+    return scrape_samples(url, token)
 
 
 def pids_running(samples: Samples, fingerprint: str) -> set[str]:

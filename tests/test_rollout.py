@@ -31,6 +31,7 @@ from tests import catalog
 from tests.catalog.tasks import checked
 from tests.support.brokers import rabbitmq_account
 from tests.support.processes import VENV_BIN, wait_for, web_process
+from tests.support.prometheus import scrape_samples, total
 from tests.support.reference import PROJECT, resolve, run_cli
 
 STAGED = """\
@@ -222,10 +223,11 @@ WORKERS = {"a": ("--pool=solo",), "b": ("--pool=threads", "--concurrency=2"),
            "c": ("--pool=prefork", "--concurrency=2"), "d": ("--pool=solo",)}
 
 
-def catalog_file(path: Path, broker: str, *, limit: int = 10, label: str = "standard") -> Path:
+def catalog_file(path: Path, broker: str, *, limit: int = 10, label: str = "standard",
+                 extra: str = "") -> Path:
     path.write_text(
         "secret_key: rollout-test-secret-key-0123456789\nconfig_reload_interval: 0.05\n"
-        "rollout: {mode: staged}\n"
+        "rollout: {mode: staged}\n" + extra +
         f"feature: {{limit: {limit}, label: {label}}}\n"
         f"celery:\n  broker_url: {broker}\n  task_ignore_result: true\n")
     return path
@@ -380,7 +382,8 @@ def test_web_processes_take_part_and_a_5xx_canary_is_rolled_back(tmp_path: Path)
     5xx answers, against the other process's, and rolled back; the page works again there."""
     with rabbitmq_account() as (user, password, vhost):
         broker = f"amqp://{user}:{password}@127.0.0.1:5672/{vhost}"
-        path = catalog_file(tmp_path / "catalog.yaml", broker)
+        metrics = "metrics: {enabled: true}\n"
+        path = catalog_file(tmp_path / "catalog.yaml", broker, extra=metrics)
         env = {"CATALOG_CONFIG": str(path)}
         with web_process(env, cwd=PROJECT, log=tmp_path / "web.log", kind="gunicorn", workers=2,
                          app_spec="tests.catalog:create_app()") as (url, _):
@@ -395,8 +398,9 @@ def test_web_processes_take_part_and_a_5xx_canary_is_rolled_back(tmp_path: Path)
 
             wait_for(lambda: load(4) and every_worker(path, "runs it", expect=2), 30,
                      "both web processes to answer")
-            catalog_file(path, broker, label="broken")
+            catalog_file(path, broker, label="broken", extra=metrics)
             wait_for(lambda: every_worker(path, "has it staged", expect=2), 15, "both to stage the change")
+            assert total(scrape_samples(url + "/metrics")[0], "configsvc_rollout_step", state="staged") == 2
             assert load(20) == {200: 20}  # staged is not applied
             stop = threading.Event()
             threading.Thread(target=lambda: [load(1) for _ in iter(stop.is_set, True)], daemon=True).start()
@@ -408,3 +412,7 @@ def test_web_processes_take_part_and_a_5xx_canary_is_rolled_back(tmp_path: Path)
             assert done.returncode == 1, done.stdout + done.stderr
             assert "canary: requests answered 5xx" in done.stderr, done.stderr
             assert load(20) == {200: 20}
+            # The canary went back, the other one dropped what it had staged (one scrape, both processes).
+            samples = scrape_samples(url + "/metrics")[0]
+            assert [total(samples, "configsvc_rollout_step", state=state)
+                    for state in ("staged", "applied", "rolled_back")] == [0, 0, 1]

@@ -182,12 +182,14 @@ class Reloader:
         if state.pending == new.fingerprint:
             return
         state.staged = new
+        record.rollout_step("staged")
         logger.info("configsvc: staged the configuration in %s (fingerprint %s): changed %s; it runs when "
                     "configsvc rollout applies it (running %s)", self._where(), new.fingerprint[:12],
                     ", ".join(new.changed_keys(old)) or "nothing", self._running())
 
     def _unstage(self) -> None:
         if self.state.staged is not None:
+            record.rollout_step(None)
             logger.info("configsvc: %s holds the running configuration again; nothing is staged",
                         self._where())
         self.state.staged = None
@@ -221,6 +223,7 @@ class Reloader:
         how = "applied the staged configuration (configsvc rollout)"
         if self._switch(old, staged, forced=False, how=how):
             state.before_rollout, state.staged = old, None
+            record.rollout_step("applied")
 
     def _roll_back(self, fingerprint: str) -> None:
         """Reject ``fingerprint``: not staged or applied again; a process running it goes back to what it
@@ -229,6 +232,7 @@ class Reloader:
         state.rejected.add(fingerprint)
         if state.pending == fingerprint:
             state.staged = None
+            record.rollout_step(None)
         before = state.before_rollout
         if state.fingerprint != fingerprint or before is None:
             logger.info("configsvc: configsvc rollout rejected fingerprint %s (%s)", fingerprint[:12],
@@ -237,6 +241,7 @@ class Reloader:
         if self._switch(state.config, before, forced=True,
                         how="rolled back to the configuration it ran before (configsvc rollout)"):
             state.before_rollout = None
+            record.rollout_step("rolled_back")
 
     def wait_for_change(self, generation: int, timeout: float) -> bool:
         """Wait until a configuration newer than ``generation`` is applied; False on timeout."""

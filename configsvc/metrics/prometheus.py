@@ -21,7 +21,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from configsvc.metrics.folder import forget_dead_processes
-from configsvc.metrics.recording import ConnectionKind, Outcome, Renewal
+from configsvc.metrics.recording import ROLLOUT_STEPS, ConnectionKind, Outcome, Renewal, RolloutStep
 
 # From a connection switched at once (a pool with nothing in flight) to a consumer waiting for a long task.
 SWITCH_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
@@ -58,8 +58,13 @@ class PrometheusRecorder:
         self.switch = Histogram("configsvc_rotation_switch_seconds",
                                 "From new settings to the connection switched to them", ["connection"],
                                 registry=registry, buckets=SWITCH_BUCKETS)
+        self.rollout = Gauge("configsvc_rollout_step",
+                             "1 for where the process is in a staged rollout: staged, applied, rolled_back",
+                             ["state"], registry=registry, multiprocess_mode="liveall")
         for outcome in ("applied", "refused", "unchanged"):  # every outcome is a series from the start
             self.reloads.labels(outcome)
+        for step in ROLLOUT_STEPS:
+            self.rollout.labels(step).set(0)
 
     def __repr__(self) -> str:
         return "<PrometheusRecorder>"
@@ -88,6 +93,10 @@ class PrometheusRecorder:
 
     def switched(self, connection: ConnectionKind, seconds: float) -> None:
         self.switch.labels(connection).observe(seconds)
+
+    def rollout_step(self, step: RolloutStep | None) -> None:
+        for state in ROLLOUT_STEPS:
+            self.rollout.labels(state).set(1 if state == step else 0)
 
 
 def recorder() -> PrometheusRecorder:

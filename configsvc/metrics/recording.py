@@ -16,6 +16,9 @@ from typing import Literal, Protocol
 Outcome = Literal["applied", "refused", "unchanged"]
 ConnectionKind = Literal["consumer", "publisher", "backend"]
 Renewal = Literal["in_place", "switch"]
+#: Where a process is in a staged rollout (``None``: nothing staged, nothing applied by a rollout).
+RolloutStep = Literal["staged", "applied", "rolled_back"]
+ROLLOUT_STEPS: tuple[RolloutStep, ...] = ("staged", "applied", "rolled_back")
 
 
 class Recorder(Protocol):
@@ -34,6 +37,8 @@ class Recorder(Protocol):
     def renewed(self, setting: str, provider: str, how: Renewal) -> None: ...
 
     def switched(self, connection: ConnectionKind, seconds: float) -> None: ...
+
+    def rollout_step(self, step: RolloutStep | None) -> None: ...
 
 
 class Record:
@@ -82,6 +87,13 @@ class Record:
         """A connection of ``connection``'s kind moved to new settings, ``seconds`` after they came."""
         if self.recorder is not None:
             self.recorder.switched(connection, seconds)
+
+
+    def rollout_step(self, step: RolloutStep | None) -> None:
+        """Staged rollout: a configuration waits (staged), runs since a rollout applied it (applied), or
+        a rollout rejected it and the process went back (rolled_back); None: nothing of the kind."""
+        if self.recorder is not None:
+            self.recorder.rollout_step(step)
 
 
 #: The process's record (see the module's docstring).

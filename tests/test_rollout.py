@@ -24,9 +24,10 @@ from flask import Flask
 
 from app import create_app
 from app.extensions import config
+from configsvc import Config
 from configsvc.flask import ConfigState
 from configsvc.options import clean_environ
-from configsvc.rollout.messages import Checker, Message, message_keys, signed
+from configsvc.rollout.messages import ROLLOUT_COMMAND, Checker, Message, message_keys, signed
 from tests import catalog
 from tests.catalog.tasks import checked
 from tests.support.brokers import rabbitmq_account
@@ -275,6 +276,11 @@ def catalog_fleet(tmp_path: Path, celery_worker_process: Any) -> Iterator[tuple[
         yield path, runs
 
 
+def resolve_catalog(environ: dict[str, str], **overrides: Any) -> Config:
+    """The catalog's configuration from its file, as ``configsvc rollout`` resolves it."""
+    return catalog.extensions.config.resolve(environ, overrides or None)
+
+
 def runs_of(runs: Path) -> collections.Counter[int]:
     return collections.Counter(int(p.name.split("-")[0]) for p in runs.iterdir())
 
@@ -416,3 +422,45 @@ def test_web_processes_take_part_and_a_5xx_canary_is_rolled_back(tmp_path: Path)
             samples = scrape_samples(url + "/metrics")[0]
             assert [total(samples, "configsvc_rollout_step", state=state)
                     for state in ("staged", "applied", "rolled_back")] == [0, 0, 1]
+
+
+@pytest.mark.brokers
+def test_a_forged_or_replayed_message_changes_nothing_in_a_worker(tmp_path: Path,
+                                                                   celery_worker_process: Any) -> None:
+    with rabbitmq_account() as (user, password, vhost):
+        broker = f"amqp://{user}:{password}@127.0.0.1:5672/{vhost}"
+        path = catalog_file(tmp_path / "catalog.yaml", broker)
+        env = {"CATALOG_CONFIG": str(path)}
+        with celery_worker_process("tests.catalog.worker.celery", env, cwd=Path("/"),
+                                   args=("--pool=solo", "--without-gossip", "--without-mingle",
+                                         "--without-heartbeat", "-n", f"solo-{os.getpid()}@%h")) as worker:
+            app = catalog.create_app(env)
+            wait_for(lambda: every_worker(path, "runs it", expect=1), 30, "the worker to answer")
+            catalog_file(path, broker, limit=40)
+            wait_for(lambda: every_worker(path, "has it staged", expect=1), 15, "the worker to stage it")
+            (status,) = [line for line in fleet_statuses(path, expect=1) if line["processes"]]
+            hostname, pid = status["processes"][0]["hostname"], status["processes"][0]["pid"]
+            fingerprint = resolve_catalog(env).fingerprint
+
+            def send(message: Message) -> None:
+                catalog.extensions.celery.control.broadcast(
+                    ROLLOUT_COMMAND, arguments={"message": message.fields()}, destination=[hostname])
+
+            def made(action: str, secret: str) -> Message:
+                key = message_keys(resolve_catalog(env, secret_key=secret))[0]
+                return signed(key, Message(action, fingerprint, hostname, pid,  # type: ignore[arg-type]
+                                           secrets.token_hex(16), time.time()))
+
+            send(made("apply", "not-the-deployment-key"))
+            wait_for(lambda: "changed nothing: its proof does not hold" in worker.log(), 10,
+                     "the forgery logged")
+            assert every_worker(path, "has it staged", expect=1)
+            genuine = made("apply", "rollout-test-secret-key-0123456789")
+            send(genuine)
+            wait_for(lambda: every_worker(path, "runs it", expect=1), 10, "the genuine message applied")
+            send(made("roll back", "rollout-test-secret-key-0123456789"))
+            wait_for(lambda: every_worker(path, "neither", expect=1), 10, "the rollback")
+            send(genuine)  # replayed: would apply it again, were it not rejected and seen
+            wait_for(lambda: "taken once already (a replay)" in worker.log(), 10, "the replay logged")
+            assert every_worker(path, "neither", expect=1)
+            del app

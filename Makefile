@@ -73,6 +73,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_startup
 	$(BIN)/python -m benchmarks.bench_app
 	$(BIN)/python -m benchmarks.bench_rotation
+	$(BIN)/python -m benchmarks.bench_rollout
 	$(BIN)/python -m benchmarks.soak_rotation
 	$(BIN)/python -m benchmarks.bench_tokens
 	$(BIN)/python -m benchmarks.bench_vault

@@ -463,4 +463,11 @@ def test_a_forged_or_replayed_message_changes_nothing_in_a_worker(tmp_path: Path
             send(genuine)  # replayed: would apply it again, were it not rejected and seen
             wait_for(lambda: "taken once already (a replay)" in worker.log(), 10, "the replay logged")
             assert every_worker(path, "neither", expect=1)
+            # A process that does not answer (one more is expected than runs) is named, not waited for.
+            catalog_file(path, broker, limit=50)
+            wait_for(lambda: every_worker(path, "has it staged", expect=1), 15, "the worker to stage it")
+            done = rollout_cli(path, "--bake", "0", expect=2)
+            assert done.returncode == 0, done.stdout + done.stderr
+            assert "1 of the 2 expected processes answered" in done.stderr
+            assert "all 1 process(es) run fingerprint" in done.stdout
             del app

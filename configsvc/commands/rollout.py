@@ -120,6 +120,12 @@ def rollout(ctx: click.Context, canary: str, steps: str, bake: float, max_failur
         if status_only:
             _show_status(fleet, plan.fingerprint, say)
             return
+        if expect is not None and len(fleet) < expect:
+            say("missing", f"{len(fleet)} of the {expect} expected processes answered: the others (down, "
+                "hung, on another broker) keep what they run and are not part of this rollout; once they "
+                "answer, configsvc rollout --status shows them and a second rollout gives them the "
+                "configuration",
+                processes=sorted(fleet))
         staged = sorted(p for p, s in fleet.items() if s.get("pending") == plan.fingerprint)
         running = sorted(p for p, s in fleet.items() if s.get("fingerprint") == plan.fingerprint)
         other = sorted(set(fleet) - set(staged) - set(running))
@@ -137,6 +143,8 @@ def rollout(ctx: click.Context, canary: str, steps: str, bake: float, max_failur
             sys.exit(1)
         total = len(staged) + len(running)
         targets = [_share(canary, total)] + [_share(step, total) for step in steps.split(",") if step.strip()]
+        if targets[-1] < total:  # the last step is always every process
+            targets.append(total)
         applied: list[Process] = []
         for number, target in enumerate(targets):
             step = [p for p in staged if p not in applied][:max(0, target - len(running) - len(applied))]
@@ -157,7 +165,12 @@ def rollout(ctx: click.Context, canary: str, steps: str, bake: float, max_failur
             if problem is not None:
                 _roll_back(plan, applied, staged, say, f"{name}: {problem}", culprits)
             say("healthy", f"{name}: healthy after {bake:g} s of bake")
-        say("done", f"all {len(staged) + len(running)} process(es) run fingerprint {plan.fingerprint}")
+        gone = sorted(set(fleet) - set(plan.look()))
+        if gone:
+            say("missing", f"{len(gone)} process(es) that answered at the start no longer do (they keep what "
+                "they run; run configsvc rollout again once they answer): " + _name(gone), processes=gone)
+        say("done", f"all {len(staged) + len(running) - len(gone)} process(es) run fingerprint "
+            f"{plan.fingerprint}")
     finally:
         plan.app.close()
 
@@ -255,6 +268,6 @@ def _printer(as_json: bool) -> Any:
             click.echo(json.dumps({"event": event, "message": text,
                                    "processes": [{"hostname": h, "pid": p} for h, p in processes or []]}))
         else:
-            click.echo(f"rollout: {text}", err=event in ("rolled back", "failed", "not staged"))
+            click.echo(f"rollout: {text}", err=event in ("rolled back", "failed", "not staged", "missing"))
 
     return say

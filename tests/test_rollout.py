@@ -15,7 +15,8 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,8 @@ from flask import Flask
 from app import create_app
 from app.extensions import config
 from configsvc import Config
+from configsvc.celery.proof import proof_keys
+from configsvc.commands.fleet import ask_workers
 from configsvc.flask import ConfigState
 from configsvc.options import clean_environ
 from configsvc.rollout.messages import ROLLOUT_COMMAND, Checker, Message, message_keys, signed
@@ -250,9 +253,33 @@ def fleet_statuses(path: Path, expect: int = PROCESSES) -> list[dict[str, Any]]:
 
 
 def every_worker(path: Path, what: str, expect: int = PROCESSES) -> bool:
-    """Every process (workers and web) answers, each with ``what`` in its status line."""
-    lines = [line for line in fleet_statuses(path, expect) if line["processes"]]
-    return len(lines) == expect and all(what in line["message"] for line in lines)
+    """Every process (workers and web) answers, each in state ``what`` against the files: ``runs it``,
+    ``has it staged`` or ``neither`` (asked in this process, as ``configsvc rollout --status`` asks:
+    the catalog app must be bound here)."""
+    files = resolve_catalog({"CATALOG_CONFIG": str(path)})
+    replies = [status for status in ask_workers(catalog.extensions.celery, 2.0, expect, proof_keys(files))
+               if status["counted"]]
+
+    def state(status: dict[str, Any]) -> str:
+        if status.get("fingerprint") == files.fingerprint:
+            return "runs it"
+        return "has it staged" if status.get("pending") == files.fingerprint else "neither"
+
+    return len(replies) == expect and all(state(status) == what for status in replies)
+
+
+def enter_together(stack: ExitStack, managers: list[AbstractContextManager[Any]]) -> None:
+    """Enter ``managers`` at once (each waits until its own process is ready), each left by ``stack``."""
+    with ThreadPoolExecutor(len(managers)) as pool:
+        entering = [pool.submit(manager.__enter__) for manager in managers]
+    failures = []
+    for manager, entered in zip(managers, entering, strict=True):
+        if entered.exception() is None:
+            stack.push(manager)
+        else:
+            failures.append(entered.exception())
+    if failures:
+        raise failures[0]  # type: ignore[misc]
 
 
 @contextmanager
@@ -264,13 +291,13 @@ def catalog_fleet(tmp_path: Path, celery_worker_process: Any) -> Iterator[tuple[
     with rabbitmq_account() as (user, password, vhost), ExitStack() as stack:
         path = catalog_file(tmp_path / "catalog.yaml", f"amqp://{user}:{password}@127.0.0.1:5672/{vhost}")
         env = {"CATALOG_CONFIG": str(path)}
-        for name, pool in WORKERS.items():
-            stack.enter_context(celery_worker_process(
-                "tests.catalog.worker.celery", env, cwd=Path("/"), name=f"worker-{name}.log",
-                args=(*pool, "--without-gossip", "--without-mingle", "--without-heartbeat", "-n",
-                      f"{name}-{os.getpid()}@%h")))
-        stack.enter_context(web_process(env, cwd=PROJECT, log=tmp_path / "web.log", kind="gunicorn",
-                                        workers=1, app_spec="tests.catalog:create_app()"))
+        processes: list[AbstractContextManager[Any]] = [celery_worker_process(
+            "tests.catalog.worker.celery", env, cwd=Path("/"), name=f"worker-{name}.log",
+            args=(*pool, "--without-gossip", "--without-mingle", "--without-heartbeat", "-n",
+                  f"{name}-{os.getpid()}@%h")) for name, pool in WORKERS.items()]
+        processes.append(web_process(env, cwd=PROJECT, log=tmp_path / "web.log", kind="gunicorn", workers=1,
+                                     app_spec="tests.catalog:create_app()"))
+        enter_together(stack, processes)
         catalog.create_app(env)
         wait_for(lambda: every_worker(path, "runs it"), 30, "four workers and the web process to answer")
         yield path, runs
@@ -391,6 +418,7 @@ def test_web_processes_take_part_and_a_5xx_canary_is_rolled_back(tmp_path: Path)
         metrics = "metrics: {enabled: true}\n"
         path = catalog_file(tmp_path / "catalog.yaml", broker, extra=metrics)
         env = {"CATALOG_CONFIG": str(path)}
+        catalog.create_app(env)
         with web_process(env, cwd=PROJECT, log=tmp_path / "web.log", kind="gunicorn", workers=2,
                          app_spec="tests.catalog:create_app()") as (url, _):
             def load(count: int) -> collections.Counter[int]:

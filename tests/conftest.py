@@ -12,6 +12,7 @@ them they skip, and fail instead under ``CONFIGSVC_REQUIRE_BROKERS=1`` (brokers 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -24,7 +25,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from app import create_app
 from configsvc import Options
-from tests.support import redis_keys
+from tests.support import brokers, redis_keys
 from tests.support.reference import OPTIONS
 
 # Read before any test cleans the environment (xdist's workers inherit it from the start).
@@ -96,6 +97,11 @@ def own_redis_keys(request: pytest.FixtureRequest) -> Iterator[None]:
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     if not hasattr(session.config, "workerinput"):  # the run's main process, before any test
+        with contextlib.suppress(Exception):  # no broker here: the broker tests say so themselves
+            removed = brokers.sweep_left_by_dead_runs()
+            if removed:
+                print(f"removed {len(removed)} broker account(s) a killed test run left: "
+                      + ", ".join(removed))
         redis_keys.start_run()  # before xdist starts the test processes (its hook runs last)
         session.config.stash[KEYS_BEFORE] = redis_keys.all_keys()
 

@@ -9,6 +9,7 @@ import os
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -48,6 +49,18 @@ def pids_running(samples: Samples, fingerprint: str) -> set[str]:
     return {dict(labels)["pid"] for (name, labels), value in samples.items()
             if name == "configsvc_config_info" and dict(labels).get("fingerprint") == fingerprint
             and value == 1}
+
+
+def reload_counts(server_pid: int) -> dict[str, list[tuple[str, float]]]:
+    """The reload counters each process's file in a server's metrics folder holds (what a failure shows)."""
+    from prometheus_client.mmap_dict import MmapedDict
+
+    base = Path(tempfile.gettempdir()) / f"configsvc-metrics-{os.getuid()}"
+    counts: dict[str, list[tuple[str, float]]] = {}
+    for path in sorted(base.glob(f"{server_pid}-*/counter_*.db")):
+        counts[path.name] = [(entry[0], entry[1]) for entry in MmapedDict.read_all_values_from_file(str(path))
+                             if "reloads" in entry[0]]
+    return counts
 
 
 def answers(url: str) -> bool:
@@ -103,7 +116,8 @@ def test_one_scrape_of_gunicorn_answers_for_all_its_processes(
         assert new != fingerprint
         assert len(pids_running(samples, new)) == processes
         assert not pids_running(samples, fingerprint)  # 0 for the one each ran before
-        assert total(samples, "configsvc_config_reloads_total", outcome="applied") == processes
+        assert total(samples, "configsvc_config_reloads_total", outcome="applied") == processes, \
+            f"{processes} processes; the reload counts in each file: {reload_counts(server.pid)}"
         assert PLANTED not in text and TOKEN not in text
     log = (tmp_path / "web.log").read_text()
     assert "refused the new configuration" in log and "changed port" in log

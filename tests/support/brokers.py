@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import subprocess
 from collections.abc import Iterator
@@ -79,6 +80,44 @@ def delete_rabbitmq_user(user: str) -> None:
 def rabbitmq_connection_users(vhost: str) -> list[str]:
     """The user name of every open connection to ``vhost``."""
     return [c["user"] for c in machine_node().connections("user", "vhost") if c["vhost"] == vhost]
+
+
+#: The name of everything :func:`rabbitmq_account`, :func:`rabbitmq_vhost`, :func:`rabbitmq_user` and
+#: :func:`redis_account` make: the test process's pid, and a random part.
+_MADE_BY_A_TEST = re.compile(r"configsvc-test-(\d+)-[0-9a-f]{6}")
+
+
+def sweep_left_by_dead_runs() -> list[str]:
+    """Remove the RabbitMQ vhosts and users and the Redis ACL users that a test process which no longer
+    runs left behind (a run killed in the middle of a test); the names removed."""
+    control = machine_node()
+    removed = []
+    for name in control.vhosts():
+        if _left_by_a_dead_process(name):
+            control.delete_vhost(name)
+            removed.append(name)
+    for name in control.users():
+        if _left_by_a_dead_process(name):
+            control.delete_user(name, missing_ok=True)
+            removed.append(name)
+    for name in redis_cli("ACL", "USERS").split():
+        if _left_by_a_dead_process(name):
+            redis_cli("ACL", "DELUSER", name)
+            removed.append(name)
+    return removed
+
+
+def _left_by_a_dead_process(name: str) -> bool:
+    found = _MADE_BY_A_TEST.fullmatch(name)
+    if found is None:
+        return False
+    try:
+        os.kill(int(found.group(1)), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # it runs, as another user
+        return False
+    return False
 
 
 def redis_cli(*args: str) -> str:

@@ -178,6 +178,13 @@ class RabbitControl:
         users = self._table("rabbit_auth_backend_internal", "list_users", [], ("user",))
         return [row["user"] for row in users]
 
+    def vhosts(self) -> list[str]:
+        rows = _HIDDEN_NODE.evaluate(self.node, self.cookie, "{rows, [[Name] || Name <- "
+                                     + self._rpc("rabbit_vhost", "list_names", []) + "]}.")
+        if isinstance(rows, str):
+            raise RuntimeError(f"list_names on {self.node} failed: {rows[:300]}")
+        return [row[0] for row in rows]
+
     def connections(self, *keys: str) -> list[dict[str, str]]:
         """Every client connection of the node, as the info ``keys`` (``user``, ``vhost``, ``name``)."""
         return self._table("rabbit_networking", "connection_info_all", [[Atom(key) for key in keys]], keys)

@@ -50,13 +50,22 @@ def configsvc_options() -> Options:
     return Options()
 
 
+#: prometheus_client's multiprocess folder variable (configsvc.metrics.folder sets it).
+METRICS_FOLDER_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+
 @pytest.fixture
 def configsvc_clean_environment(monkeypatch: pytest.MonkeyPatch, configsvc_options: Options) -> None:
-    """Remove every variable that could change a resolution from the process environment."""
+    """Remove every variable that could change a resolution from the process environment; and the metrics
+    folder's, which an app that enables metrics names there for the processes it starts: a test whose app
+    enabled metrics must not hand its folder to the workers and servers later tests start (their counts
+    would add up with its). Each is as it was before the test afterwards."""
     kept = clean_environ(os.environ, configsvc_options)
     for name in list(os.environ):
         if name not in kept:
             monkeypatch.delenv(name)
+    monkeypatch.setenv(METRICS_FOLDER_VARIABLE, "")  # recorded, so that the end of the test restores it
+    monkeypatch.delenv(METRICS_FOLDER_VARIABLE)
 
 
 @pytest.fixture

@@ -418,7 +418,7 @@ def test_web_processes_take_part_and_a_5xx_canary_is_rolled_back(tmp_path: Path)
         metrics = "metrics: {enabled: true}\n"
         path = catalog_file(tmp_path / "catalog.yaml", broker, extra=metrics)
         env = {"CATALOG_CONFIG": str(path)}
-        catalog.create_app(env)
+        catalog.create_app({**env, "CATALOG_METRICS__ENABLED": "false"})  # only to ask the processes
         with web_process(env, cwd=PROJECT, log=tmp_path / "web.log", kind="gunicorn", workers=2,
                          app_spec="tests.catalog:create_app()") as (url, _):
             def load(count: int) -> collections.Counter[int]:

@@ -77,7 +77,7 @@ def tell(app: Flask, action: str, fingerprint: str) -> None:
     """Give the app's reloader a rollout message and wait until it was taken."""
     reloader = state_of(app).reloader
     assert reloader is not None
-    assert reloader.told(action, fingerprint).wait(10)  # type: ignore[arg-type]
+    assert reloader.staging.told(action, fingerprint).wait(10)  # type: ignore[arg-type]
 
 
 def test_a_valid_change_is_staged_not_applied(staged_app: Flask, staged_file: Path,

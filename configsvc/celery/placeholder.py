@@ -26,7 +26,7 @@ from configsvc.celery.rollout_command import hear_rollout_when_started
 from configsvc.celery.web_listener import listen_in_web_processes
 from configsvc.credentials.provided import ProvidedCredentials
 from configsvc.errors import AlreadyRegistered, CeleryNotConfigured, ConfigError, ConfigWarning
-from configsvc.flask.reloader import staged_mode
+from configsvc.flask.staging import staged_mode
 from configsvc.flask.state import ConfigState, find_state
 from configsvc.sources.celery_variables import celery_variable_problems
 

@@ -1,6 +1,6 @@
 """The ``configsvc_rollout`` remote-control command: ``configsvc rollout`` tells one worker to apply its
 staged configuration or to roll one back (see :mod:`configsvc.rollout.messages` for what makes a
-message count). The step itself is the reloader's (:meth:`~configsvc.flask.reloader.Reloader.told`),
+message count). The step itself is the reloader's (:meth:`~configsvc.flask.staging.Staging.told`),
 taken in its thread, never in the consumer's: applying may switch the consumer's own connection.
 """
 
@@ -66,5 +66,5 @@ def take_message(binding: Binding, hostname: str, message: Any) -> dict[str, Any
         logger.warning("configsvc: a rollout message (%s fingerprint %s) changed nothing: %s", told.action,
                        told.fingerprint[:12], problem)
         return {"taken": False, "reason": problem}
-    live.reloader.told(told.action, told.fingerprint)
+    live.reloader.staging.told(told.action, told.fingerprint)
     return {"taken": True}

@@ -11,19 +11,16 @@ A reload that would drop the broker, the result backend or the secret key the ru
 however long its writer pauses; the next change of the files is read again.
 
 ``SIGHUP`` forces a reload in processes where :meth:`Reloader.install_sighup` could take the signal.
-Each process watches for itself: after ``fork()`` (gunicorn and Celery prefork workers) the child gets
-its own watching thread.
+Each process watches for itself (:mod:`~configsvc.flask.forks`); staged rollout: :mod:`.staging`.
 """
 
 from __future__ import annotations
 
-import collections
 import logging
 import os
 import signal
 import threading
 import time
-import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,10 +28,10 @@ from typing import Any
 from configsvc import metrics
 from configsvc.core.config import Config
 from configsvc.errors import ConfigError
+from configsvc.flask.forks import follow_forks
+from configsvc.flask.staging import Staging
 from configsvc.flask.state import ConfigState
 from configsvc.metrics.recording import record
-from configsvc.rollout.messages import Action
-from configsvc.rollout.relay import Relay
 
 logger = logging.getLogger("configsvc.reload")
 
@@ -49,9 +46,6 @@ RECHECK_SECONDS = 2.0
 # change again; SIGHUP applies it as it is.
 KEPT_ON_RELOAD = ("celery.broker_url", "celery.result_backend", "secret_key")
 Signature = tuple[tuple[int, int, int, int, int] | None, ...]
-
-_live: weakref.WeakSet[Reloader] = weakref.WeakSet()
-_following_forks = False
 
 
 class Reloader:
@@ -74,12 +68,10 @@ class Reloader:
         self._force = False
         self._recheck_at: float | None = None
         self._thread: threading.Thread | None = None
-        self._told: collections.deque[tuple[Action, str, threading.Event]] = collections.deque()
-        self._said_rejected = False
-        self._relay = Relay()  # what this process is told, passed on to the processes it forks
+        #: Staged rollout: what this process holds and what configsvc rollout told it.
+        self.staging = Staging(self)
         self._seen = self._signature()
-        _live.add(self)
-        _follow_forks()
+        follow_forks(self)
 
     def __repr__(self) -> str:
         files = ", ".join(str(path) for path in self.watched) or "nothing"
@@ -118,21 +110,16 @@ class Reloader:
                              "again (SIGHUP applies it as it is)")
                 return False
             if new.flask_mapping() == old.flask_mapping():
-                self._unstage()  # the files hold what runs again: nothing is pending
+                self.staging.unstage()  # the files hold what runs again: nothing is pending
                 if new.fingerprint != old.fingerprint:  # same values, other bytes (a comment): adopt it
                     self.state.config = new
                 self._recover(old, new, changed=False)
                 return False
-            if staged_mode(old):
-                if self.state.hears_rollout:
-                    self._stage(old, new)
-                    return False
-                logger.warning("configsvc: rollout.mode is staged, but this process does not hear configsvc "
-                               "rollout (beat, or a web process before its first request): it applies the "
-                               "change as it reads it")
-            return self._switch(old, new, forced=force, recheck=recheck)
+            if self.staging.holds(old, new):  # rollout.mode staged: until configsvc rollout says so
+                return False
+            return self.switch_to(old, new, forced=force, recheck=recheck)
 
-    def _switch(self, old: Config, new: Config, *, forced: bool, recheck: bool = False,
+    def switch_to(self, old: Config, new: Config, *, forced: bool, recheck: bool = False,
                 how: str = "reloaded the configuration") -> bool:
         """Move to ``new`` unless a participant defers or refuses it; True when it was applied."""
         try:
@@ -154,94 +141,6 @@ class Reloader:
         self._recover(old, new, changed=True, how=how)
         self._changed.notify_all()
         return True
-
-    # -- staged rollout ---------------------------------------------------------------------------
-
-    def told(self, action: Action, fingerprint: str) -> threading.Event:
-        """What ``configsvc rollout`` told this process (a message already verified): taken in the
-        watching thread (or a thread of its own), never in the caller's, a worker's consumer. The event
-        is set once it was taken."""
-        taken = threading.Event()
-        self._told.append((action, fingerprint, taken))
-        if self.watching:
-            self._wake.set()
-        else:
-            threading.Thread(target=self._take_told, name="configsvc-rollout", daemon=True).start()
-        return taken
-
-    def _stage(self, old: Config, new: Config) -> None:
-        """Hold ``new`` until a rollout applies it (one log line, once per staged configuration)."""
-        state = self.state
-        if new.fingerprint in state.rejected:
-            if state.staged is not None or not self._said_rejected:
-                logger.warning("configsvc: %s holds a configuration a rollout rejected (fingerprint %s); "
-                               "not staged, still running %s", self._where(), new.fingerprint[:12],
-                               self._running())
-            state.staged, self._said_rejected = None, True
-            return
-        if state.pending == new.fingerprint:
-            return
-        state.staged = new
-        record.rollout_step("staged")
-        logger.info("configsvc: staged the configuration in %s (fingerprint %s): changed %s; it runs when "
-                    "configsvc rollout applies it (running %s)", self._where(), new.fingerprint[:12],
-                    ", ".join(new.changed_keys(old)) or "nothing", self._running())
-
-    def _unstage(self) -> None:
-        if self.state.staged is not None:
-            record.rollout_step(None)
-            logger.info("configsvc: %s holds the running configuration again; nothing is staged",
-                        self._where())
-        self.state.staged = None
-        self._said_rejected = False
-
-    def _take_told(self) -> None:
-        while self._told:
-            try:
-                action, fingerprint, taken = self._told.popleft()
-            except IndexError:  # another thread took it
-                return
-            try:
-                with self._lock:
-                    if action == "apply":
-                        self._apply_staged(fingerprint)
-                    else:
-                        self._roll_back(fingerprint)
-            finally:
-                self._relay.publish(action, fingerprint)
-                taken.set()
-
-    def _apply_staged(self, fingerprint: str) -> None:
-        state, staged = self.state, self.state.staged
-        if state.fingerprint == fingerprint:
-            return  # applied already (the message came twice, or the files changed to it in immediate mode)
-        if staged is None or staged.fingerprint != fingerprint or fingerprint in state.rejected:
-            logger.warning("configsvc: configsvc rollout said to apply fingerprint %s, which is not staged "
-                           "here; nothing changed (%s)", fingerprint[:12], self._running())
-            return
-        old = state.config
-        how = "applied the staged configuration (configsvc rollout)"
-        if self._switch(old, staged, forced=False, how=how):
-            state.before_rollout, state.staged = old, None
-            record.rollout_step("applied")
-
-    def _roll_back(self, fingerprint: str) -> None:
-        """Reject ``fingerprint``: not staged or applied again; a process running it goes back to what it
-        ran before."""
-        state = self.state
-        state.rejected.add(fingerprint)
-        if state.pending == fingerprint:
-            state.staged = None
-            record.rollout_step(None)
-        before = state.before_rollout
-        if state.fingerprint != fingerprint or before is None:
-            logger.info("configsvc: configsvc rollout rejected fingerprint %s (%s)", fingerprint[:12],
-                        self._running())
-            return
-        if self._switch(state.config, before, forced=True,
-                        how="rolled back to the configuration it ran before (configsvc rollout)"):
-            state.before_rollout = None
-            record.rollout_step("rolled_back")
 
     def wait_for_change(self, generation: int, timeout: float) -> bool:
         """Wait until a configuration newer than ``generation`` is applied; False on timeout."""
@@ -300,10 +199,7 @@ class Reloader:
             self._wake.clear()
             if self._thread is not me or self.state.app is None:
                 return
-            relayed = self._relay.taken()
-            if relayed is not None:
-                self._told.append((*relayed, threading.Event()))
-            self._take_told()
+            self.staging.take_told()
             force, self._force = self._force, False
             recheck = self._recheck_at is not None and time.monotonic() >= self._recheck_at
             try:
@@ -314,7 +210,7 @@ class Reloader:
     def _signature(self) -> Signature:
         return tuple(_stat(path) for path in self.watched)
 
-    def _where(self) -> str:
+    def where(self) -> str:
         fallback = self.watched[0] if self.watched else "configuration"
         return str(self.state.config.deployment_file or fallback)
 
@@ -339,7 +235,7 @@ class Reloader:
             record.reload("refused")
             metrics.stale(True)
             logger.error("configsvc: refused the new configuration in %s: %s; keeping the last good one "
-                         "(%s)", self._where(), problem, self._running())
+                         "(%s)", self.where(), problem, self.running())
 
     def _recover(self, old: Config, new: Config, *, changed: bool,
                  how: str = "reloaded the configuration") -> None:
@@ -351,7 +247,7 @@ class Reloader:
         metrics.running(self.state.fingerprint, old.fingerprint, stale=False)
         if changed:  # planned, not an incident: INFO (refusals and failures are ERROR)
             keys = new.changed_keys(old)
-            logger.info("configsvc: %s from %s (%s): changed %s", how, self._where(), self._running(),
+            logger.info("configsvc: %s from %s (%s): changed %s", how, self.where(), self.running(),
                         ", ".join(keys) or "nothing")
             for message in new.warnings:
                 logger.warning("configsvc: %s", message)
@@ -361,31 +257,33 @@ class Reloader:
                                "the next start (metrics.token applies at once)", ", ".join(at_start))
         elif was_stale:
             logger.info("configsvc: %s is good again (unchanged from the configuration in use; %s)",
-                        self._where(), self._running())
+                        self.where(), self.running())
         else:
-            logger.info("configsvc: %s changed, its values did not (%s)", self._where(), self._running())
+            logger.info("configsvc: %s changed, its values did not (%s)", self.where(), self.running())
 
-    def _running(self) -> str:
+    def running(self) -> str:
         """``generation N, fingerprint F``: what this process runs (the fingerprint shortened)."""
         return f"generation {self.state.generation}, fingerprint {self.state.fingerprint[:12]}"
 
-    def _after_fork(self) -> None:
+    @property
+    def lock(self) -> threading.RLock:
+        """Held while a reload or a rollout step runs."""
+        return self._lock
+
+    def wake(self) -> None:
+        """Make the watching thread look now (what it was told, the files)."""
+        self._wake.set()
+
+    def after_fork(self) -> None:
         # The parent's lock may have been held by its watching thread at fork time; the thread is gone.
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._wake = threading.Event()
-        self._told = collections.deque()  # the parent's messages are the parent's to take
-        self._relay.after_fork()
+        self.staging.after_fork()
         was_watching = self._thread is not None
         self._thread = None
         if was_watching:
             self.start()
-
-
-def staged_mode(config: Config) -> bool:
-    """True when ``config`` says a new configuration waits for ``configsvc rollout`` (``rollout.mode``:
-    the running configuration decides, so a file that turns staged mode off is itself rolled out)."""
-    return bool(config.get("rollout.mode") == "staged")
 
 
 def _stat(path: Path) -> tuple[int, int, int, int, int] | None:
@@ -398,17 +296,3 @@ def _stat(path: Path) -> tuple[int, int, int, int, int] | None:
 
 def _one_line(error: ConfigError) -> str:
     return "; ".join(str(problem) for problem in error.problems)
-
-
-def _reinit_after_fork() -> None:
-    for reloader in list(_live):
-        reloader._after_fork()
-
-
-def _follow_forks() -> None:
-    """Give every reloader a watching thread of its own in a forked child (registered with the first
-    reloader, not at import)."""
-    global _following_forks
-    if not _following_forks and hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=_reinit_after_fork)
-        _following_forks = True

@@ -41,6 +41,7 @@ def resolve(
     cwd: Path | None = None,
     emit_warnings: bool = True,
     app_celery: Mapping[str, Any] | None = None,
+    pinned: Mapping[str, bytes] | None = None,
 ) -> Config:
     """Resolve the configuration from every source, lowest precedence first.
 
@@ -52,7 +53,8 @@ def resolve(
     above the defaults files, below the deployment file). Raises one :class:`ConfigError` listing every
     problem found. Warnings (old Celery names, unknown Celery
     keys, near-misses) are issued as :class:`ConfigWarning` unless ``emit_warnings`` is False; they are
-    on the result too.
+    on the result too. ``pinned``: the bytes of the files that can change, by role (a rollout's settled
+    configuration, :mod:`configsvc.rollout.settled`), read instead of those files.
     """
     options = options or Options()
     base = Path(cwd or Path.cwd())
@@ -64,7 +66,8 @@ def resolve(
     typed_layers: list[TypedLayer] = []
     deployment_file: Path | None = None
     model_layer: TypedLayer | None = None
-    for source in standard_sources(options, defaults, env, environ, overrides, base, app_celery):
+    for source in standard_sources(options, defaults, env, environ, overrides, base, app_celery,
+                                   pinned):
         if isinstance(source, DeploymentFile):
             deployment_file = source.path
         try:

@@ -31,6 +31,7 @@ from configsvc.commands.fleet import ask_workers
 from configsvc.flask import ConfigState
 from configsvc.options import clean_environ
 from configsvc.rollout.messages import ROLLOUT_COMMAND, Checker, Message, message_keys, signed
+from configsvc.rollout.settled import FOLDER_VARIABLE
 from tests import catalog
 from tests.catalog.tasks import checked
 from tests.support.brokers import rabbitmq_account
@@ -57,10 +58,10 @@ def staged_file(deployment_file, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def staged_app(staged_file: Path) -> Iterator[Flask]:
+def staged_app(staged_file: Path, tmp_path: Path) -> Iterator[Flask]:
     """An app on a staged-mode file that reloads when asked (no watching thread: rollout messages are
     taken in a thread of their own, which the tests wait for)."""
-    app = create_app(environ={"FLASK_CONFIG": str(staged_file)})
+    app = create_app(environ={"FLASK_CONFIG": str(staged_file), FOLDER_VARIABLE: str(tmp_path / "rollout")})
     config.state(app).hears_rollout = True  # as in a Celery worker, which hears configsvc rollout
     yield app
 
@@ -163,9 +164,9 @@ def test_a_file_that_does_not_validate_is_refused_not_staged(staged_app: Flask, 
 
 
 def test_a_process_that_does_not_hear_rollout_applies_a_change_as_it_reads_it(
-        staged_file: Path, caplog: pytest.LogCaptureFixture) -> None:
+        staged_file: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """Beat, or a web process before its first request: staging there would strand it."""
-    app = create_app(environ={"FLASK_CONFIG": str(staged_file)})
+    app = create_app(environ={"FLASK_CONFIG": str(staged_file), FOLDER_VARIABLE: str(tmp_path / "rollout")})
     change_token(staged_file, "token-two-sentinel")
     with caplog.at_level(logging.WARNING, logger="configsvc.reload"):
         assert state_of(app).reload()
@@ -290,10 +291,10 @@ def catalog_fleet(tmp_path: Path, celery_worker_process: Any) -> Iterator[tuple[
     runs.mkdir()
     with rabbitmq_account() as (user, password, vhost), ExitStack() as stack:
         path = catalog_file(tmp_path / "catalog.yaml", f"amqp://{user}:{password}@127.0.0.1:5672/{vhost}")
-        env = {"CATALOG_CONFIG": str(path)}
+        env = {"CATALOG_CONFIG": str(path), FOLDER_VARIABLE: str(tmp_path / "rollout")}
         processes: list[AbstractContextManager[Any]] = [celery_worker_process(
             "tests.catalog.worker.celery", env, cwd=Path("/"), name=f"worker-{name}.log",
-            args=(*pool, "--without-gossip", "--without-mingle", "--without-heartbeat", "-n",
+            args=(*pool, "--without-gossip", "--without-mingle", "-n",
                   f"{name}-{os.getpid()}@%h")) for name, pool in WORKERS.items()]
         processes.append(web_process(env, cwd=PROJECT, log=tmp_path / "web.log", kind="gunicorn", workers=1,
                                      app_spec="tests.catalog:create_app()"))
@@ -317,28 +318,64 @@ def limits_read(runs: Path, numbers: range) -> set[int]:
     return {int(p.name.split("-")[1]) for p in runs.iterdir() if int(p.name.split("-")[0]) in numbers}
 
 
+def fleet_states(path: Path, expect: int) -> collections.Counter[str]:
+    """How many processes run the files' configuration (``runs it``), have it staged, or neither."""
+    files = resolve_catalog({"CATALOG_CONFIG": str(path)})
+    replies = [status for status in ask_workers(catalog.extensions.celery, 2.0, expect, proof_keys(files))
+               if status["counted"]]
+    return collections.Counter("runs it" if status.get("fingerprint") == files.fingerprint else
+                               "has it staged" if status.get("pending") == files.fingerprint else "neither"
+                               for status in replies)
+
+
 @pytest.mark.brokers
 def test_a_harmless_change_rolls_out_in_steps(tmp_path: Path, celery_worker_process: Any) -> None:
-    with catalog_fleet(tmp_path, celery_worker_process) as (path, runs):
+    """In steps, every pool; a worker that starts during the rollout runs what was settled, has the change
+    staged and is in the last step; once it completed, a process that starts runs it."""
+    with catalog_fleet(tmp_path, celery_worker_process) as (path, runs), ExitStack() as newcomers:
+        env = {"CATALOG_CONFIG": str(path), FOLDER_VARIABLE: str(tmp_path / "rollout")}
+        settled = resolve_catalog(env).fingerprint
         catalog_file(path, path.read_text().split("broker_url: ")[1].split("\n")[0], limit=20)
+        change = resolve_catalog(env).fingerprint
         wait_for(lambda: every_worker(path, "has it staged"), 15, "every worker to stage the change")
         # Staged is not applied: the tasks still read the old limit, in every pool.
         for number in range(8):
             checked.delay(str(runs), number)
         wait_for(lambda: len(runs_of(runs)) == 8, 30, "the tasks to run")
         assert limits_read(runs, range(8)) == {10}
-        done = rollout_cli(path, "--canary", "1", "--steps", "50%,100%", "--bake", "1")
-        print(done.stdout, done.stderr)
-        assert done.returncode == 0, done.stdout + done.stderr
-        assert "canary: 1 process(es) run it" in done.stdout and "step 2: 2 process(es)" in done.stdout
-        assert f"all {PROCESSES} process(es) run fingerprint" in done.stdout and "web-" in done.stdout
-        assert every_worker(path, "runs it")
+        command = [str(VENV_BIN / "configsvc"), "--app", "tests.catalog:create_app()", "rollout", "--canary",
+                   "1", "--steps", "50%,100%", "--bake", "1", "--expect", str(PROCESSES + 1)]
+        with subprocess.Popen(command, env={**clean_environ(), **env}, cwd=PROJECT, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) as rollout:
+            assert rollout.stdout is not None
+            canary = next(line for line in rollout.stdout if "canary: 1 process(es) run it" in line)
+            os.kill(rollout.pid, signal.SIGSTOP)  # the rollout is under way, between its steps
+            try:
+                newcomers.enter_context(celery_worker_process(
+                    "tests.catalog.worker.celery", env, cwd=Path("/"), name="worker-e.log",
+                    args=("--pool=prefork", "--concurrency=1", "--without-gossip", "--without-mingle", "-n",
+                          f"e-{os.getpid()}@%h")))
+                wait_for(lambda: fleet_states(path, PROCESSES + 1) == {"runs it": 1, "has it staged": 5}, 15,
+                         "the new worker to run what was settled, with the change staged")
+                started = catalog.extensions.config.state(catalog.create_app(env))
+                assert (started.fingerprint, started.pending) == (settled, change)
+            finally:
+                os.kill(rollout.pid, signal.SIGCONT)
+            out, err = rollout.communicate(timeout=60)
+        assert rollout.returncode == 0, canary + out + err
+        assert "step 1: 2 process(es)" in out and "step 2: 3 process(es)" in out, out
+        assert f"all {PROCESSES + 1} process(es) run fingerprint" in out and "web-" in canary + out
+        assert every_worker(path, "runs it", expect=PROCESSES + 1)
         # Every process runs it, a prefork worker's pool processes too (they run the tasks).
         for number in range(8, 40):
             checked.delay(str(runs), number)
         wait_for(lambda: len(runs_of(runs)) == 40, 30, "the tasks to run")
         assert limits_read(runs, range(8, 40)) == {20}
-        fleet = run_cli("--app", "tests.catalog:create_app()", "fleet", "--expect", str(PROCESSES),
+        # Completed: the host keeps nothing, and a process that starts runs it.
+        assert list((tmp_path / "rollout").rglob("settled.json")) == []
+        started = catalog.extensions.config.state(catalog.create_app(env))
+        assert (started.fingerprint, started.pending) == (change, None)
+        fleet = run_cli("--app", "tests.catalog:create_app()", "fleet", "--expect", str(PROCESSES + 1),
                         env={"CATALOG_CONFIG": str(path)})
         assert fleet.returncode == 0, fleet.stdout + fleet.stderr
 
@@ -417,7 +454,7 @@ def test_web_processes_take_part_and_a_5xx_canary_is_rolled_back(tmp_path: Path)
         broker = f"amqp://{user}:{password}@127.0.0.1:5672/{vhost}"
         metrics = "metrics: {enabled: true}\n"
         path = catalog_file(tmp_path / "catalog.yaml", broker, extra=metrics)
-        env = {"CATALOG_CONFIG": str(path)}
+        env = {"CATALOG_CONFIG": str(path), FOLDER_VARIABLE: str(tmp_path / "rollout")}
         catalog.create_app({**env, "CATALOG_METRICS__ENABLED": "false"})  # only to ask the processes
         with web_process(env, cwd=PROJECT, log=tmp_path / "web.log", kind="gunicorn", workers=2,
                          app_spec="tests.catalog:create_app()") as (url, _):
@@ -458,10 +495,10 @@ def test_a_forged_or_replayed_message_changes_nothing_in_a_worker(tmp_path: Path
     with rabbitmq_account() as (user, password, vhost):
         broker = f"amqp://{user}:{password}@127.0.0.1:5672/{vhost}"
         path = catalog_file(tmp_path / "catalog.yaml", broker)
-        env = {"CATALOG_CONFIG": str(path)}
+        env = {"CATALOG_CONFIG": str(path), FOLDER_VARIABLE: str(tmp_path / "rollout")}
         with celery_worker_process("tests.catalog.worker.celery", env, cwd=Path("/"),
-                                   args=("--pool=solo", "--without-gossip", "--without-mingle",
-                                         "--without-heartbeat", "-n", f"solo-{os.getpid()}@%h")) as worker:
+                                   args=("--pool=solo", "--without-gossip", "--without-mingle", "-n",
+                                         f"solo-{os.getpid()}@%h")) as worker:
             app = catalog.create_app(env)
             wait_for(lambda: every_worker(path, "runs it", expect=1), 30, "the worker to answer")
             catalog_file(path, broker, limit=40)

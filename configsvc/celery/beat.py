@@ -31,6 +31,8 @@ def follow_rotation_in_beat(celery: Celery) -> None:
 
 def _follow_in(binding: Binding, beat: Any) -> None:
     follow(beat.scheduler, binding)
+    if binding.state is not None and binding.state.reloader is not None:
+        binding.state.reloader.staging.never_hears()  # beat takes no part in a staged rollout
 
 
 def follow(scheduler: Scheduler, binding: Binding) -> None:

@@ -6,8 +6,11 @@ that fingerprint staged are the rollout's. Each step tells its processes (signed
 :mod:`configsvc.rollout.messages`) to apply it, waits until their verified status runs it, then bakes:
 for ``--bake`` seconds it compares the tasks they failed since they applied it with the tasks the others
 failed meanwhile, and watches their state (a refused configuration, expired credentials) and that they
-answer at all. Healthy: the next step. Unhealthy: every process that applied it goes back to what it ran
-before, every process is told the fingerprint is rejected, and the command exits 1 naming the signal.
+answer at all. Healthy: the next step (a process that started meanwhile, on the settled configuration with
+the files' staged, is in the next one; the last step is every such process). All healthy: every process is
+told the rollout completed, so a process that starts from then on runs it (:mod:`configsvc.rollout.settled`).
+Unhealthy: every process that applied it goes back to what it ran before, every process is told the
+fingerprint is rejected, and the command exits 1 naming the signal.
 """
 
 from __future__ import annotations
@@ -136,6 +139,7 @@ def rollout(ctx: click.Context, canary: str, steps: str, bake: float, max_failur
                 processes=other)
         if not staged:
             if running and not other:
+                plan.tell("complete", running)  # a host may still keep what ran before it
                 say("done", f"all {len(running)} process(es) run the files' configuration; nothing to "
                     "roll out")
                 return
@@ -147,6 +151,12 @@ def rollout(ctx: click.Context, canary: str, steps: str, bake: float, max_failur
             targets.append(total)
         applied: list[Process] = []
         for number, target in enumerate(targets):
+            # A process that started since has it staged too (it runs what was settled): the steps take it.
+            joined = (p for p, s in (plan.look() if number else fleet).items()
+                      if s.get("pending") == plan.fingerprint)
+            staged = sorted({*staged, *joined})
+            if number == len(targets) - 1:
+                target = len(staged) + len(running)
             step = [p for p in staged if p not in applied][:max(0, target - len(running) - len(applied))]
             if not step:
                 continue
@@ -165,10 +175,12 @@ def rollout(ctx: click.Context, canary: str, steps: str, bake: float, max_failur
             if problem is not None:
                 _roll_back(plan, applied, staged, say, f"{name}: {problem}", culprits)
             say("healthy", f"{name}: healthy after {bake:g} s of bake")
-        gone = sorted(set(fleet) - set(plan.look()))
+        now = plan.look()
+        gone = sorted(set(fleet) - set(now))
         if gone:
             say("missing", f"{len(gone)} process(es) that answered at the start no longer do (they keep what "
                 "they run; run configsvc rollout again once they answer): " + _name(gone), processes=gone)
+        plan.tell("complete", sorted(now))
         say("done", f"all {len(staged) + len(running) - len(gone)} process(es) run fingerprint "
             f"{plan.fingerprint}")
     finally:

@@ -85,6 +85,12 @@ class Config:
         return fingerprint(digests)
 
     @property
+    def file_bytes(self) -> dict[str, bytes]:
+        """The bytes the fingerprint was made from, by role (what a host keeps of a settled
+        configuration in staged mode, :mod:`configsvc.rollout.settled`)."""
+        return {role: data for typed in self._layers for role, data in typed.layer.file_bytes.items()}
+
+    @property
     def watched_files(self) -> tuple[Path, ...]:
         """The files this configuration was read from that can change while a process runs: the
         deployment file, its key file (or a SOPS file's age identity files), the files ``*_FILE``

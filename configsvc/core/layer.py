@@ -36,6 +36,9 @@ class Layer:
     # Files that can change while the app runs, as read for this layer: role (the source, or the
     # variable naming the file) -> SHA-256 of the bytes read. The fingerprint is made of these.
     file_digests: dict[str, str] = field(default_factory=dict)
+    # The bytes behind ``file_digests`` (same roles): what a host keeps of the configuration a rollout
+    # settled (:mod:`configsvc.rollout.settled`). Never in a repr.
+    file_bytes: dict[str, bytes] = field(default_factory=dict, repr=False)
 
     @property
     def encrypted(self) -> bool:

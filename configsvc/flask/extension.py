@@ -29,8 +29,10 @@ from configsvc.flask.flask_internals import current_app_context
 from configsvc.flask.pinning import pin_app_config, pinned_config
 from configsvc.flask.reloader import DEFAULT_INTERVAL, Reloader
 from configsvc.flask.sessions import reuse_session_serializer
+from configsvc.flask.staging import start_settled
 from configsvc.flask.state import EXTENSION_KEY, ConfigState, ResolveInputs, find_state
 from configsvc.formats.mounts import is_single_file_mount
+from configsvc.metrics.recording import record
 from configsvc.options import (
     DEFAULT_DEPLOYMENT_FILE,
     DEFAULT_FILE_VARIABLE,
@@ -122,11 +124,15 @@ class ConfigService(Generic[SettingsT]):
             if click.get_current_context(silent=True) is None or isinstance(error, click.ClickException):
                 raise
             raise for_the_command_line(error) from None
+        # In staged mode, what the last rollout settled when the files hold a change none completed.
+        config, staged, rejected = start_settled(config, inputs.environ, self.options.env_prefix,
+                                                 lambda kept: self.resolve_from(inputs, kept))
         # 2. fill app.config
         warn_about_replaced_settings(app, config)
         app.config.from_mapping(config.flask_mapping())
         # 3. register
         state = ConfigState(self, app, config, inputs)
+        state.staged, state.rejected = staged, set(rejected)
         app.extensions[EXTENSION_KEY] = state
         pin_app_config(app, state)  # a request or a task reads one configuration from start to end
         if config.reveal(METRICS_KEY):  # prometheus_client is imported only here (configsvc.metrics)
@@ -134,6 +140,8 @@ class ConfigService(Generic[SettingsT]):
 
             serve_on_app(app, state)
         metrics.running(config.fingerprint, None, stale=False)
+        if staged is not None:
+            record.rollout_step("staged")
         # 4. follow the files
         watched = watched_files(config, inputs.cwd)
         interval = config.reveal(INTERVAL_KEY, DEFAULT_INTERVAL)
@@ -164,6 +172,12 @@ class ConfigService(Generic[SettingsT]):
         return resolve(environ, overrides, options=self.options, root_path=root_path,
                        instance_path=instance_path, cwd=cwd, emit_warnings=emit_warnings,
                        app_celery=app_celery)
+
+    def resolve_from(self, inputs: ResolveInputs, kept: Mapping[str, bytes]) -> Config:
+        """Resolve as ``init_app`` did, from the files' bytes a host kept (by role) instead of the files."""
+        return resolve(inputs.environ, inputs.overrides, options=self.options, root_path=inputs.root_path,
+                       instance_path=inputs.instance_path, cwd=inputs.cwd, emit_warnings=False,
+                       app_celery=inputs.app_celery, pinned=kept)
 
     @property
     def settings(self) -> SettingsT:

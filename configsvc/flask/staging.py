@@ -1,5 +1,10 @@
 """Staged rollout in one process: a valid new configuration held until ``configsvc rollout`` says to apply
-it, and what rollout tells the process (apply it; reject one and go back to what ran before).
+it, and what rollout tells the process (apply it; reject one and go back to what ran before; it completed).
+
+The host's record of the settled configuration (:mod:`configsvc.rollout.settled`) is kept here too: written
+when a process running the settled configuration first stages a change, rejections added, removed once a
+rollout completed (or the files hold the settled configuration again). A process that starts while it
+exists runs it (:func:`start_settled`).
 
 The :class:`~configsvc.flask.reloader.Reloader` hands a new configuration here instead of switching to it
 when :func:`staged_mode` says so and the process hears rollout; the steps rollout tells are taken in the
@@ -11,12 +16,15 @@ from __future__ import annotations
 import collections
 import logging
 import threading
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from configsvc.core.config import Config
+from configsvc.errors import ConfigError
 from configsvc.metrics.recording import record
 from configsvc.rollout.messages import Action
 from configsvc.rollout.relay import Relay
+from configsvc.rollout.settled import Records, UnsafeFolder
 
 if TYPE_CHECKING:
     from configsvc.flask.reloader import Reloader
@@ -39,6 +47,8 @@ class Staging:
         self._told: collections.deque[tuple[Action, str, threading.Event]] = collections.deque()
         self._said_rejected = False
         self._relay = Relay()  # what this process is told, passed on to the processes it forks
+        state = reloader.state
+        self._records = Records.of(state.config, state.inputs.environ, state.service.options.env_prefix)
 
     def after_fork(self) -> None:
         self._told = collections.deque()  # the parent's messages are the parent's to take
@@ -69,6 +79,18 @@ class Staging:
                        "change as it reads it")
         return False
 
+    def never_hears(self) -> None:
+        """This process never hears rollout (beat): a configuration it staged at start (the files held a
+        change no rollout completed) is applied now, as it would be had it been read later."""
+        with self._reloader.lock:
+            state = self._reloader.state
+            if state.staged is None or state.hears_rollout:
+                return
+            logger.warning("configsvc: rollout.mode is staged, but this process does not hear configsvc "
+                           "rollout (beat): it applies the files' configuration now")
+            staged, state.staged = state.staged, None
+            self._reloader.switch_to(state.config, staged, forced=False)
+
     def stage(self, old: Config, new: Config) -> None:
         """Hold ``new`` until a rollout applies it (one log line, once per staged configuration)."""
         state = self._reloader.state
@@ -82,12 +104,16 @@ class Staging:
         if state.pending == new.fingerprint:
             return
         state.staged = new
+        if state.fingerprint == state.settled:  # the first to stage a change keeps what was settled
+            self._keep(lambda records: records.keep_unless_kept(old))
         record.rollout_step("staged")
         logger.info("configsvc: staged the configuration in %s (fingerprint %s): changed %s; it runs when "
                     "configsvc rollout applies it (running %s)", self._reloader.where(), new.fingerprint[:12],
                     ", ".join(new.changed_keys(old)) or "nothing", self._reloader.running())
 
     def unstage(self) -> None:
+        if self._reloader.state.fingerprint == self._reloader.state.settled:
+            self._keep(Records.remove)  # the files hold the settled configuration again
         if self._reloader.state.staged is not None:
             record.rollout_step(None)
             logger.info("configsvc: %s holds the running configuration again; nothing is staged",
@@ -109,10 +135,13 @@ class Staging:
                 with self._reloader.lock:
                     if action == "apply":
                         self._apply_staged(fingerprint)
-                    else:
+                    elif action == "roll back":
                         self._roll_back(fingerprint)
+                    else:
+                        self._complete(fingerprint)
             finally:
-                self._relay.publish(action, fingerprint)
+                if action != "complete":  # a pool process keeps no record: its worker does
+                    self._relay.publish(action, fingerprint)
                 taken.set()
 
     def _apply_staged(self, fingerprint: str) -> None:
@@ -134,6 +163,7 @@ class Staging:
         ran before."""
         state = self._reloader.state
         state.rejected.add(fingerprint)
+        self._keep(lambda records: records.reject(fingerprint))
         if state.pending == fingerprint:
             state.staged = None
             record.rollout_step(None)
@@ -146,3 +176,66 @@ class Staging:
                         how="rolled back to the configuration it ran before (configsvc rollout)"):
             state.before_rollout = None
             record.rollout_step("rolled_back")
+
+    def _complete(self, fingerprint: str) -> None:
+        """A rollout of ``fingerprint`` completed: it is settled. A process running it updates the host's
+        record: gone when the files hold it, else (the files changed again meanwhile) this one."""
+        state = self._reloader.state
+        state.settled = fingerprint
+        if state.fingerprint != fingerprint:
+            return  # it missed the rollout: it keeps what it runs, and keeps no record
+        running = state.config
+        self._keep(Records.remove if state.staged is None else lambda records: records.keep(running))
+
+    def _keep(self, change: Callable[[Records], object]) -> None:
+        """Change the host's record; a folder that cannot be used is logged, and the process goes on."""
+        try:
+            change(self._records)
+        except (UnsafeFolder, OSError) as error:
+            logger.warning("configsvc: the settled-configuration record cannot be kept (%s): a process "
+                           "that starts during a rollout runs the files as they are", _why(error))
+
+
+def start_settled(files: Config, environ: Mapping[str, str], prefix: str,
+                  resolve_kept: Callable[[Mapping[str, bytes]], Config]) -> tuple[Config, Config | None,
+                                                                                frozenset[str]]:
+    """What a process that starts runs: ``files`` (the configuration the files hold), unless the host
+    keeps a settled configuration the files differ from; then that one (resolved from the kept bytes by
+    ``resolve_kept``) and ``files`` staged, unless a rollout rejected it. Returns what runs, what is
+    staged and the rejected fingerprints."""
+    records = Records.of(files, environ, prefix)
+    try:
+        settled = records.load()
+        if settled is not None and settled.fingerprint == files.fingerprint:
+            records.remove()  # the files hold it: nothing is staged
+            return files, None, settled.rejected
+    except (UnsafeFolder, OSError) as error:
+        logger.warning("configsvc: the settled-configuration record cannot be read (%s); starting on the "
+                       "files", _why(error))
+        return files, None, frozenset()
+    if settled is None:
+        return files, None, frozenset()
+    try:
+        kept = resolve_kept(settled.files)
+    except ConfigError as error:
+        logger.warning("configsvc: the configuration the last rollout settled (fingerprint %s) does not "
+                       "resolve now (%s); starting on the files", settled.fingerprint[:12],
+                       "; ".join(str(problem) for problem in error.problems))
+        return files, None, settled.rejected
+    if kept.fingerprint != settled.fingerprint or not staged_mode(kept):
+        logger.warning("configsvc: the configuration the last rollout settled (fingerprint %s) is not what "
+                       "this process would read from it (another environment?); starting on the files",
+                       settled.fingerprint[:12])
+        return files, None, settled.rejected
+    staged = files if files.fingerprint not in settled.rejected else None
+    what = "staged until configsvc rollout applies it" if staged is not None else "one a rollout rejected"
+    logger.info("configsvc: started on the configuration the last rollout settled (fingerprint %s, kept in "
+                "%s); the files' (fingerprint %s) is %s", kept.fingerprint[:12], records.path,
+                files.fingerprint[:12], what)
+    return kept, staged, settled.rejected
+
+
+def _why(error: Exception) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        return f"{error.filename}: {error.strerror}"
+    return str(error)

@@ -112,6 +112,9 @@ class ConfigState:
         self.before_rollout: Config | None = None
         #: Fingerprints a rollout rejected: never staged or applied again.
         self.rejected: set[str] = set()
+        #: The fingerprint this process knows is settled (``rollout.mode: staged``): the one it started
+        #: on, or the last a rollout completed (:mod:`configsvc.rollout.settled`).
+        self.settled = config.fingerprint
         #: True in a process that hears ``configsvc rollout`` (a Celery worker and its pool processes, a
         #: web process once it served a request): only such a process stages a new configuration; others
         #: apply it as it is read.

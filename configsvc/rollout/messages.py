@@ -1,4 +1,5 @@
-"""The messages ``configsvc rollout`` sends a process: apply the staged configuration, or roll one back.
+"""The messages ``configsvc rollout`` sends a process: apply the staged configuration, roll one back, or
+know that a rollout completed (the configuration is settled: :mod:`configsvc.rollout.settled`).
 
 Anyone who can use the vhost can publish a broadcast, so a message proves it comes from someone holding
 the deployment's secrets, as a fleet reply does (:mod:`configsvc.celery.proof`): an HMAC keyed from
@@ -30,8 +31,8 @@ _CONTEXT = b"configsvc rollout message v1"
 #: How old a message may be when it arrives (clocks of one deployment agree within seconds).
 FRESH_SECONDS = 30.0
 
-Action = Literal["apply", "roll back"]
-ACTIONS: tuple[Action, ...] = ("apply", "roll back")
+Action = Literal["apply", "roll back", "complete"]
+ACTIONS: tuple[Action, ...] = ("apply", "roll back", "complete")
 
 
 @dataclass(frozen=True)

@@ -27,17 +27,19 @@ def standard_sources(
     overrides: Mapping[str, Any] | None,
     cwd: Path | None = None,
     app_celery: Mapping[str, Any] | None = None,
+    pinned: Mapping[str, bytes] | None = None,
 ) -> list[Source]:
     """The sources in precedence order, lowest first (the contract's table, with the defaults an app's
     settings model declares above configsvc's own, and the Celery settings an app set in
-    ``app.config["CELERY"]`` before ``init_app`` between the defaults and the deployment file)."""
+    ``app.config["CELERY"]`` before ``init_app`` between the defaults and the deployment file). ``pinned``:
+    the files' bytes by role (as :attr:`Layer.file_bytes` names them), read instead of the files."""
     return [
         PackageDefaults(),
         ModelDefaults(options.settings_model),
         DefaultsSection(defaults, DEFAULT_SECTION),
         DefaultsSection(defaults, env),
         AppCelerySettings(app_celery),
-        DeploymentFile(deployment_path(options, environ, cwd), environ),
-        EnvironmentVariables(environ, options.env_prefix),
+        DeploymentFile(deployment_path(options, environ, cwd), environ, pinned),
+        EnvironmentVariables(environ, options.env_prefix, pinned),
         Overrides(overrides),
     ]

@@ -16,6 +16,8 @@ from configsvc.options import Options
 from configsvc.sources.base import Layer, Source
 
 SOURCE_NAME = "deployment file"
+#: The roles the deployment file's bytes are kept under (plain or configsvc-encrypted, or SOPS).
+PINNED_ROLES = (SOURCE_NAME, opening.SOPS_SOURCE_NAME)
 
 
 def deployment_path(options: Options, environ: Mapping[str, str], cwd: Path | None = None) -> Path | None:
@@ -43,9 +45,13 @@ class DeploymentFile(Source):
 
     name = SOURCE_NAME
 
-    def __init__(self, path: Path | None, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(self, path: Path | None, environ: Mapping[str, str] | None = None,
+                 pinned: Mapping[str, bytes] | None = None) -> None:
         self.path = path
         self.environ = environ or {}
+        # The file's bytes as a host kept them (a rollout's settled configuration), read instead of the
+        # file; its key file is still read.
+        self.pinned = next((data for role, data in (pinned or {}).items() if role in PINNED_ROLES), None)
 
     def load(self) -> Layer | None:
         """The file's settings with their lines; None when there is no deployment file."""
@@ -60,9 +66,9 @@ class DeploymentFile(Source):
         reads = read_together(wanted)  # the file and its key as they were together
         watched = (self.path,) if key_file is None else (self.path, key_file)
         try:
-            if reads[0].problem is not None:
+            if reads[0].problem is not None and self.pinned is None:
                 raise reads[0].problem
-            data = reads[0].data or b""
+            data = self.pinned if self.pinned is not None else reads[0].data or b""
             text = decode(data)
             parsed = parse(self.path, text)
         except FileProblem as problem:
@@ -77,4 +83,5 @@ class DeploymentFile(Source):
         return Layer(name, opened.tree, path=str(self.path), lines=parsed.lines,
                      secret_paths=frozenset(key_path(path) for path in opened.encrypted),
                      encryption=opened.format, file_digests={name: hashlib.sha256(data).hexdigest()},
+                     file_bytes={name: data},
                      files=(*watched, *opened.files))

@@ -28,9 +28,12 @@ class EnvironmentVariables(Source):
 
     name = SOURCE_NAME
 
-    def __init__(self, environ: Mapping[str, str], prefix: str = "APP_") -> None:
+    def __init__(self, environ: Mapping[str, str], prefix: str = "APP_",
+                 pinned: Mapping[str, bytes] | None = None) -> None:
         self.environ = environ
         self.prefix = prefix.upper()
+        # ``_FILE`` files' bytes as a host kept them (by variable), read instead of the files.
+        self.pinned = pinned or {}
 
     def load(self) -> Layer | None:
         """Every ``<prefix>*`` variable but ``<prefix>ENV``, nested by ``__``, keys lower-cased; the
@@ -66,7 +69,8 @@ class EnvironmentVariables(Source):
                 file_path = Path(value).expanduser()
                 files.append(file_path)
                 try:
-                    content = read_bytes(file_path, what="a value file")
+                    kept = self.pinned.get(name)
+                    content = kept if kept is not None else read_bytes(file_path, what="a value file")
                     value = _one_value(content)
                 except FileProblem as problem:
                     problems.append(Problem(
@@ -74,6 +78,7 @@ class EnvironmentVariables(Source):
                         source=self.name, variable=name))
                     continue
                 layer.file_digests[name] = hashlib.sha256(content).hexdigest()
+                layer.file_bytes[name] = content
                 secret.add(path)
             conflict = _place(data, path, value)
             if conflict is not None:

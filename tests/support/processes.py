@@ -32,10 +32,12 @@ def celery_worker(environ: Mapping[str, str], cwd: Path, log: Path, extra: tuple
                   default_startup: bool = False, name: str = "test") -> Iterator[subprocess.Popen[bytes]]:
     """``celery -A worker_entry.celery worker`` as a user starts it, from ``cwd``; stopped afterwards.
 
-    Most tests skip mingle, gossip and heartbeat (mingle waits a second for neighbours at every start);
-    ``default_startup`` keeps Celery's default startup, the path users take (the rotation tests).
+    Most tests skip mingle and gossip (mingle waits a second for neighbours at every start);
+    ``default_startup`` keeps Celery's default startup, the path users take (the rotation tests). Not the
+    heartbeat: its 2-second timer is what wakes a solo or threads worker's event loop after SIGTERM;
+    without a timer due, kombu's hub polls for up to 10 s, and a warm shutdown waited that long.
     """
-    quick = () if default_startup else ("--without-gossip", "--without-mingle", "--without-heartbeat")
+    quick = () if default_startup else ("--without-gossip", "--without-mingle")
     args = (*pool, *quick, "-n", f"{name}-{os.getpid()}@%h", *extra)
     worker: WorkerProcess
     environ = {**redis_keys.environ(), **environ}

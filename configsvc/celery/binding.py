@@ -19,7 +19,7 @@ from flask import Flask
 
 from configsvc.celery import celery_internals
 from configsvc.celery.connections import Connections
-from configsvc.celery.embedded import prepare_folders, with_control_folder
+from configsvc.celery.embedded import embedded_settings, prepare_folders
 from configsvc.celery.preflight import preflight
 from configsvc.celery.renewal import Renewal
 from configsvc.celery.settings_groups import backend_settings, broker_settings
@@ -83,8 +83,8 @@ class Binding:
         the connections of changed broker or backend settings (:meth:`Connections.move`)."""
         if not self.current:
             return
-        before, after = (with_control_folder(dict(old.celery_settings())),
-                         with_control_folder(dict(new.celery_settings())))
+        before, after = (embedded_settings(dict(old.celery_settings())),
+                         embedded_settings(dict(new.celery_settings())))
         broker_changed = broker_settings(before) != broker_settings(after)
         backend_changed = backend_settings(before) != backend_settings(after)
         conf = self.celery.conf

@@ -8,13 +8,20 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+#: The transport a ``filesystem://`` broker uses (see :func:`embedded_settings`).
+FILESYSTEM_TRANSPORT = "configsvc.celery.filesystem_internals:Transport"
 
-def with_control_folder(settings: dict[str, Any]) -> dict[str, Any]:
-    """kombu's filesystem transport keeps its exchange tables in ``control/`` under the *working
-    directory* unless told otherwise: put them beside the queue folder, where web and worker both look."""
+
+def embedded_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """The Celery settings of a ``filesystem://`` broker as configsvc runs it: messages written whole
+    (:mod:`configsvc.celery.filesystem_internals`, unless the app names a ``broker_transport`` of its
+    own), and the exchange tables beside the queue folder, where web and worker both look (kombu keeps
+    them in ``control/`` under the *working directory* unless told otherwise)."""
+    if not str(settings.get("broker_url", "")).startswith("filesystem://"):
+        return settings
+    settings.setdefault("broker_transport", FILESYSTEM_TRANSPORT)
     options = settings.get("broker_transport_options")
-    if str(settings.get("broker_url", "")).startswith("filesystem://") and isinstance(options, dict) \
-            and options.get("data_folder_in") and not options.get("control_folder"):
+    if isinstance(options, dict) and options.get("data_folder_in") and not options.get("control_folder"):
         queue = Path(options["data_folder_in"])
         settings["broker_transport_options"] = {**options, "control_folder": str(queue.parent / "control")}
     return settings

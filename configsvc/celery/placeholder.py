@@ -19,7 +19,7 @@ from configsvc.celery import celery_internals, kombu_internals
 from configsvc.celery.auth import is_auth_failure
 from configsvc.celery.beat import follow_rotation_in_beat
 from configsvc.celery.binding import Binding
-from configsvc.celery.embedded import prepare_folders, quiet_hostless_warnings, with_control_folder
+from configsvc.celery.embedded import embedded_settings, prepare_folders, quiet_hostless_warnings
 from configsvc.celery.metrics_endpoint import serve_metrics_when_started
 from configsvc.celery.preflight import broker_reachable
 from configsvc.celery.rollout_command import hear_rollout_when_started
@@ -107,7 +107,7 @@ class FlaskCelery(celery_internals.PlaceholderHooks):
         else:  # an app without ConfigService: its app.config is all there is
             credentials = ProvidedCredentials.from_tree({"credentials": app.config.get("CREDENTIALS")},
                                                         os.environ)
-        settings = with_control_folder(dict(app.config.get("CELERY") or {}))
+        settings = embedded_settings(dict(app.config.get("CELERY") or {}))
         settings.setdefault("worker_consumer", WORKER_CONSUMER)
         # Settings the app set in code before the first binding (celery.conf.update(...) at import) are
         # kept where the configuration says nothing of them, and named where it gives another value.

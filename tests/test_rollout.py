@@ -447,6 +447,17 @@ def test_a_canary_that_hangs_during_its_bake_stops_the_rollout(tmp_path: Path,
 
 
 @pytest.mark.brokers
+def test_gunicorn_workers_built_without_preload_hear_rollout_from_their_start(tmp_path: Path) -> None:
+    with rabbitmq_account() as (user, password, vhost):
+        path = catalog_file(tmp_path / "catalog.yaml", f"amqp://{user}:{password}@127.0.0.1:5672/{vhost}")
+        env = {"CATALOG_CONFIG": str(path), FOLDER_VARIABLE: str(tmp_path / "rollout")}
+        catalog.create_app(env)  # only to ask the processes
+        with web_process(env, cwd=PROJECT, log=tmp_path / "web.log", kind="gunicorn", workers=2,
+                         app_spec="tests.catalog:create_app()", preload=False):
+            wait_for(lambda: every_worker(path, "runs it", expect=2), 30, "both web processes to answer")
+
+
+@pytest.mark.brokers
 def test_web_processes_take_part_and_a_5xx_canary_is_rolled_back(tmp_path: Path) -> None:
     """Two gunicorn processes, no worker: a change that makes a page fail is caught on the canary by its
     5xx answers, against the other process's, and rolled back; the page works again there."""
@@ -467,8 +478,14 @@ def test_web_processes_take_part_and_a_5xx_canary_is_rolled_back(tmp_path: Path)
                         answers[error.code] += 1
                 return answers
 
-            wait_for(lambda: load(4) and every_worker(path, "runs it", expect=2), 30,
-                     "both web processes to answer")
+            # A gunicorn worker hears rollout from its start (here forked from a --preload master), not
+            # from its first request: both answer, one of them before serving anything.
+            wait_for(lambda: every_worker(path, "runs it", expect=2), 30, "both web processes to answer")
+            files = resolve_catalog({"CATALOG_CONFIG": str(path)})
+            served = [status["requests"]["served"] for status in
+                      ask_workers(catalog.extensions.celery, 2.0, 2, proof_keys(files)) if status["counted"]]
+            assert len(served) == 2 and min(served) == 0, served
+            assert load(4)
             catalog_file(path, broker, label="broken", extra=metrics)
             wait_for(lambda: every_worker(path, "has it staged", expect=2), 15, "both to stage the change")
             assert total(scrape_samples(url + "/metrics")[0], "configsvc_rollout_step", state="staged") == 2

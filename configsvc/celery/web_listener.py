@@ -4,8 +4,10 @@ Celery's remote control is for workers. Its protocol is kombu's mailbox, and a k
 anyone: a web process in staged mode runs one of its own, named ``web-<pid>@<host>``, in a daemon thread
 with a connection of its own (never a request's). It answers ``configsvc_status`` (with the requests it
 served and how many got a 5xx, which rollout compares as it compares a worker's failed tasks) and takes
-``configsvc_rollout``'s messages, exactly as a worker does. It starts at the process's first request (a
-server's processes are the ones that serve; gunicorn's master with ``--preload`` never does), and
+``configsvc_rollout``'s messages, exactly as a worker does. A gunicorn worker starts it as soon as it is one
+(found through gunicorn's worker object, :mod:`configsvc.flask.gunicorn_internals`: at ``init_app``
+without ``--preload``, shortly after the fork with it); any other server's process at its first request
+(the processes that serve are the ones that count; gunicorn's master with ``--preload`` never serves). It
 reconnects when the broker settings change or the connection drops.
 """
 
@@ -15,13 +17,16 @@ import logging
 import os
 import socket
 import threading
+import time
 import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from configsvc.celery.binding import Binding, binding_of
 from configsvc.celery.proof import STATUS_COMMAND
 from configsvc.celery.rollout_command import take_message
 from configsvc.celery.status import answer_status
+from configsvc.flask.gunicorn_internals import arbiter_pid
 from configsvc.rollout.messages import ROLLOUT_COMMAND
 
 if TYPE_CHECKING:
@@ -103,7 +108,8 @@ class WebListener:
 
 
 def listen_in_web_processes(app: Flask, celery: Celery) -> None:
-    """In staged mode, give each web process that serves ``app`` a listener at its first request."""
+    """In staged mode, give each web process that serves ``app`` a listener: a gunicorn worker from its
+    start, any other at its first request."""
     started: dict[int, WebListener] = {}
     lock = threading.Lock()
 
@@ -129,3 +135,36 @@ def listen_in_web_processes(app: Flask, celery: Celery) -> None:
 
     app.before_request(first_request)
     app.after_request(counted)
+    if arbiter_pid() is not None:
+        first_request()  # a gunicorn worker built the app itself (no --preload): it serves
+    else:
+        _after_fork.add(first_request)  # with --preload, each worker once gunicorn made it one
+
+
+#: The starters of web processes' listeners to run in a forked child once it is a gunicorn worker.
+_after_fork: weakref.WeakSet[Callable[[], None]] = weakref.WeakSet()
+FORK_LOOK_SECONDS = 0.05
+FORK_LOOK_LIMIT = 10.0  # gunicorn installs its worker's signals right after the fork
+
+
+def _look_after_fork() -> None:
+    """In a forked child: start the listeners once gunicorn made the process its worker (a Celery pool
+    process, or any other child, never becomes one: the thread ends after :data:`FORK_LOOK_LIMIT`)."""
+    starters = list(_after_fork)
+    if not starters:
+        return
+
+    def look() -> None:
+        deadline = time.monotonic() + FORK_LOOK_LIMIT
+        while time.monotonic() < deadline:
+            if arbiter_pid() is not None:
+                for start in starters:
+                    start()
+                return
+            time.sleep(FORK_LOOK_SECONDS)
+
+    threading.Thread(target=look, name="configsvc-rollout-fork", daemon=True).start()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_look_after_fork)

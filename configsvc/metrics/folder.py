@@ -5,7 +5,8 @@ imported: each process writes its own (``counter_<pid>.db``, ...) and a scrape a
 sets that variable for its process when metrics are enabled, unless it is set already (then the folder
 is yours to manage), to a folder of the *server*: a gunicorn server's arbiter, a Celery worker's main
 process, beat. Processes forked from it (gunicorn's and Celery's prefork workers) inherit the variable;
-a gunicorn worker that builds the app itself finds its arbiter's folder (:mod:`.gunicorn_internals`).
+a gunicorn worker that builds the app itself finds its arbiter's folder
+(:mod:`configsvc.flask.gunicorn_internals`).
 
 The folders live under ``<temp>/configsvc-metrics-<uid>/<pid>-<start time>/`` (0700). A server's folder
 goes when a later server starts and finds its process gone (the start time tells a pid used again); a
@@ -23,7 +24,7 @@ import tempfile
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 
-from configsvc.metrics import gunicorn_internals
+from configsvc.flask import gunicorn_internals
 
 VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 # prometheus_client's file names: <type>[_<mode>]_<pid>.db; the live gauge modes are kept per process.

@@ -10,6 +10,7 @@ import os
 import secrets
 import signal
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -181,6 +182,15 @@ def test_an_unknown_mode_is_named(deployment_file, tmp_path: Path) -> None:
                            .replace("mode: staged", "mode: canary"))
     with pytest.raises(ConfigError, match=r"rollout\.mode.*expected one of immediate, staged"):
         create_app(environ={"FLASK_CONFIG": str(path)})
+
+
+def test_a_process_that_starts_no_worker_makes_no_shared_task_counts(tmp_path: Path) -> None:
+    """Only a worker counts its tasks' outcomes (for rollout): a web process imports nothing for it."""
+    code = ("import sys\nfrom app import create_app\ncreate_app()\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('ctypes', 'multiprocessing.shared'))))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, capture_output=True, text=True,
+                         env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)}, check=True, timeout=60)
+    assert out.stdout.strip() == "[]", out.stdout
 
 
 # -- the messages ----------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from celery.signals import worker_init
 from configsvc.celery import celery_internals
 from configsvc.celery.binding import Binding, binding_of
 from configsvc.celery.process_start import when_started
+from configsvc.rollout import outcomes
 from configsvc.rollout.messages import ROLLOUT_COMMAND, Checker, Message, message_keys
 
 if TYPE_CHECKING:
@@ -28,11 +29,13 @@ _CHECKER = Checker()
 
 def hear_rollout_when_started(celery: Celery) -> None:
     """A worker of ``celery`` hears configsvc rollout: its state says so from ``worker_init`` on, before
-    the pool forks, so its pool processes stage a new configuration too."""
+    the pool forks, so its pool processes stage a new configuration too; and the counts of its tasks'
+    outcomes, which rollout compares, are made then, shared with those pool processes."""
     when_started(celery, worker_init, "hear configsvc rollout", _hears)
 
 
 def _hears(binding: Binding, _: Any) -> None:
+    outcomes.prepare()
     if binding.state is not None:
         binding.state.hears_rollout = True
 

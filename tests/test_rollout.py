@@ -427,6 +427,7 @@ def test_a_harmful_change_fails_on_the_canary_only_and_is_rolled_back(tmp_path: 
         after = fleet_statuses(path)
         assert [line["message"] for line in after if "runs" in line["message"]] and \
             all("staged -" in line["message"] for line in after if line["processes"]), after
+        assert all(line["message"].endswith("rejected it") for line in after if line["processes"]), after
         assert sorted(line["message"].split("  staged")[0] for line in after if line["processes"]) == \
             sorted(line.split("  staged")[0] for line in before if "pid" in line)
 

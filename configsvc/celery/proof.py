@@ -25,7 +25,7 @@ _PROOF_CONTEXT = b"configsvc fleet status proof v2"
 #: Every field a reply shows (``fleet`` prints them all): a field outside the proof could be changed.
 SIGNED = ("hostname", "pid", "fingerprint", "generation", "state", "broker", "credentials",
           "credentials_expire_at", "credentials_lease", "credentials_losing_user", "metrics_port", "pending",
-          "tasks", "requests")
+          "tasks", "requests", "rejected")
 
 
 def proof_keys(config: Config) -> list[bytes]:

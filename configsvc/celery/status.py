@@ -39,8 +39,10 @@ def status_of(binding: Binding, hostname: str, nonce: str | None = None,
         "broker": mask_url(str(binding.celery.conf.broker_url or "")),
         **binding.credentials_status(),
         # rollout.mode staged: the configuration read and waiting for configsvc rollout (None when none),
-        # and the tasks finished since the start, which configsvc rollout compares.
+        # the fingerprints a rollout rejected here (None when none), and the tasks finished since the
+        # start, which configsvc rollout compares.
         "pending": live.pending if live is not None else None,
+        "rejected": sorted(live.rejected) or None if live is not None else None,
         "tasks": outcomes.snapshot(),
     }
     if requests is not None:  # a web process: the requests it served and how many got a 5xx

@@ -255,9 +255,10 @@ def _print(answers: list[dict[str, Any]], wanted: str, as_json: bool) -> None:
             if status.get("credentials_losing_user"):
                 credentials += "  LOSING ITS USER (within a renewal interval)"
         pending = f"  pending {status['pending']}" if status.get("pending") else ""
+        rejected = f"  rejected {', '.join(status['rejected'])}" if status.get("rejected") else ""
         click.echo(f"{status['hostname']}  pid {status.get('pid')}  generation {status.get('generation')}  "
                    f"{status.get('state')}  {mark}  {status.get('fingerprint')}  {status.get('broker')}"
-                   f"{credentials}{pending}")
+                   f"{credentials}{pending}{rejected}")
     losing = [status for status in answers if status.get("credentials_losing_user")]
     if losing:
         click.echo(f"# {len(losing)} process(es) within a renewal interval of losing their user: "

@@ -269,7 +269,8 @@ def _show_status(fleet: dict[Process, dict[str, Any]], fingerprint: str, say: An
     for (hostname, pid), status in sorted(fleet.items()):
         runs = status.get("fingerprint")
         what = ("runs it" if runs == fingerprint else
-                "has it staged" if status.get("pending") == fingerprint else "neither")
+                "has it staged" if status.get("pending") == fingerprint else
+                "rejected it" if fingerprint in (status.get("rejected") or ()) else "neither")
         say("status", f"{hostname}  pid {pid}  runs {runs}  staged {status.get('pending') or '-'}  "
             f"{status.get('state')}  {what}", processes=[(hostname, pid)])
 

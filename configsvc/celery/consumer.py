@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from celery.worker import state
 from celery.worker.consumer import Consumer as CeleryConsumer
 
-from configsvc.celery import celery_internals, kombu_internals
+from configsvc.celery import celery_internals, kombu_internals, pidbox_internals
 from configsvc.celery.auth import is_auth_failure
 from configsvc.celery.binding import Binding, binding_of
 from configsvc.celery.connections import Settings
@@ -42,6 +42,7 @@ class Consumer(CeleryConsumer):  # type: ignore[misc]
         #: outage left it lowered (Celery's own ceiling, pool size x multiplier, can be lower: a solo pool
         #: starts at concurrency x multiplier).
         self.configured_prefetch_count = self.initial_prefetch_count
+        pidbox_internals.stop_green_pidbox_sooner(self)  # gevent, eventlet: a switch need not wait 1 s
 
     def connection_for_read(self, heartbeat: float | None = None) -> Connection:
         def make() -> Any:

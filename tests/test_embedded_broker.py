@@ -18,6 +18,7 @@ from app import create_app
 from app.extensions import celery
 from configsvc.celery import filesystem_internals
 from configsvc.celery.embedded import FILESYSTEM_TRANSPORT
+from tests.support.reference import PROJECT, run_cli
 
 
 def queue_name() -> str:
@@ -122,3 +123,21 @@ def test_the_embedded_broker_writes_messages_whole(deployment_file, tmp_path: Pa
         assert isinstance(used.transport, filesystem_internals.Transport)
     create_app(environ={"FLASK_CONFIG": str(path), "APP_CELERY__BROKER_URL": "redis://127.0.0.1:6379/13"})
     assert celery.conf.broker_transport is None  # another broker: kombu's transport for its URL
+
+
+def test_fleet_finds_the_workers_on_the_embedded_broker(deployment_file, tmp_path: Path,
+                                                         celery_worker_process: Any) -> None:
+    """configsvc fleet asks over the broker the files name: on filesystem:// it uses the same folders and
+    transport the workers do (the exchange tables beside the queue folder)."""
+    queue = tmp_path / "queue"
+    path = deployment_file(
+        f"secret_key: embedded-fleet-secret-0123456789\ncelery:\n  broker_url: filesystem://\n"
+        f"  broker_transport_options: {{data_folder_in: {queue}, data_folder_out: {queue}}}\n"
+        f"  result_backend: file://{tmp_path / 'results'}\n")
+    env = {"FLASK_CONFIG": str(path)}
+    with celery_worker_process("worker_entry.celery", env, cwd=PROJECT):
+        elsewhere = tmp_path / "elsewhere"  # kombu's default control folder: ./control, not beside the queue
+        elsewhere.mkdir()
+        done = run_cli("fleet", "--expect", "1", env=env, cwd=elsewhere)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "ok  current" in done.stdout and "all 1 verified worker(s) run" in done.stderr

@@ -20,12 +20,13 @@ def command_app(config: Config, name: str, credentials: ProvidedCredentials | No
     once, and refreshed while the command runs."""
     from configsvc.celery.celery_internals import PlaceholderHooks  # here: other commands need no Celery
     from configsvc.celery.connections import Connections
+    from configsvc.celery.embedded import embedded_settings
     from configsvc.celery.renewal import Renewal
     from configsvc.credentials.provided import ProvidedCredentials
 
     if credentials is None:
         credentials = ProvidedCredentials.from_config(config, os.environ)
-    settings = config.celery_settings()
+    settings = embedded_settings(dict(config.celery_settings()))  # a filesystem:// broker as workers use it
     renewal: Renewal | None = None
 
     class CommandApp(PlaceholderHooks):

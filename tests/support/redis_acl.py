@@ -58,6 +58,9 @@ ISSUER = """#!/bin/sh
 # of every process runs it, and a Python interpreter's start would be most of what it costs.
 port=$1 user=$2 lifetime=$3 state=$4
 shift 4
+# One issue at a time: an issue that read STATE before another forgot an expired password would write it
+# back, and every later issue would ask Redis to remove a password the user no longer has (an error).
+exec 9>"$state.lock" && flock 9 || exit 1
 now=$(date +%s)
 password=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \\n')
 forget=$(awk -v now="$now" '$2 < now {printf "<%s ", $1}' "$state" 2>/dev/null)
@@ -72,8 +75,8 @@ printf '{"username": "%s", "password": "%s", "expires_in": %s}\\n' "$user" "$pas
 
 class PasswordIssuer:
     """The ``command`` provider's program for ``user`` on the Redis at ``port``: each call issues a new
-    password valid ``lifetime`` seconds (several processes share it: issues are not serialized, which
-    Redis's ACL SETUSER, one command, does not need)."""
+    password valid ``lifetime`` seconds (several processes share it: issues take a lock, since each reads
+    and rewrites the state of the passwords it issued)."""
 
     def __init__(self, folder: Path, port: int, user: str, lifetime: float) -> None:
         self.program = folder / "issue-redis-password"

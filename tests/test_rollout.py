@@ -39,18 +39,8 @@ from tests.support.brokers import rabbitmq_account
 from tests.support.processes import VENV_BIN, wait_for, web_process
 from tests.support.prometheus import scrape_samples, total
 from tests.support.reference import PROJECT, resolve, run_cli
-
-STAGED = """\
-secret_key: first-secret-key
-admin_token: token-one-sentinel
-config_reload_interval: 0
-rollout:
-  mode: staged
-celery:
-  broker_url: filesystem://
-  broker_transport_options: {{data_folder_in: {queue}, data_folder_out: {queue}}}
-  result_backend: file://{results}
-"""
+from tests.support.staging import STAGED, change_token
+from tests.support.staging import tell as tell_process
 
 
 @pytest.fixture
@@ -71,15 +61,9 @@ def state_of(app: Flask) -> ConfigState:
     return config.state(app)
 
 
-def change_token(path: Path, new: str) -> None:
-    path.write_text(path.read_text().replace("token-one-sentinel", new))
-
-
 def tell(app: Flask, action: str, fingerprint: str) -> None:
     """Give the app's reloader a rollout message and wait until it was taken."""
-    reloader = state_of(app).reloader
-    assert reloader is not None
-    assert reloader.staging.told(action, fingerprint).wait(10)  # type: ignore[arg-type]
+    tell_process(state_of(app), action, fingerprint)
 
 
 def test_a_valid_change_is_staged_not_applied(staged_app: Flask, staged_file: Path,

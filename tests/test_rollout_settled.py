@@ -17,18 +17,8 @@ from app.extensions import config
 from configsvc.crypto import document, keys
 from configsvc.flask import ConfigState
 from configsvc.rollout.settled import FOLDER_VARIABLE
-
-STAGED = """\
-secret_key: first-secret-key
-admin_token: token-one-sentinel
-config_reload_interval: 0
-rollout:
-  mode: staged
-celery:
-  broker_url: filesystem://
-  broker_transport_options: {{data_folder_in: {queue}, data_folder_out: {queue}}}
-  result_backend: file://{results}
-"""
+from tests.support.staging import STAGED, tell
+from tests.support.staging import change_token as change_file_token
 
 
 @pytest.fixture
@@ -52,13 +42,7 @@ def start(environ: dict[str, str], *, hears: bool = True) -> tuple[Flask, Config
 
 
 def change_token(environ: dict[str, str], new: str) -> None:
-    path = Path(environ["FLASK_CONFIG"])
-    path.write_text(path.read_text().replace("token-one-sentinel", new))
-
-
-def tell(state: ConfigState, action: str, fingerprint: str) -> None:
-    assert state.reloader is not None
-    assert state.reloader.staging.told(action, fingerprint).wait(10)  # type: ignore[arg-type]
+    change_file_token(Path(environ["FLASK_CONFIG"]), new)
 
 
 def kept_files(records: Path) -> list[Path]:
